@@ -1,0 +1,90 @@
+/**
+ * Addresses: add, replace, delete, list; IPv4 and IPv6.
+ * @module
+ */
+import { rt } from 'netlink'
+import { type Cidr, parseCidr } from '../validate.js'
+import { type LinkRef, linkByName } from './link.js'
+import type { Rtnl } from './rtnl.js'
+import { ipText } from './wire/attr.js'
+import * as K from './wire/constants.js'
+import * as W from './wire/messages.js'
+
+export interface Addr {
+  index: number
+  family: 4 | 6
+  address: string
+  prefixLen: number
+  /** RT_SCOPE_*: 0 universe (global), 253 link, 254 host. */
+  scope: number
+  /** ip -j's "local"+"prefixlen" as one string. */
+  cidr: string
+}
+
+export interface AddrOpts {
+  /** IPv6: skip duplicate address detection so the address is usable at once. */
+  nodad?: boolean
+}
+
+const nsOf = (h: Rtnl): { ns?: string } => (h.nsName ? { ns: h.nsName } : {})
+
+async function addrChange(
+  h: Rtnl,
+  verb: W.AddrVerb,
+  cidr: string | Cidr,
+  dev: LinkRef,
+  o: AddrOpts,
+): Promise<void> {
+  const c = typeof cidr === 'string' ? parseCidr(cidr, 'address', true) : cidr
+  const l = typeof dev === 'string' ? await linkByName(h, dev) : dev
+  const text = `${c.address}/${c.prefixLen}`
+  await h.exec(
+    { kind: `addr.${verb}`, ...nsOf(h), cidr: text, dev: l.name },
+    () =>
+      h
+        .request(
+          W.addrRequest(verb, {
+            index: l.index,
+            address: c.address,
+            prefixLen: c.prefixLen,
+            ...(o.nodad ? { nodad: true } : {}),
+          }),
+        )
+        .then(() => undefined),
+    undefined,
+  )
+}
+
+/** Equivalent: `ip addr add CIDR dev DEV`. */
+export const addrAdd = (h: Rtnl, cidr: string | Cidr, dev: LinkRef, o: AddrOpts = {}): Promise<void> =>
+  addrChange(h, 'add', cidr, dev, o)
+/** Equivalent: `ip addr replace CIDR dev DEV`. */
+export const addrReplace = (h: Rtnl, cidr: string | Cidr, dev: LinkRef, o: AddrOpts = {}): Promise<void> =>
+  addrChange(h, 'replace', cidr, dev, o)
+/** Equivalent: `ip addr del CIDR dev DEV`. */
+export const addrDel = (h: Rtnl, cidr: string | Cidr, dev: LinkRef): Promise<void> =>
+  addrChange(h, 'del', cidr, dev, {})
+
+/** Every address of the namespace (or of one link). Equivalent: `ip addr show [dev DEV]`. */
+export async function addrList(h: Rtnl, dev?: LinkRef): Promise<Addr[]> {
+  const l = typeof dev === 'string' ? await linkByName(h, dev) : dev
+  const msgs = await h.exec(
+    { kind: 'addr.show', ...nsOf(h), ...(l ? { dev: l.name } : {}) },
+    () => h.dump(W.getAddrs()),
+    [],
+  )
+  const out: Addr[] = []
+  for (const m of msgs) {
+    if (m.type !== K.RTM_NEWADDR) continue
+    const a = rt.parseAddressMessage(m.data)
+    const bytes = a.attrs.local ?? a.attrs.address
+    if (!bytes) continue
+    const family = a.data.family === K.AF_INET ? 4 : 6
+    const address = ipText(bytes)
+    const prefixLen = a.data.prefixlen ?? 0
+    const index = a.data.index ?? 0
+    if (l && index !== l.index) continue
+    out.push({ index, family, address, prefixLen, scope: a.data.scope ?? 0, cidr: `${address}/${prefixLen}` })
+  }
+  return out
+}

@@ -1,0 +1,323 @@
+/**
+ * Links: list, look up, add (bridge, veth, macvlan, vxlan, vlan), delete, set.
+ * Each mutating function is one Op through Rtnl.exec; its doc names the iproute2 equivalent.
+ * @module
+ */
+import { rt } from 'netlink'
+import type { NetlinkMessage } from 'netlink'
+import { KernelFeatureError, NsdnError, isCode } from '../errors.js'
+import type { NetNs } from '../netns/netns.js'
+import type { VxlanOpts } from '../op.js'
+import { parseMac, validIfName } from '../validate.js'
+import { type Rtnl, NetlinkErrno } from './rtnl.js'
+import { decodeAttrs, strOf } from './wire/attr.js'
+import * as K from './wire/constants.js'
+import * as W from './wire/messages.js'
+
+export interface Link {
+  index: number
+  name: string
+  /** IFLA_INFO_KIND: bridge, veth, macvlan, ...; undefined for physical and loopback. */
+  kind: string | undefined
+  up: boolean
+  /** IFF_LOWER_UP: carrier. */
+  lowerUp: boolean
+  mtu: number
+  /** MAC address, aa:bb:cc:dd:ee:ff. */
+  address: string | undefined
+  /** Index of the master (bridge) this link is a port of. */
+  master: number | undefined
+  /** IFLA_LINK: peer index (veth) or lower device (macvlan, vlan). */
+  link: number | undefined
+  /** IF_OPER_* state: 6 = UP. */
+  operstate: number | undefined
+}
+
+const IFF_LOWER_UP = 0x10000
+
+function toLink(m: NetlinkMessage): Link {
+  const msg = rt.parseLinkMessage(m.data)
+  const a = msg.attrs
+  const flags = m.data.readUInt32LE(8)
+  const info = a.linkinfo ? decodeAttrs(a.linkinfo) : undefined
+  return {
+    index: msg.data.index ?? 0,
+    name: a.ifname ?? '',
+    kind: strOf(info?.get(K.IFLA_INFO_KIND)),
+    up: (flags & K.IFF_UP) !== 0,
+    lowerUp: (flags & IFF_LOWER_UP) !== 0,
+    mtu: a.mtu ?? 0,
+    address: a.address ? [...a.address].map((b) => b.toString(16).padStart(2, '0')).join(':') : undefined,
+    master: a.master || undefined,
+    link: a.link ? a.link.readUInt32LE(0) || undefined : undefined,
+    operstate: a.operstate,
+  }
+}
+
+/** Every link of the namespace. Equivalent: `ip link show`. */
+export function linkList(h: Rtnl): Promise<Link[]> {
+  return h.exec(
+    { kind: 'link.show', ...ns(h) },
+    async () => (await h.dump(W.getLink())).filter((m) => m.type === K.RTM_NEWLINK).map(toLink),
+    [],
+  )
+}
+
+/** The link called name, or undefined. Equivalent: `ip link show dev NAME`. */
+export async function tryLinkByName(h: Rtnl, name: string): Promise<Link | undefined> {
+  validIfName(name)
+  try {
+    const msgs = await h.exec({ kind: 'link.show', ...ns(h), dev: name }, () => h.request(W.getLink(name)), [])
+    const m = msgs.find((x) => x.type === K.RTM_NEWLINK)
+    return m ? toLink(m) : undefined
+  } catch (err) {
+    if (isCode(err, 'E_NOT_FOUND')) return undefined
+    throw err
+  }
+}
+
+/** The link called name; throws E_NOT_FOUND. */
+export async function linkByName(h: Rtnl, name: string): Promise<Link> {
+  const l = await tryLinkByName(h, name)
+  if (!l)
+    throw new NsdnError('E_NOT_FOUND', `link "${name}" not found in ${h.ns}`, {
+      hint: `"nsdn${h.nsName ? ` -n ${h.nsName}` : ''} link list" shows the links there`,
+    })
+  return l
+}
+
+export async function linkByIndex(h: Rtnl, index: number): Promise<Link | undefined> {
+  return (await linkList(h)).find((l) => l.index === index)
+}
+
+/** Where a link is referred to: by name, or by a Link already looked up (saves a round trip). */
+export type LinkRef = string | Pick<Link, 'index' | 'name'>
+
+async function resolve(h: Rtnl, ref: LinkRef): Promise<Pick<Link, 'index' | 'name'>> {
+  return typeof ref === 'string' ? linkByName(h, ref) : ref
+}
+
+const ns = (h: Rtnl): { ns?: string } => (h.nsName ? { ns: h.nsName } : {})
+
+/** Kernel options behind each link kind, for the "this kernel lacks" message. */
+const KCONFIG: Record<string, [string, string, string]> = {
+  vlan: [
+    '802.1Q VLAN devices',
+    'CONFIG_VLAN_8021Q',
+    'tag ports on an Open vSwitch bridge instead (the ovs or vlan driver with backend "ovs")',
+  ],
+  vxlan: ['VXLAN devices', 'CONFIG_VXLAN', 'connect the namespaces with veth pairs and a bridge'],
+  macvlan: ['macvlan devices', 'CONFIG_MACVLAN', 'use a veth pair on a bridge instead'],
+  bridge: ['Linux bridges', 'CONFIG_BRIDGE', 'use an Open vSwitch bridge instead'],
+  veth: ['veth pairs', 'CONFIG_VETH', 'none: nsdn needs veth pairs'],
+}
+
+/** Send RTM_NEWLINK; an unknown link kind becomes a KernelFeatureError naming the option. */
+async function createLink(h: Rtnl, req: W.Request, kind: string): Promise<void> {
+  try {
+    await h.request(req)
+  } catch (err) {
+    const k = KCONFIG[kind]
+    if (err instanceof NetlinkErrno && err.errno === 'EOPNOTSUPP' && k)
+      throw new KernelFeatureError(k[0], k[1], k[2])
+    throw err
+  }
+}
+
+export interface BridgeOpts {
+  up?: boolean
+  master?: LinkRef
+}
+
+/** Equivalent: `ip link add NAME type bridge`. */
+export async function linkAddBridge(h: Rtnl, name: string, o: BridgeOpts = {}): Promise<void> {
+  validIfName(name)
+  const master = o.master === undefined ? undefined : await resolve(h, o.master)
+  await h.exec(
+    { kind: 'link.add', ...ns(h), name, type: 'bridge', ...(o.up ? { up: true } : {}) },
+    () =>
+      createLink(
+        h,
+        W.newLink({
+          name,
+          kind: { kind: 'bridge' },
+          ...(o.up ? { up: true } : {}),
+          ...(master ? { masterIndex: master.index } : {}),
+        }),
+        'bridge',
+      ),
+    undefined,
+  )
+}
+
+export interface VethOpts {
+  /** Namespace the peer is created in (IFLA_NET_NS_FD inside VETH_INFO_PEER). */
+  peerNs?: NetNs
+  /** Bridge the local end becomes a port of, in the same request (IFLA_MASTER). */
+  master?: LinkRef
+  up?: boolean
+  peerUp?: boolean
+}
+
+/**
+ * A veth pair, the peer placed directly in its namespace.
+ * Equivalent: `ip link add NAME [master BR] [up] type veth peer name PEER [netns NS]`.
+ */
+export async function linkAddVeth(h: Rtnl, name: string, peer: string, o: VethOpts = {}): Promise<void> {
+  validIfName(name)
+  validIfName(peer, 'peer name')
+  const master = o.master === undefined ? undefined : await resolve(h, o.master)
+  const op = {
+    kind: 'link.add.veth' as const,
+    ...ns(h),
+    name,
+    peer,
+    ...(o.peerNs?.name ? { peerNs: o.peerNs.name } : {}),
+    ...(master ? { master: master.name } : {}),
+    ...(o.up ? { up: true } : {}),
+    ...(o.peerUp ? { peerUp: true } : {}),
+  }
+  await h.exec(
+    op,
+    () =>
+      createLink(
+        h,
+        W.newLink({
+          name,
+          kind: {
+            kind: 'veth',
+            peer,
+            ...(o.peerNs ? { peerNsFd: o.peerNs.fd } : {}),
+            ...(o.peerUp ? { peerUp: true } : {}),
+          },
+          ...(o.up ? { up: true } : {}),
+          ...(master ? { masterIndex: master.index } : {}),
+        }),
+        'veth',
+      ),
+    undefined,
+  )
+}
+
+export type MacvlanMode = keyof typeof K.MACVLAN_MODE
+
+/** Equivalent: `ip link add NAME link PARENT type macvlan mode MODE`. */
+export async function linkAddMacvlan(
+  h: Rtnl,
+  name: string,
+  parent: LinkRef,
+  mode: MacvlanMode = 'bridge',
+): Promise<void> {
+  validIfName(name)
+  const p = await resolve(h, parent)
+  await h.exec(
+    { kind: 'link.add.macvlan', ...ns(h), name, parent: p.name, mode },
+    () => createLink(h, W.newLink({ name, linkIndex: p.index, kind: { kind: 'macvlan', mode } }), 'macvlan'),
+    undefined,
+  )
+}
+
+/** Equivalent: `ip link add NAME type vxlan id ID [remote|group A] [local A] [dev D] [dstport P]`. */
+export async function linkAddVxlan(h: Rtnl, name: string, v: VxlanOpts): Promise<void> {
+  validIfName(name)
+  const dev = v.dev === undefined ? undefined : await resolve(h, v.dev)
+  await h.exec(
+    { kind: 'link.add.vxlan', ...ns(h), name, vxlan: v },
+    () =>
+      createLink(
+        h,
+        W.newLink({
+          name,
+          kind: {
+            kind: 'vxlan',
+            id: v.id,
+            ...(dev ? { linkIndex: dev.index } : {}),
+            ...(v.remote ? { remote: v.remote } : {}),
+            ...(v.group ? { group: v.group } : {}),
+            ...(v.local ? { local: v.local } : {}),
+            ...(v.dstport !== undefined ? { port: v.dstport } : {}),
+          },
+        }),
+        'vxlan',
+      ),
+    undefined,
+  )
+}
+
+/** An 802.1Q sub-interface. Equivalent: `ip link add link PARENT name NAME type vlan id ID`. */
+export async function linkAddVlan(h: Rtnl, name: string, parent: LinkRef, id: number): Promise<void> {
+  validIfName(name)
+  const p = await resolve(h, parent)
+  await h.exec(
+    { kind: 'link.add.vlan', ...ns(h), name, parent: p.name, id },
+    () => createLink(h, W.newLink({ name, linkIndex: p.index, kind: { kind: 'vlan', id } }), 'vlan'),
+    undefined,
+  )
+}
+
+/** Equivalent: `ip link del NAME`. Throws E_NOT_FOUND when there is none. */
+export async function linkDel(h: Rtnl, dev: LinkRef): Promise<void> {
+  const l = await resolve(h, dev)
+  await h.exec({ kind: 'link.del', ...ns(h), name: l.name }, () => h.request(W.delLink(l.index)).then(() => undefined), undefined)
+}
+
+export interface LinkSet {
+  up?: boolean
+  mtu?: number
+  /** MAC address text. */
+  address?: string
+  /** A bridge to join, or null to leave the current one (`nomaster`). */
+  master?: LinkRef | null
+  /** Move the link into this namespace. */
+  netns?: NetNs
+  newName?: string
+}
+
+/** Equivalent: `ip link set DEV [master BR|nomaster] [mtu N] [address A] [name N] [netns NS] [up|down]`. */
+export async function linkSet(h: Rtnl, dev: LinkRef, s: LinkSet): Promise<void> {
+  const l = await resolve(h, dev)
+  if (s.newName !== undefined) validIfName(s.newName, 'new name')
+  const mac = s.address === undefined ? undefined : parseMac(s.address)
+  const master = s.master === undefined || s.master === null ? s.master : await resolve(h, s.master)
+  await h.exec(
+    {
+      kind: 'link.set',
+      ...ns(h),
+      name: l.name,
+      ...(s.up !== undefined ? { up: s.up } : {}),
+      ...(s.mtu !== undefined ? { mtu: s.mtu } : {}),
+      ...(s.address !== undefined ? { address: s.address } : {}),
+      ...(master !== undefined ? { master: master === null ? null : master.name } : {}),
+      ...(s.netns ? { netns: s.netns.name ?? String(s.netns.fd) } : {}),
+      ...(s.newName !== undefined ? { newName: s.newName } : {}),
+    },
+    () =>
+      h
+        .request(
+          W.setLink({
+            index: l.index,
+            ...(s.up !== undefined ? { up: s.up } : {}),
+            ...(s.mtu !== undefined ? { mtu: s.mtu } : {}),
+            ...(mac ? { address: mac } : {}),
+            ...(master !== undefined ? { masterIndex: master === null ? 0 : master.index } : {}),
+            ...(s.newName !== undefined ? { newName: s.newName } : {}),
+            ...(s.netns ? { netnsFd: s.netns.fd } : {}),
+          }),
+        )
+        .then(() => undefined),
+    undefined,
+  )
+}
+
+/** Equivalent: `ip link set DEV up`. */
+export const linkSetUp = (h: Rtnl, dev: LinkRef): Promise<void> => linkSet(h, dev, { up: true })
+/** Equivalent: `ip link set DEV down`. */
+export const linkSetDown = (h: Rtnl, dev: LinkRef): Promise<void> => linkSet(h, dev, { up: false })
+/** Equivalent: `ip link set DEV master BR`. */
+export const linkSetMaster = (h: Rtnl, dev: LinkRef, br: LinkRef): Promise<void> =>
+  linkSet(h, dev, { master: br })
+/** Equivalent: `ip link set DEV nomaster`. */
+export const linkSetNoMaster = (h: Rtnl, dev: LinkRef): Promise<void> => linkSet(h, dev, { master: null })
+/** Equivalent: `ip link set DEV netns NS`. The link's index may change: look it up again there. */
+export const linkSetNs = (h: Rtnl, dev: LinkRef, target: NetNs): Promise<void> =>
+  linkSet(h, dev, { netns: target })

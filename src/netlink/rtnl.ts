@@ -1,0 +1,151 @@
+/**
+ * Rtnl: one rtnetlink socket bound to one network namespace (opened inside a synchronous setns
+ * window, it stays in that namespace), and the choke point every kernel operation passes.
+ * The `netlink` package carries the bytes (sequence numbers, multipart replies); errors and
+ * interrupted dumps, which it leaves unhandled, are decoded here.
+ * @module
+ */
+import { NetlinkSocket, createNetlink } from 'netlink'
+import type { NetlinkMessage } from 'netlink'
+import { KernelError, NsdnError, codeForErrno } from '../errors.js'
+import { errnoName } from '../ffi/libc.js'
+import { NetNs, onNetnsDelete, runInNetnsSync } from '../netns/netns.js'
+import { type Op, runOp } from '../op.js'
+import { formatOp } from '../teach/commands.js'
+import * as K from './wire/constants.js'
+import type { Request } from './wire/messages.js'
+
+const NETLINK_ROUTE = 0
+
+/** How often an interrupted dump is retried before giving up with E_TRY_AGAIN. */
+const DUMP_RETRIES = 5
+
+/** A request refused by the kernel: errno only; exec() turns it into a KernelError. */
+export class NetlinkErrno extends Error {
+  constructor(readonly errno: string) {
+    super(`netlink: ${errno}`)
+  }
+}
+
+export class Rtnl {
+  private static cache = new Map<string, Rtnl>()
+  private dumpChain: Promise<unknown> = Promise.resolve()
+  private closed = false
+
+  private constructor(
+    readonly ns: NetNs,
+    private readonly sock: NetlinkSocket,
+  ) {}
+
+  /** The handle for ns, opening its socket the first time (cached per namespace). */
+  static for(ns: NetNs = NetNs.current()): Rtnl {
+    const hit = Rtnl.cache.get(ns.id)
+    if (hit) {
+      if (hit.ns !== ns) ns.close()
+      return hit
+    }
+    const sock = runInNetnsSync(ns, () => createNetlink(NETLINK_ROUTE))
+    // An idle socket must not keep the process alive.
+    sock.unref()
+    const h = new Rtnl(ns, sock)
+    Rtnl.cache.set(ns.id, h)
+    return h
+  }
+
+  /** The handle for a named namespace; `undefined` means nsdn's own. */
+  static named(name: string | undefined): Rtnl {
+    return Rtnl.for(name === undefined ? NetNs.current() : NetNs.open(name))
+  }
+
+  /** Close the handles of the namespace called name (it is about to be deleted). */
+  static closeNamed(name: string): void {
+    for (const h of [...Rtnl.cache.values()]) if (h.ns.name === name) h.close()
+  }
+
+  /** Close the socket: an open socket keeps a deleted namespace (and its veths) alive. */
+  close(): void {
+    if (this.closed) return
+    this.closed = true
+    Rtnl.cache.delete(this.ns.id)
+    this.sock.close()
+    this.ns.close()
+  }
+
+  /** Close every cached handle (end of a CLI command, of a test). */
+  static closeAll(): void {
+    for (const h of [...Rtnl.cache.values()]) h.close()
+  }
+
+  /** iproute2 name of the namespace, for Ops (`ip -n NAME`). */
+  get nsName(): string | undefined {
+    return this.ns.name
+  }
+
+  /**
+   * Send one request and wait for the kernel's ACK (or its reply, with NLM_F_ECHO-like gets).
+   * Rejects with {@link NetlinkErrno}.
+   */
+  async request(req: Request): Promise<NetlinkMessage[]> {
+    if (this.closed) throw new NsdnError('E_INTERNAL', `netlink socket of ${this.ns} is closed`)
+    const [msgs] = await this.sock.request(req.type, req.body, {
+      flags: req.flags,
+      checkError: false,
+    })
+    for (const m of msgs) {
+      if (m.type === K.NLMSG_ERROR) {
+        const errno = m.data.readInt32LE(0)
+        if (errno !== 0) throw new NetlinkErrno(errnoName(-errno))
+      } else if (m.type === K.NLMSG_DONE && m.data.length >= 4 && m.data.readInt32LE(0) < 0) {
+        throw new NetlinkErrno(errnoName(-m.data.readInt32LE(0)))
+      }
+    }
+    return msgs.filter((m) => m.type !== K.NLMSG_ERROR && m.type !== K.NLMSG_DONE)
+  }
+
+  /**
+   * A dump (NLM_F_DUMP): all messages, retried when the kernel flags it NLM_F_DUMP_INTR (the
+   * table changed while it was read). Dumps on one socket run one at a time: the kernel
+   * refuses a second dump while one is in progress.
+   */
+  dump(req: Request): Promise<NetlinkMessage[]> {
+    const run = async (): Promise<NetlinkMessage[]> => {
+      for (let i = 0; ; i++) {
+        const msgs = await this.request(req)
+        if (!msgs.some((m) => m.flags & K.NLM_F_DUMP_INTR)) return msgs
+        if (i >= DUMP_RETRIES)
+          throw new NetlinkErrno('EINTR')
+      }
+    }
+    const p = this.dumpChain.then(run, run)
+    this.dumpChain = p.catch(() => undefined)
+    return p
+  }
+
+  /**
+   * The choke point: log, teach (--explain), skip (--dry-run), and turn a kernel refusal into
+   * a KernelError that names the op, the errno and the equivalent command.
+   */
+  exec<T>(op: Op, fn: () => Promise<T>, dryValue: T): Promise<T> {
+    return runOp(op, () => fn().catch((err: unknown) => Promise.reject(kernelError(op, err))), dryValue)
+  }
+}
+
+function kernelError(op: Op, err: unknown): unknown {
+  if (!(err instanceof NetlinkErrno)) return err
+  const command = formatOp(op)
+  const hint = HINTS[err.errno]
+  return new KernelError(codeForErrno(err.errno), `${command}: ${err.errno}`, err.errno, command, {
+    cause: err,
+    ...(hint ? { hint } : {}),
+  })
+}
+
+const HINTS: Record<string, string> = {
+  EEXIST: 'an object with that name or address exists already; delete it or pick another',
+  ENODEV: 'no such device: check the name with "nsdn link list"',
+  EPERM: 'run as root (CAP_NET_ADMIN is needed)',
+  EOPNOTSUPP: 'this kernel or device does not support the operation',
+}
+
+// Deleting a namespace must first close nsdn's socket in it.
+onNetnsDelete((name) => Rtnl.closeNamed(name))

@@ -1,0 +1,259 @@
+/**
+ * Request bodies for rtnetlink: the fixed header (ifinfomsg, ifaddrmsg, rtmsg) followed by
+ * attributes in iproute2's order. Each builder returns `{ type, flags, body }`; the socket layer
+ * adds the netlink header (length, seq, port).
+ * @module
+ */
+import { isIPv4 } from 'node:net'
+import { type Attr, be16, encodeAttrs, ipAttr, nest, raw, strz, u16, u32, u8 } from './attr.js'
+import * as K from './constants.js'
+
+export interface Request {
+  type: number
+  flags: number
+  body: Buffer
+}
+
+export interface IfInfo {
+  family?: number
+  index?: number
+  flags?: number
+  change?: number
+}
+
+/** struct ifinfomsg: family u8, pad u8, type u16, index s32, flags u32, change u32. */
+export function ifinfomsg(i: IfInfo = {}): Buffer {
+  const b = Buffer.alloc(16)
+  b.writeUInt8(i.family ?? K.AF_UNSPEC, 0)
+  b.writeInt32LE(i.index ?? 0, 4)
+  b.writeUInt32LE(i.flags ?? 0, 8)
+  b.writeUInt32LE(i.change ?? 0, 12)
+  return b
+}
+
+const NEW = K.NLM_F_CREATE | K.NLM_F_EXCL
+
+/** The part of a new link that says what kind it is: IFLA_LINKINFO { KIND, DATA }. */
+export type LinkKind =
+  | { kind: 'bridge'; vlanFiltering?: boolean }
+  | { kind: 'veth'; peer: string; peerNsFd?: number; peerUp?: boolean }
+  | { kind: 'macvlan'; mode: keyof typeof K.MACVLAN_MODE }
+  | {
+      kind: 'vxlan'
+      id: number
+      remote?: string
+      group?: string
+      local?: string
+      linkIndex?: number
+      port?: number
+    }
+  | { kind: 'vlan'; id: number }
+
+function infoData(k: LinkKind): Attr[] | undefined {
+  switch (k.kind) {
+    case 'bridge':
+      return k.vlanFiltering === undefined
+        ? undefined
+        : [u8(K.IFLA_BR_VLAN_FILTERING, k.vlanFiltering ? 1 : 0)]
+    case 'veth': {
+      // VETH_INFO_PEER carries a whole ifinfomsg, then the peer's own attributes.
+      const peerAttrs: Attr[] = []
+      if (k.peerNsFd !== undefined) peerAttrs.push(u32(K.IFLA_NET_NS_FD, k.peerNsFd))
+      peerAttrs.push(strz(K.IFLA_IFNAME, k.peer))
+      const peerHdr = ifinfomsg(k.peerUp ? { flags: K.IFF_UP, change: K.IFF_UP } : {})
+      return [raw(K.VETH_INFO_PEER, Buffer.concat([peerHdr, encodeAttrs(peerAttrs)]))]
+    }
+    case 'macvlan':
+      return [u32(K.IFLA_MACVLAN_MODE, K.MACVLAN_MODE[k.mode])]
+    case 'vlan':
+      return [u16(K.IFLA_VLAN_ID, k.id)]
+    case 'vxlan': {
+      const d: Attr[] = []
+      if (k.linkIndex !== undefined) d.push(u32(K.IFLA_VXLAN_LINK, k.linkIndex))
+      d.push(u32(K.IFLA_VXLAN_ID, k.id))
+      if (k.local)
+        d.push(ipAttr(isIPv4(k.local) ? K.IFLA_VXLAN_LOCAL : K.IFLA_VXLAN_LOCAL6, k.local))
+      const peer = k.remote ?? k.group
+      if (peer) d.push(ipAttr(isIPv4(peer) ? K.IFLA_VXLAN_GROUP : K.IFLA_VXLAN_GROUP6, peer))
+      if (k.port !== undefined) d.push(be16(K.IFLA_VXLAN_PORT, k.port))
+      return d
+    }
+  }
+}
+
+export function linkInfo(k: LinkKind): Attr {
+  const data = infoData(k)
+  const attrs: Attr[] = [strz(K.IFLA_INFO_KIND, k.kind)]
+  if (data) attrs.push(nest(K.IFLA_INFO_DATA, data))
+  return nest(K.IFLA_LINKINFO, attrs)
+}
+
+export interface NewLink {
+  name: string
+  kind: LinkKind
+  /** IFLA_LINK: the lower device (macvlan, vlan parent). */
+  linkIndex?: number
+  masterIndex?: number
+  up?: boolean
+}
+
+/** RTM_NEWLINK with CREATE|EXCL: `ip link add NAME ... type KIND ...`. */
+export function newLink(l: NewLink): Request {
+  const attrs: Attr[] = []
+  if (l.masterIndex !== undefined) attrs.push(u32(K.IFLA_MASTER, l.masterIndex))
+  if (l.linkIndex !== undefined) attrs.push(u32(K.IFLA_LINK, l.linkIndex))
+  attrs.push(strz(K.IFLA_IFNAME, l.name))
+  attrs.push(linkInfo(l.kind))
+  const hdr = ifinfomsg(l.up ? { flags: K.IFF_UP, change: K.IFF_UP } : {})
+  return { type: K.RTM_NEWLINK, flags: NEW, body: Buffer.concat([hdr, encodeAttrs(attrs)]) }
+}
+
+export interface SetLink {
+  index: number
+  up?: boolean
+  mtu?: number
+  /** 0 = nomaster */
+  masterIndex?: number
+  address?: Buffer
+  newName?: string
+  netnsFd?: number
+}
+
+/** RTM_NEWLINK on an existing index: `ip link set DEV ...`. */
+export function setLink(s: SetLink): Request {
+  // iproute2 adds these as it parses `master, mtu, address, name, netns`, the order
+  // teach/commands.ts prints them in.
+  const attrs: Attr[] = []
+  if (s.masterIndex !== undefined) attrs.push(u32(K.IFLA_MASTER, s.masterIndex))
+  if (s.mtu !== undefined) attrs.push(u32(K.IFLA_MTU, s.mtu))
+  if (s.address) attrs.push(raw(K.IFLA_ADDRESS, s.address))
+  if (s.newName !== undefined) attrs.push(strz(K.IFLA_IFNAME, s.newName))
+  if (s.netnsFd !== undefined) attrs.push(u32(K.IFLA_NET_NS_FD, s.netnsFd))
+  const hdr = ifinfomsg({
+    index: s.index,
+    flags: s.up ? K.IFF_UP : 0,
+    change: s.up === undefined ? 0 : K.IFF_UP,
+  })
+  return { type: K.RTM_NEWLINK, flags: 0, body: Buffer.concat([hdr, encodeAttrs(attrs)]) }
+}
+
+/** RTM_DELLINK: `ip link del DEV`. */
+export function delLink(index: number): Request {
+  return { type: K.RTM_DELLINK, flags: 0, body: ifinfomsg({ index }) }
+}
+
+/** RTM_GETLINK: one link by name, or every link (dump) when name is undefined. */
+export function getLink(name?: string): Request {
+  const attrs: Attr[] = [u32(K.IFLA_EXT_MASK, K.RTEXT_FILTER_VF | K.RTEXT_FILTER_SKIP_STATS)]
+  if (name !== undefined) attrs.push(strz(K.IFLA_IFNAME, name))
+  return {
+    type: K.RTM_GETLINK,
+    flags: name === undefined ? K.NLM_F_DUMP : 0,
+    body: Buffer.concat([ifinfomsg(), encodeAttrs(attrs)]),
+  }
+}
+
+/** RTM_SETLINK, AF_BRIDGE: `bridge vlan add dev DEV vid N [pvid] [untagged]`. */
+export function bridgeVlanAdd(index: number, vid: number, flags: number): Request {
+  const info = Buffer.alloc(4)
+  info.writeUInt16LE(flags, 0)
+  info.writeUInt16LE(vid, 2)
+  const attrs = [nest(K.IFLA_AF_SPEC, [raw(K.IFLA_BRIDGE_VLAN_INFO, info)])]
+  return {
+    type: K.RTM_SETLINK,
+    flags: 0,
+    body: Buffer.concat([ifinfomsg({ family: K.AF_BRIDGE, index }), encodeAttrs(attrs)]),
+  }
+}
+
+export type AddrVerb = 'add' | 'replace' | 'del'
+
+export interface AddrReq {
+  index: number
+  address: string
+  prefixLen: number
+  /** IFA_F_NODAD: skip duplicate address detection, usable at once (IPv6). */
+  nodad?: boolean
+}
+
+/** struct ifaddrmsg + IFA_LOCAL + IFA_ADDRESS: `ip addr add|replace|del A/P dev DEV`. */
+export function addrRequest(verb: AddrVerb, a: AddrReq): Request {
+  const v4 = isIPv4(a.address)
+  const hdr = Buffer.alloc(8)
+  hdr.writeUInt8(v4 ? K.AF_INET : K.AF_INET6, 0)
+  hdr.writeUInt8(a.prefixLen, 1)
+  hdr.writeUInt8(a.nodad ? K.IFA_F_NODAD : 0, 2)
+  hdr.writeUInt8(K.RT_SCOPE_UNIVERSE, 3)
+  hdr.writeUInt32LE(a.index, 4)
+  const attrs = [ipAttr(K.IFA_LOCAL, a.address), ipAttr(K.IFA_ADDRESS, a.address)]
+  const type = verb === 'del' ? K.RTM_DELADDR : K.RTM_NEWADDR
+  const flags =
+    verb === 'add' ? NEW : verb === 'replace' ? K.NLM_F_CREATE | K.NLM_F_REPLACE : 0
+  return { type, flags, body: Buffer.concat([hdr, encodeAttrs(attrs)]) }
+}
+
+/** Dump request for one address family (0 = all). */
+export function getAddrs(family = K.AF_UNSPEC): Request {
+  const hdr = Buffer.alloc(8)
+  hdr.writeUInt8(family, 0)
+  return { type: K.RTM_GETADDR, flags: K.NLM_F_DUMP, body: hdr }
+}
+
+export type RouteVerb = 'add' | 'replace' | 'del'
+
+export interface RouteReq {
+  family: 4 | 6
+  /** Destination prefix; undefined for default. */
+  dst?: string
+  dstLen: number
+  gateway?: string
+  oifIndex?: number
+  prefsrc?: string
+  metric?: number
+  table?: number
+  scope?: 'link' | 'host'
+}
+
+/** struct rtmsg + attributes: `ip route add|replace|del ...`, in iproute2's order. */
+export function routeRequest(verb: RouteVerb, r: RouteReq): Request {
+  const del = verb === 'del'
+  const table = r.table ?? K.RT_TABLE_MAIN
+  const hdr = Buffer.alloc(12)
+  hdr.writeUInt8(r.family === 4 ? K.AF_INET : K.AF_INET6, 0)
+  hdr.writeUInt8(r.dstLen, 1)
+  hdr.writeUInt8(table < 256 ? table : 0, 4) // RT_TABLE_UNSPEC; the id goes in RTA_TABLE
+  hdr.writeUInt8(del ? K.RTPROT_UNSPEC : K.RTPROT_BOOT, 5)
+  // iproute2 picks link scope for a route without a gateway, universe otherwise.
+  const scope = del
+    ? K.RT_SCOPE_NOWHERE
+    : r.scope === 'host'
+      ? K.RT_SCOPE_HOST
+      : r.scope === 'link' || (r.gateway === undefined && r.oifIndex !== undefined)
+        ? K.RT_SCOPE_LINK
+        : K.RT_SCOPE_UNIVERSE
+  hdr.writeUInt8(scope, 6)
+  hdr.writeUInt8(del ? K.RTN_UNSPEC : K.RTN_UNICAST, 7)
+  // iproute2 order for `DST via GW dev DEV src SRC metric M table T`: the device goes last.
+  const attrs: Attr[] = []
+  if (r.dst !== undefined && r.dstLen > 0) attrs.push(ipAttr(K.RTA_DST, r.dst))
+  if (r.gateway) attrs.push(ipAttr(K.RTA_GATEWAY, r.gateway))
+  if (r.prefsrc) attrs.push(ipAttr(K.RTA_PREFSRC, r.prefsrc))
+  if (r.metric !== undefined) attrs.push(u32(K.RTA_PRIORITY, r.metric))
+  if (table >= 256) attrs.push(u32(K.RTA_TABLE, table))
+  if (r.oifIndex !== undefined) attrs.push(u32(K.RTA_OIF, r.oifIndex))
+  const type = del ? K.RTM_DELROUTE : K.RTM_NEWROUTE
+  const flags = verb === 'add' ? NEW : verb === 'replace' ? K.NLM_F_CREATE | K.NLM_F_REPLACE : 0
+  return { type, flags, body: Buffer.concat([hdr, encodeAttrs(attrs)]) }
+}
+
+/** Dump request for routes of one family. */
+export function getRoutes(family: 4 | 6): Request {
+  const hdr = Buffer.alloc(12)
+  hdr.writeUInt8(family === 4 ? K.AF_INET : K.AF_INET6, 0)
+  return { type: K.RTM_GETROUTE, flags: K.NLM_F_DUMP, body: hdr }
+}
+
+/** Dump request for neighbours (ndmsg is 12 bytes). */
+export function getNeighs(): Request {
+  return { type: K.RTM_GETNEIGH, flags: K.NLM_F_DUMP, body: Buffer.alloc(12) }
+}

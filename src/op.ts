@@ -1,0 +1,122 @@
+/**
+ * Every operation nsdn performs on the kernel or on Open vSwitch is an Op value that passes one
+ * choke point, {@link runOp}: it is logged at debug, printed as the command it stands for under
+ * --explain, and skipped under --dry-run. `ns` is the iproute2 name of the namespace the op runs
+ * in (undefined = the namespace nsdn itself runs in).
+ * @module
+ */
+import { logger } from './log.js'
+import { formatOp } from './teach/commands.js'
+
+export type LinkType = 'bridge' | 'veth' | 'macvlan' | 'vxlan' | 'vlan'
+
+export interface VxlanOpts {
+  id: number
+  remote?: string
+  local?: string
+  group?: string
+  dev?: string
+  dstport?: number
+}
+
+export interface AddrFields {
+  ns?: string
+  cidr: string
+  dev: string
+}
+
+export interface RouteFields {
+  ns?: string
+  /** A prefix, or "default". */
+  dst: string
+  via?: string
+  dev?: string
+  src?: string
+  metric?: number
+  table?: number
+  scope?: 'link' | 'host'
+}
+
+export interface ShowFields {
+  ns?: string
+  dev?: string
+}
+
+export type Op =
+  | { kind: 'netns.add'; name: string }
+  | { kind: 'netns.del'; name: string }
+  | { kind: 'link.add'; ns?: string; name: string; type: 'bridge'; master?: string; up?: boolean }
+  | {
+      kind: 'link.add.veth'
+      ns?: string
+      name: string
+      peer: string
+      peerNs?: string
+      master?: string
+      up?: boolean
+      peerUp?: boolean
+    }
+  | { kind: 'link.add.macvlan'; ns?: string; name: string; parent: string; mode: string }
+  | { kind: 'link.add.vxlan'; ns?: string; name: string; vxlan: VxlanOpts }
+  | { kind: 'link.add.vlan'; ns?: string; name: string; parent: string; id: number }
+  | { kind: 'link.del'; ns?: string; name: string }
+  | {
+      kind: 'link.set'
+      ns?: string
+      name: string
+      up?: boolean
+      mtu?: number
+      address?: string
+      master?: string | null
+      netns?: string
+      newName?: string
+    }
+  | ({ kind: 'addr.add' } & AddrFields)
+  | ({ kind: 'addr.replace' } & AddrFields)
+  | ({ kind: 'addr.del' } & AddrFields)
+  | ({ kind: 'route.add' } & RouteFields)
+  | ({ kind: 'route.replace' } & RouteFields)
+  | ({ kind: 'route.del' } & RouteFields)
+  | { kind: 'sysctl.set'; ns?: string; key: string; value: string }
+  | ({ kind: 'link.show' } & ShowFields)
+  | ({ kind: 'addr.show' } & ShowFields)
+  | ({ kind: 'route.show' } & ShowFields)
+  | ({ kind: 'neigh.show' } & ShowFields)
+  | { kind: 'ovs.vsctl'; argv: string[] }
+
+export type OpKind = Op['kind']
+
+/** What the choke point does besides running the op: set once by the CLI (or NSDN_* env). */
+export const opMode = {
+  explain: process.env.NSDN_EXPLAIN === '1',
+  dryRun: process.env.NSDN_DRY_RUN === '1',
+  /** Where --explain lines go: stderr, since stdout carries results and the CNI protocol. */
+  write: (line: string): void => {
+    process.stderr.write(line + '\n')
+  },
+}
+
+const log = logger('op')
+
+/** Reads change nothing: they run under --dry-run and stay out of --explain (noise to a learner). */
+const isRead = (op: Op): boolean => op.kind.endsWith('.show')
+
+/**
+ * Run `fn`, the real work behind `op`. Under --dry-run `fn` is skipped and `dryValue` returned.
+ */
+export async function runOp<T>(op: Op, fn: () => Promise<T>, dryValue: T): Promise<T> {
+  log.debug({ op }, 'op')
+  if (isRead(op)) return fn()
+  if (opMode.explain || opMode.dryRun) opMode.write(formatOp(op))
+  if (opMode.dryRun) return dryValue
+  return fn()
+}
+
+/** Synchronous form for ops done with synchronous syscalls (netns add/del, sysctl). */
+export function runOpSync<T>(op: Op, fn: () => T, dryValue: T): T {
+  log.debug({ op }, 'op')
+  if (isRead(op)) return fn()
+  if (opMode.explain || opMode.dryRun) opMode.write(formatOp(op))
+  if (opMode.dryRun) return dryValue
+  return fn()
+}

@@ -1,0 +1,84 @@
+/**
+ * Validation of names, addresses and numbers that come from users, before any of them reaches
+ * the kernel, a file path or another program. Each failure is a ConfigError that says what is
+ * wrong, where (`where`: a flag, a file:line, a field path) and how to fix it.
+ * @module
+ */
+import { isIP } from 'node:net'
+import { ConfigError } from './errors.js'
+
+/** IFNAMSIZ is 16 bytes with the NUL, so a name has at most 15. */
+export const IFNAMSIZ = 15
+
+export function validIfName(name: string, where = 'interface name'): string {
+  const hint = 'use 1-15 letters, digits, "-", "_" or "."; not "." or ".."'
+  if (name.length === 0) throw new ConfigError('interface name is empty', where, { hint })
+  if (Buffer.byteLength(name) > IFNAMSIZ)
+    throw new ConfigError(`interface name "${name}" is longer than ${IFNAMSIZ} bytes`, where, {
+      hint,
+    })
+  if (name === '.' || name === '..' || !/^[A-Za-z0-9_.@-]+$/.test(name) || name.includes('..'))
+    throw new ConfigError(`invalid interface name "${name}"`, where, { hint })
+  return name
+}
+
+export function validNetnsName(name: string, where = 'netns name'): string {
+  const hint = 'a netns name is a plain file name: letters, digits, "-", "_", "." (max 64)'
+  if (
+    name.length === 0 ||
+    name.length > 64 ||
+    name.startsWith('.') ||
+    !/^[A-Za-z0-9_.-]+$/.test(name)
+  )
+    throw new ConfigError(`invalid netns name "${name}"`, where, { hint })
+  return name
+}
+
+export interface Cidr {
+  /** The address as written (host bits kept). */
+  address: string
+  prefixLen: number
+  family: 4 | 6
+}
+
+/** Parse "10.0.0.1/24" or "fd00::1/64". A bare address gets a host prefix (/32, /128). */
+export function parseCidr(text: string, where = 'address', requirePrefix = false): Cidr {
+  const hint = 'write an address with a prefix length, e.g. 10.0.0.1/24 or fd00::1/64'
+  const m = /^([^/]+)(?:\/(\d{1,3}))?$/.exec(text)
+  const addr = m?.[1] ?? ''
+  const family = isIP(addr)
+  if (!m || family === 0) throw new ConfigError(`invalid address "${text}"`, where, { hint })
+  if (m[2] === undefined && requirePrefix)
+    throw new ConfigError(`"${text}" has no prefix length`, where, { hint })
+  const max = family === 4 ? 32 : 128
+  const prefixLen = m[2] === undefined ? max : Number(m[2])
+  if (prefixLen > max)
+    throw new ConfigError(`prefix length ${prefixLen} is over ${max} in "${text}"`, where, {
+      hint,
+    })
+  return { address: addr, prefixLen, family: family as 4 | 6 }
+}
+
+export function parseIp(text: string, where = 'address'): { address: string; family: 4 | 6 } {
+  const family = isIP(text)
+  if (family === 0)
+    throw new ConfigError(`invalid IP address "${text}"`, where, {
+      hint: 'write an IPv4 (10.0.0.1) or IPv6 (fd00::1) address',
+    })
+  return { address: text, family: family as 4 | 6 }
+}
+
+export function parseMac(text: string, where = 'address'): Buffer {
+  if (!/^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/.test(text))
+    throw new ConfigError(`invalid MAC address "${text}"`, where, {
+      hint: 'write six hex bytes separated by ":", e.g. 02:00:00:00:00:01',
+    })
+  return Buffer.from(text.split(':').map((b) => parseInt(b, 16)))
+}
+
+export function parseIntIn(text: string | number, min: number, max: number, where: string): number {
+  const n = typeof text === 'number' ? text : /^\d+$/.test(text) ? Number(text) : NaN
+  if (!Number.isInteger(n) || n < min || n > max)
+    throw new ConfigError(`must be a whole number from ${min} to ${max}, got "${text}"`, where)
+  return n
+}
