@@ -54,7 +54,6 @@ export type Op =
       peerNs?: string
       master?: string
       up?: boolean
-      peerUp?: boolean
     }
   | { kind: 'link.add.macvlan'; ns?: string; name: string; parent: string; mode: string }
   | { kind: 'link.add.vxlan'; ns?: string; name: string; vxlan: VxlanOpts }

@@ -156,11 +156,11 @@ export interface VethOpts {
   /** Bridge the local end becomes a port of, in the same request (IFLA_MASTER). */
   master?: LinkRef
   up?: boolean
-  peerUp?: boolean
 }
 
 /**
- * A veth pair, the peer placed directly in its namespace.
+ * A veth pair, the peer placed directly in its namespace. The peer cannot be brought up in
+ * the same request (the kernel opens it before the pair is linked: ENOTCONN).
  * Equivalent: `ip link add NAME [master BR] [up] type veth peer name PEER [netns NS]`.
  */
 export async function linkAddVeth(h: Rtnl, name: string, peer: string, o: VethOpts = {}): Promise<void> {
@@ -175,7 +175,6 @@ export async function linkAddVeth(h: Rtnl, name: string, peer: string, o: VethOp
     ...(o.peerNs?.name ? { peerNs: o.peerNs.name } : {}),
     ...(master ? { master: master.name } : {}),
     ...(o.up ? { up: true } : {}),
-    ...(o.peerUp ? { peerUp: true } : {}),
   }
   await h.exec(
     op,
@@ -188,7 +187,6 @@ export async function linkAddVeth(h: Rtnl, name: string, peer: string, o: VethOp
             kind: 'veth',
             peer,
             ...(o.peerNs ? { peerNsFd: o.peerNs.fd } : {}),
-            ...(o.peerUp ? { peerUp: true } : {}),
           },
           ...(o.up ? { up: true } : {}),
           ...(master ? { masterIndex: master.index } : {}),

@@ -40,6 +40,13 @@ export class NetNs {
     return NetNs.self
   }
 
+  /** The main thread moved for good (the sandbox): nsdn's own namespace is the new one. */
+  static reset(): void {
+    if (NetNs.self) fs.closeSync(NetNs.self.fd)
+    NetNs.self = undefined
+    NetNs.current()
+  }
+
   private static fromFd(name: string | undefined, fd: number): NetNs {
     const st = fs.fstatSync(fd)
     return new NetNs(name, fd, `${st.dev}:${st.ino}`)

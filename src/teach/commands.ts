@@ -30,7 +30,7 @@ const formatters: { [K in Op['kind']]: (op: Extract<Op, { kind: K }>) => string 
     let s = `${ip(o.ns)} link add ${q(o.name)}${o.master ? ` master ${q(o.master)}` : ''}`
     s += `${o.up ? ' up' : ''} type veth peer name ${q(o.peer)}`
     if (o.peerNs) s += ` netns ${q(o.peerNs)}`
-    return o.peerUp ? `${s} up` : s
+    return s
   },
   'link.add.macvlan': (o) =>
     `${ip(o.ns)} link add ${q(o.name)} link ${q(o.parent)} type macvlan mode ${o.mode}`,

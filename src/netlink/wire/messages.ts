@@ -36,7 +36,7 @@ const NEW = K.NLM_F_CREATE | K.NLM_F_EXCL
 /** The part of a new link that says what kind it is: IFLA_LINKINFO { KIND, DATA }. */
 export type LinkKind =
   | { kind: 'bridge'; vlanFiltering?: boolean }
-  | { kind: 'veth'; peer: string; peerNsFd?: number; peerUp?: boolean }
+  | { kind: 'veth'; peer: string; peerNsFd?: number }
   | { kind: 'macvlan'; mode: keyof typeof K.MACVLAN_MODE }
   | {
       kind: 'vxlan'
@@ -60,8 +60,7 @@ function infoData(k: LinkKind): Attr[] | undefined {
       const peerAttrs: Attr[] = []
       if (k.peerNsFd !== undefined) peerAttrs.push(u32(K.IFLA_NET_NS_FD, k.peerNsFd))
       peerAttrs.push(strz(K.IFLA_IFNAME, k.peer))
-      const peerHdr = ifinfomsg(k.peerUp ? { flags: K.IFF_UP, change: K.IFF_UP } : {})
-      return [raw(K.VETH_INFO_PEER, Buffer.concat([peerHdr, encodeAttrs(peerAttrs)]))]
+      return [raw(K.VETH_INFO_PEER, Buffer.concat([ifinfomsg(), encodeAttrs(peerAttrs)]))]
     }
     case 'macvlan':
       return [u32(K.IFLA_MACVLAN_MODE, K.MACVLAN_MODE[k.mode])]

@@ -1,0 +1,72 @@
+import { sandboxThisFile } from '../helpers/sandbox.js'
+sandboxThisFile()
+
+import assert from 'node:assert/strict'
+import { execFileSync } from 'node:child_process'
+import { after, test } from 'node:test'
+import { NetNs, runInNetnsSync, spawnSyncInNetns } from '../../src/netns/netns.js'
+import { Rtnl } from '../../src/netlink/rtnl.js'
+import { linkAddVeth, linkSetUp } from '../../src/netlink/link.js'
+import { addrAdd } from '../../src/netlink/addr.js'
+import { eventually, ipAddrs, ipJson, netnsNames, ping, strayLinks } from '../helpers/kernel.js'
+import fs from 'node:fs'
+
+after(() => Rtnl.closeAll())
+
+test('nsdn namespaces are iproute2 namespaces, both ways', () => {
+  const ns = NetNs.create('nsdn-t-a')
+  ns.close()
+  assert.deepEqual(ipJson<{ name: string }[]>(['netns', 'list']).map((n) => n.name), ['nsdn-t-a'])
+  execFileSync('ip', ['netns', 'add', 'nsdn-t-b'])
+  assert.deepEqual(NetNs.list(), ['nsdn-t-a', 'nsdn-t-b'])
+  const b = NetNs.open('nsdn-t-b')
+  const r = spawnSyncInNetns(b, ['ip', '-j', 'link', 'show'], { encoding: 'utf8' })
+  assert.deepEqual(JSON.parse(r.stdout as string).map((l: { ifname: string }) => l.ifname), ['lo'])
+  b.close()
+  NetNs.delete('nsdn-t-a')
+  NetNs.delete('nsdn-t-b')
+  assert.deepEqual(netnsNames(), [])
+})
+
+test('bad names and unknown namespaces are refused before anything is created', () => {
+  assert.throws(() => NetNs.create('../etc'), { code: 'E_CONFIG' })
+  assert.throws(() => NetNs.create('a/b'), { code: 'E_CONFIG' })
+  assert.throws(() => NetNs.open('nsdn-t-missing'), { code: 'E_NETNS' })
+  assert.throws(() => NetNs.delete('nsdn-t-missing'), { code: 'E_NOT_FOUND' })
+  NetNs.create('nsdn-t-dup').close()
+  assert.throws(() => NetNs.create('nsdn-t-dup'), { code: 'E_EXISTS' })
+  NetNs.delete('nsdn-t-dup')
+  assert.deepEqual(netnsNames(), [])
+})
+
+test('a synchronous window runs inside the namespace and returns to ours', () => {
+  const ns = NetNs.create('nsdn-t-w')
+  const inside = runInNetnsSync(ns, () => fs.readlinkSync('/proc/thread-self/ns/net'))
+  const here = fs.readlinkSync('/proc/thread-self/ns/net')
+  assert.notEqual(inside, here)
+  assert.equal(here, fs.readlinkSync(`/proc/self/fd/${NetNs.current().fd}`))
+  assert.throws(() => runInNetnsSync(ns, () => Promise.resolve(1)), { code: 'E_INTERNAL' })
+  assert.equal(fs.readlinkSync('/proc/thread-self/ns/net'), here)
+  ns.close()
+  NetNs.delete('nsdn-t-w')
+})
+
+test('seed walkthrough: a netns joined to the default namespace by a veth pair, ping both ways', async () => {
+  const ns = NetNs.create('nsdn-t-v')
+  const root = Rtnl.for()
+  await linkSetUp(root, 'lo')
+  await linkAddVeth(root, 'nsdn-t-host', 'eth1', { peerNs: ns, up: true })
+  await addrAdd(root, '10.200.0.1/24', 'nsdn-t-host')
+  const h = Rtnl.for(ns)
+  await linkSetUp(h, 'lo')
+  await linkSetUp(h, 'eth1')
+  await addrAdd(h, '10.200.0.2/24', 'eth1')
+  assert.ok(ipAddrs('nsdn-t-v').includes('eth1 10.200.0.2/24'))
+  assert.ok(ipAddrs().includes('nsdn-t-host 10.200.0.1/24'))
+  assert.ok(ping('10.200.0.2'), 'root -> netns')
+  assert.ok(ping('10.200.0.1', 'nsdn-t-v'), 'netns -> root')
+  NetNs.delete('nsdn-t-v')
+  ns.close()
+  assert.ok(await eventually(() => strayLinks().length === 0), `left: ${strayLinks()}`)
+  assert.deepEqual(netnsNames(), [])
+})
