@@ -1,0 +1,109 @@
+/**
+ * What every veth-based driver does: a pair with one end in the host namespace and the other,
+ * named ctx.ifname, created directly in the container's namespace; then the container side
+ * configured from an IPAM result.
+ * @module
+ */
+import { createHash } from 'node:crypto'
+import { ignoreNotFound } from '../errors.js'
+import { addrAdd } from '../netlink/addr.js'
+import { type Link, linkAddVeth, linkByName, linkDel, linkSet, tryLinkByName } from '../netlink/link.js'
+import { routeAdd } from '../netlink/route.js'
+import { Rtnl } from '../netlink/rtnl.js'
+import type { NetNs } from '../netns/netns.js'
+import { parseCidr } from '../validate.js'
+import type { AttachContext, CniInterface, CniIpConfig, CniRoute } from './api.js'
+import type { Rollback } from './rollback.js'
+
+/**
+ * The host end's name: derived from container id and ifname, so del finds it even when the
+ * container's namespace is gone. `veth` + 8 hex = 12 bytes, within IFNAMSIZ.
+ */
+export function hostVethName(containerId: string, ifname: string, prefix = 'veth'): string {
+  const h = createHash('sha256').update(`${containerId}/${ifname}`).digest('hex')
+  return `${prefix}${h.slice(0, Math.min(8, 15 - prefix.length))}`
+}
+
+export interface VethPair {
+  host: Link
+  container: Link
+}
+
+/**
+ * Create the pair: host end `hostName` in hostNs (optionally a port of `master`, up), peer
+ * ctx.ifname in the container. Pushes its undo onto rb.
+ */
+export async function setupVeth(
+  ctx: AttachContext & { netns: NetNs },
+  hostNs: NetNs,
+  hostName: string,
+  rb: Rollback,
+  o: { mtu?: number; master?: string; mac?: string } = {},
+): Promise<VethPair> {
+  const h = Rtnl.for(hostNs)
+  await linkAddVeth(h, hostName, ctx.ifname, {
+    peerNs: ctx.netns,
+    up: o.master === undefined,
+    ...(o.master !== undefined ? { master: o.master } : {}),
+  })
+  rb.push(`veth ${hostName}`, () => ignoreNotFound(linkDel(h, hostName)))
+  if (o.mtu !== undefined) await linkSet(h, hostName, { mtu: o.mtu })
+  if (o.master !== undefined) await linkSet(h, hostName, { up: true })
+  const c = Rtnl.for(ctx.netns)
+  if (o.mtu !== undefined || o.mac !== undefined)
+    await linkSet(c, ctx.ifname, {
+      ...(o.mtu !== undefined ? { mtu: o.mtu } : {}),
+      ...(o.mac !== undefined ? { address: o.mac } : {}),
+    })
+  return { host: await linkByName(h, hostName), container: await linkByName(c, ctx.ifname) }
+}
+
+/**
+ * Give the container interface its addresses (IPv6 without DAD, so it is usable at once),
+ * bring it and lo up, and add the routes.
+ */
+export async function configureContainer(
+  netns: NetNs,
+  ifname: string,
+  ips: CniIpConfig[],
+  routes: CniRoute[],
+): Promise<void> {
+  const c = Rtnl.for(netns)
+  const link = await linkByName(c, ifname)
+  for (const ip of ips) await addrAdd(c, parseCidr(ip.address, 'ips[].address', true), link, { nodad: true })
+  await linkSet(c, link, { up: true })
+  const lo = await tryLinkByName(c, 'lo')
+  if (lo && !lo.up) await linkSet(c, lo, { up: true })
+  for (const r of routes) {
+    const gw = r.gw ?? defaultGateway(ips, r.dst)
+    await routeAdd(c, {
+      dst: r.dst === '0.0.0.0/0' || r.dst === '::/0' ? 'default' : r.dst,
+      ...(gw ? { via: gw } : { dev: link }),
+      ...(r.dst.includes(':') ? { family: 6 as const } : {}),
+      ...(r.priority !== undefined ? { metric: r.priority } : {}),
+    })
+  }
+}
+
+/** A route without `gw` goes via the gateway of the first address of its family. */
+function defaultGateway(ips: CniIpConfig[], dst: string): string | undefined {
+  const v6 = dst.includes(':')
+  return ips.find((ip) => ip.gateway && ip.address.includes(':') === v6)?.gateway
+}
+
+/** Remove the pair by its host end (deleting one end deletes both). Gone already is fine. */
+export async function teardownVeth(hostNs: NetNs, hostName: string): Promise<void> {
+  await ignoreNotFound(linkDel(Rtnl.for(hostNs), hostName))
+}
+
+/** The CNI interface entries for a pair. */
+export function vethInterfaces(pair: VethPair, netnsPath: string): CniInterface[] {
+  return [
+    { name: pair.host.name, ...(pair.host.address ? { mac: pair.host.address } : {}) },
+    {
+      name: pair.container.name,
+      ...(pair.container.address ? { mac: pair.container.address } : {}),
+      sandbox: netnsPath,
+    },
+  ]
+}
