@@ -20,6 +20,7 @@ export const ERROR_TABLE = {
   E_EXISTS: { cni: 102, exit: 1 },
   E_PERM: { cni: 103, exit: 77 }, // EX_NOPERM
   E_EXEC: { cni: 104, exit: 1 },
+  E_IPAM_EXHAUSTED: { cni: 110, exit: 1 }, // no free address left in a range set
   E_INTERNAL: { cni: 999, exit: 70 }, // EX_SOFTWARE
 } as const satisfies Record<string, { cni: number; exit: number }>
 

@@ -70,6 +70,8 @@ export type Op =
       netns?: string
       newName?: string
     }
+  | { kind: 'link.set.bridge_slave'; ns?: string; name: string; hairpin?: boolean }
+  | { kind: 'link.set.promisc'; ns?: string; name: string; on: boolean }
   | ({ kind: 'addr.add' } & AddrFields)
   | ({ kind: 'addr.replace' } & AddrFields)
   | ({ kind: 'addr.del' } & AddrFields)
@@ -77,11 +79,24 @@ export type Op =
   | ({ kind: 'route.replace' } & RouteFields)
   | ({ kind: 'route.del' } & RouteFields)
   | { kind: 'sysctl.set'; ns?: string; key: string; value: string }
+  | {
+      kind: 'bridge.vlan.add'
+      ns?: string
+      dev: string
+      vid: number
+      pvid?: boolean
+      untagged?: boolean
+    }
   | ({ kind: 'link.show' } & ShowFields)
   | ({ kind: 'addr.show' } & ShowFields)
   | ({ kind: 'route.show' } & ShowFields)
   | ({ kind: 'neigh.show' } & ShowFields)
   | { kind: 'ovs.vsctl'; argv: string[] }
+  /** An nft call (argv, never a shell line); `nft.show` only reads, so it runs under --dry-run. */
+  | { kind: 'nft'; argv: string[] }
+  | { kind: 'nft.show'; argv: string[] }
+  /** An ovs-vsctl call that only reads (list, find, list-br): runs under --dry-run. */
+  | { kind: 'ovs.vsctl.show'; argv: string[] }
 
 export type OpKind = Op['kind']
 

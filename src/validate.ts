@@ -7,6 +7,9 @@
 import { isIP } from 'node:net'
 import { ConfigError } from './errors.js'
 
+/** User text quoted and escaped, so that an error stays one line whatever was typed. */
+const shown = (s: string | number): string => JSON.stringify(String(s))
+
 /** IFNAMSIZ is 16 bytes with the NUL, so a name has at most 15. */
 export const IFNAMSIZ = 15
 
@@ -14,11 +17,11 @@ export function validIfName(name: string, where = 'interface name'): string {
   const hint = 'use 1-15 letters, digits, "-", "_" or "."; not "." or ".."'
   if (name.length === 0) throw new ConfigError('interface name is empty', where, { hint })
   if (Buffer.byteLength(name) > IFNAMSIZ)
-    throw new ConfigError(`interface name "${name}" is longer than ${IFNAMSIZ} bytes`, where, {
+    throw new ConfigError(`interface name ${shown(name)} is longer than ${IFNAMSIZ} bytes`, where, {
       hint,
     })
   if (name === '.' || name === '..' || !/^[A-Za-z0-9_.@-]+$/.test(name) || name.includes('..'))
-    throw new ConfigError(`invalid interface name "${name}"`, where, { hint })
+    throw new ConfigError(`invalid interface name ${shown(name)}`, where, { hint })
   return name
 }
 
@@ -30,7 +33,7 @@ export function validNetnsName(name: string, where = 'netns name'): string {
     name.startsWith('.') ||
     !/^[A-Za-z0-9_.-]+$/.test(name)
   )
-    throw new ConfigError(`invalid netns name "${name}"`, where, { hint })
+    throw new ConfigError(`invalid netns name ${shown(name)}`, where, { hint })
   return name
 }
 
@@ -46,23 +49,24 @@ export function parseCidr(text: string, where = 'address', requirePrefix = false
   const hint = 'write an address with a prefix length, e.g. 10.0.0.1/24 or fd00::1/64'
   const m = /^([^/]+)(?:\/(\d{1,3}))?$/.exec(text)
   const addr = m?.[1] ?? ''
-  const family = isIP(addr)
-  if (!m || family === 0) throw new ConfigError(`invalid address "${text}"`, where, { hint })
+  // node's isIP takes a zone (fe80::1%eth0); an address on the wire has none
+  const family = addr.includes('%') ? 0 : isIP(addr)
+  if (!m || family === 0) throw new ConfigError(`invalid address ${shown(text)}`, where, { hint })
   if (m[2] === undefined && requirePrefix)
-    throw new ConfigError(`"${text}" has no prefix length`, where, { hint })
+    throw new ConfigError(`${shown(text)} has no prefix length`, where, { hint })
   const max = family === 4 ? 32 : 128
   const prefixLen = m[2] === undefined ? max : Number(m[2])
   if (prefixLen > max)
-    throw new ConfigError(`prefix length ${prefixLen} is over ${max} in "${text}"`, where, {
+    throw new ConfigError(`prefix length ${prefixLen} is over ${max} in ${shown(text)}`, where, {
       hint,
     })
   return { address: addr, prefixLen, family: family as 4 | 6 }
 }
 
 export function parseIp(text: string, where = 'address'): { address: string; family: 4 | 6 } {
-  const family = isIP(text)
+  const family = text.includes('%') ? 0 : isIP(text)
   if (family === 0)
-    throw new ConfigError(`invalid IP address "${text}"`, where, {
+    throw new ConfigError(`invalid IP address ${shown(text)}`, where, {
       hint: 'write an IPv4 (10.0.0.1) or IPv6 (fd00::1) address',
     })
   return { address: text, family: family as 4 | 6 }
@@ -70,7 +74,7 @@ export function parseIp(text: string, where = 'address'): { address: string; fam
 
 export function parseMac(text: string, where = 'address'): Buffer {
   if (!/^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/.test(text))
-    throw new ConfigError(`invalid MAC address "${text}"`, where, {
+    throw new ConfigError(`invalid MAC address ${shown(text)}`, where, {
       hint: 'write six hex bytes separated by ":", e.g. 02:00:00:00:00:01',
     })
   return Buffer.from(text.split(':').map((b) => parseInt(b, 16)))
@@ -79,6 +83,10 @@ export function parseMac(text: string, where = 'address'): Buffer {
 export function parseIntIn(text: string | number, min: number, max: number, where: string): number {
   const n = typeof text === 'number' ? text : /^\d+$/.test(text) ? Number(text) : NaN
   if (!Number.isInteger(n) || n < min || n > max)
-    throw new ConfigError(`must be a whole number from ${min} to ${max}, got "${text}"`, where)
+    throw new ConfigError(
+      `must be a whole number from ${min} to ${max}, got ${shown(text)}`,
+      where,
+      { hint: 'write it in decimal digits, with no sign, unit or 0x prefix' },
+    )
   return n
 }

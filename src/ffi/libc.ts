@@ -20,6 +20,7 @@ const c = {
   umount2: libc.func('int umount2(const char *target, int flags)'),
   sethostname: libc.func('int sethostname(const char *name, size_t len)'),
   ioctl: libc.func('int ioctl(int fd, unsigned long request, ...)'),
+  flock: libc.func('int flock(int fd, int op)'),
 }
 
 export const CLONE = {
@@ -103,4 +104,28 @@ const NS_GET_NSTYPE = 0xb703
 /** CLONE_NEW* type of the namespace open at fd (throws ENOTTY when fd is no namespace). */
 export function nsType(fd: number): number {
   return check('ioctl NS_GET_NSTYPE', c.ioctl(fd, NS_GET_NSTYPE) as number)
+}
+
+export const LOCK = { SH: 1, EX: 2, NB: 4, UN: 8 } as const
+
+/**
+ * Lock or unlock the file open at fd. With `LOCK.NB`, returns false when another open file
+ * holds a conflicting lock instead of waiting. Equivalent: `flock(2)`.
+ */
+export function flock(fd: number, op: number): boolean {
+  if ((c.flock(fd, op) as number) === 0) return true
+  const errno = koffi.errno()
+  if (errno === constants.errno.EWOULDBLOCK) return false
+  throw new SyscallError('flock', errnoName(errno))
+}
+
+/**
+ * Blocking `flock(2)` run on a libuv pool thread, so the event loop keeps running while another
+ * process holds the lock. Resolves false when the wait ended without the lock (a signal; errno
+ * is not readable off the main thread): try again.
+ */
+export function flockAsync(fd: number, op: number): Promise<boolean> {
+  return new Promise((resolve, reject) => {
+    c.flock.async(fd, op, (err: unknown, rc: number) => (err ? reject(err) : resolve(rc === 0)))
+  })
 }

@@ -100,7 +100,7 @@ async function resolve(h: Rtnl, ref: LinkRef): Promise<Pick<Link, 'index' | 'nam
 const ns = (h: Rtnl): { ns?: string } => (h.nsName ? { ns: h.nsName } : {})
 
 /** Kernel options behind each link kind, for the "this kernel lacks" message. */
-const KCONFIG: Record<string, [string, string, string]> = {
+export const KCONFIG: Record<string, [string, string, string]> = {
   vlan: [
     '802.1Q VLAN devices',
     'CONFIG_VLAN_8021Q',
@@ -134,7 +134,14 @@ export async function linkAddBridge(h: Rtnl, name: string, o: BridgeOpts = {}): 
   validIfName(name)
   const master = o.master === undefined ? undefined : await resolve(h, o.master)
   await h.exec(
-    { kind: 'link.add', ...ns(h), name, type: 'bridge', ...(o.up ? { up: true } : {}) },
+    {
+      kind: 'link.add',
+      ...ns(h),
+      name,
+      type: 'bridge',
+      ...(master ? { master: master.name } : {}),
+      ...(o.up ? { up: true } : {}),
+    },
     () =>
       createLink(
         h,
@@ -319,3 +326,34 @@ export const linkSetNoMaster = (h: Rtnl, dev: LinkRef): Promise<void> => linkSet
 /** Equivalent: `ip link set DEV netns NS`. The link's index may change: look it up again there. */
 export const linkSetNs = (h: Rtnl, dev: LinkRef, target: NetNs): Promise<void> =>
   linkSet(h, dev, { netns: target })
+
+/** Options of a link as a port of its bridge. */
+export interface BridgePortOpts {
+  /** Let frames go back out of the port they came in on (reflective relay). */
+  hairpin?: boolean
+}
+
+/** Equivalent: `ip link set dev DEV type bridge_slave [hairpin on|off]`. */
+export async function linkSetBridgePort(h: Rtnl, dev: LinkRef, o: BridgePortOpts): Promise<void> {
+  const l = await resolve(h, dev)
+  await h.exec(
+    {
+      kind: 'link.set.bridge_slave',
+      ...ns(h),
+      name: l.name,
+      ...(o.hairpin !== undefined ? { hairpin: o.hairpin } : {}),
+    },
+    () => h.request(W.setBridgePort(l.index, o)).then(() => undefined),
+    undefined,
+  )
+}
+
+/** Equivalent: `ip link set dev DEV promisc on|off`. */
+export async function linkSetPromisc(h: Rtnl, dev: LinkRef, on: boolean): Promise<void> {
+  const l = await resolve(h, dev)
+  await h.exec(
+    { kind: 'link.set.promisc', ...ns(h), name: l.name, on },
+    () => h.request(W.setLinkPromisc(l.index, on)).then(() => undefined),
+    undefined,
+  )
+}

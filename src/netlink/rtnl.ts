@@ -44,7 +44,9 @@ export class Rtnl {
       if (hit.ns !== ns) ns.close()
       return hit
     }
-    const sock = runInNetnsSync(ns, () => createNetlink(NETLINK_ROUTE))
+    // nsdn's own namespace needs no switch, nor the privilege setns takes: reads work as a user.
+    const open = (): NetlinkSocket => createNetlink(NETLINK_ROUTE)
+    const sock = ns.id === NetNs.current().id ? open() : runInNetnsSync(ns, open)
     // An idle socket must not keep the process alive.
     sock.unref()
     const h = new Rtnl(ns, sock)

@@ -58,6 +58,10 @@ const formatters: { [K in Op['kind']]: (op: Extract<Op, { kind: K }>) => string 
     if (o.up !== undefined) s += o.up ? ' up' : ' down'
     return s
   },
+  'link.set.bridge_slave': (o) =>
+    `${ip(o.ns)} link set dev ${q(o.name)} type bridge_slave` +
+    (o.hairpin !== undefined ? ` hairpin ${o.hairpin ? 'on' : 'off'}` : ''),
+  'link.set.promisc': (o) => `${ip(o.ns)} link set dev ${q(o.name)} promisc ${o.on ? 'on' : 'off'}`,
   'addr.add': (o) => `${ip(o.ns)} addr add ${q(o.cidr)} dev ${q(o.dev)}`,
   'addr.replace': (o) => `${ip(o.ns)} addr replace ${q(o.cidr)} dev ${q(o.dev)}`,
   'addr.del': (o) => `${ip(o.ns)} addr del ${q(o.cidr)} dev ${q(o.dev)}`,
@@ -67,6 +71,12 @@ const formatters: { [K in Op['kind']]: (op: Extract<Op, { kind: K }>) => string 
   'sysctl.set': (o) =>
     (o.ns ? `ip netns exec ${q(o.ns)} ` : '') + `sysctl -w ${q(`${o.key}=${o.value}`)}`,
   'ovs.vsctl': (o) => `ovs-vsctl ${quoteArgv(o.argv)}`,
+  nft: (o) => `nft ${quoteArgv(o.argv)}`,
+  'nft.show': (o) => `nft ${quoteArgv(o.argv)}`,
+  'ovs.vsctl.show': (o) => `ovs-vsctl ${quoteArgv(o.argv)}`,
+  'bridge.vlan.add': (o) =>
+    `bridge${o.ns ? ` -n ${q(o.ns)}` : ''} vlan add dev ${q(o.dev)} vid ${o.vid}` +
+    `${o.pvid ? ' pvid' : ''}${o.untagged ? ' untagged' : ''}`,
   'link.show': (o) => `${ip(o.ns)} link show${o.dev ? ` dev ${q(o.dev)}` : ''}`,
   'addr.show': (o) => `${ip(o.ns)} addr show${o.dev ? ` dev ${q(o.dev)}` : ''}`,
   'route.show': (o) => `${ip(o.ns)} route show${o.dev ? ` dev ${q(o.dev)}` : ''}`,

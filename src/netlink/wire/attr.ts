@@ -86,6 +86,9 @@ export function ipBytes(address: string): Buffer {
 /** Text form of 4 or 16 address bytes (IPv6 compressed as RFC 5952 says). */
 export function ipText(b: Buffer): string {
   if (b.length === 4) return Array.from(b).join('.')
+  // RFC 5952 section 5: IPv4-mapped ends in dotted decimal, as inet_ntop (and so ip) writes it
+  if (b.subarray(0, 10).every((x) => x === 0) && b.readUInt16BE(10) === 0xffff)
+    return `::ffff:${Array.from(b.subarray(12)).join('.')}`
   const words: number[] = []
   for (let i = 0; i < 16; i += 2) words.push(b.readUInt16BE(i))
   let best = -1

@@ -61,6 +61,7 @@ export const IFLA_VXLAN_ID = 1
 export const IFLA_VXLAN_GROUP = 2
 export const IFLA_VXLAN_LINK = 3
 export const IFLA_VXLAN_LOCAL = 4
+export const IFLA_VXLAN_LEARNING = 7
 export const IFLA_VXLAN_PORT = 15
 export const IFLA_VXLAN_GROUP6 = 16
 export const IFLA_VXLAN_LOCAL6 = 17
@@ -94,3 +95,7 @@ export const RTN_UNICAST = 1
 
 export const RTEXT_FILTER_VF = 1
 export const RTEXT_FILTER_SKIP_STATS = 8
+
+export const IFF_PROMISC = 0x100
+export const IFLA_INFO_SLAVE_DATA = 5
+export const IFLA_BRPORT_MODE = 4

@@ -74,7 +74,9 @@ function infoData(k: LinkKind): Attr[] | undefined {
         d.push(ipAttr(isIPv4(k.local) ? K.IFLA_VXLAN_LOCAL : K.IFLA_VXLAN_LOCAL6, k.local))
       const peer = k.remote ?? k.group
       if (peer) d.push(ipAttr(isIPv4(peer) ? K.IFLA_VXLAN_GROUP : K.IFLA_VXLAN_GROUP6, peer))
-      if (k.port !== undefined) d.push(be16(K.IFLA_VXLAN_PORT, k.port))
+      // ip always states learning (the kernel's default too); port 0 means the default.
+      d.push(u8(K.IFLA_VXLAN_LEARNING, 1))
+      if (k.port) d.push(be16(K.IFLA_VXLAN_PORT, k.port))
       return d
     }
   }
@@ -82,7 +84,8 @@ function infoData(k: LinkKind): Attr[] | undefined {
 
 export function linkInfo(k: LinkKind): Attr {
   const data = infoData(k)
-  const attrs: Attr[] = [strz(K.IFLA_INFO_KIND, k.kind)]
+  // The kind goes without a NUL, as ip sends it (the kernel accepts both).
+  const attrs: Attr[] = [raw(K.IFLA_INFO_KIND, Buffer.from(k.kind))]
   if (data) attrs.push(nest(K.IFLA_INFO_DATA, data))
   return nest(K.IFLA_LINKINFO, attrs)
 }
@@ -213,6 +216,18 @@ export interface RouteReq {
   scope?: 'link' | 'host'
 }
 
+/**
+ * The scope ip puts in rtmsg: the one asked for; else universe for IPv6, nowhere (a wildcard)
+ * for a delete, link for a route without a gateway, universe otherwise.
+ */
+function routeScope(del: boolean, r: RouteReq): number {
+  if (r.scope === 'host') return K.RT_SCOPE_HOST
+  if (r.scope === 'link') return K.RT_SCOPE_LINK
+  if (r.family === 6) return K.RT_SCOPE_UNIVERSE
+  if (del) return K.RT_SCOPE_NOWHERE
+  return r.gateway === undefined ? K.RT_SCOPE_LINK : K.RT_SCOPE_UNIVERSE
+}
+
 /** struct rtmsg + attributes: `ip route add|replace|del ...`, in iproute2's order. */
 export function routeRequest(verb: RouteVerb, r: RouteReq): Request {
   const del = verb === 'del'
@@ -222,15 +237,7 @@ export function routeRequest(verb: RouteVerb, r: RouteReq): Request {
   hdr.writeUInt8(r.dstLen, 1)
   hdr.writeUInt8(table < 256 ? table : 0, 4) // RT_TABLE_UNSPEC; the id goes in RTA_TABLE
   hdr.writeUInt8(del ? K.RTPROT_UNSPEC : K.RTPROT_BOOT, 5)
-  // iproute2 picks link scope for a route without a gateway, universe otherwise.
-  const scope = del
-    ? K.RT_SCOPE_NOWHERE
-    : r.scope === 'host'
-      ? K.RT_SCOPE_HOST
-      : r.scope === 'link' || (r.gateway === undefined && r.oifIndex !== undefined)
-        ? K.RT_SCOPE_LINK
-        : K.RT_SCOPE_UNIVERSE
-  hdr.writeUInt8(scope, 6)
+  hdr.writeUInt8(routeScope(del, r), 6)
   hdr.writeUInt8(del ? K.RTN_UNSPEC : K.RTN_UNICAST, 7)
   // iproute2 order for `DST via GW dev DEV src SRC metric M table T`: the device goes last.
   const attrs: Attr[] = []
@@ -255,4 +262,34 @@ export function getRoutes(family: 4 | 6): Request {
 /** Dump request for neighbours (ndmsg is 12 bytes). */
 export function getNeighs(): Request {
   return { type: K.RTM_GETNEIGH, flags: K.NLM_F_DUMP, body: Buffer.alloc(12) }
+}
+
+/** Bridge port options (IFLA_BRPORT_*), as `ip link set ... type bridge_slave` sets them. */
+export interface BridgePort {
+  /** IFLA_BRPORT_MODE: send frames back out of the port they came in on. */
+  hairpin?: boolean
+}
+
+/**
+ * RTM_NEWLINK on a bridge port: IFLA_LINKINFO { KIND "bridge_slave", SLAVE_DATA { ... } }.
+ * `ip link set dev DEV type bridge_slave hairpin on|off`.
+ */
+export function setBridgePort(index: number, p: BridgePort): Request {
+  const data: Attr[] = []
+  if (p.hairpin !== undefined) data.push(u8(K.IFLA_BRPORT_MODE, p.hairpin ? 1 : 0))
+  const info = nest(K.IFLA_LINKINFO, [
+    raw(K.IFLA_INFO_KIND, Buffer.from('bridge_slave')),
+    nest(K.IFLA_INFO_SLAVE_DATA, data),
+  ])
+  return {
+    type: K.RTM_NEWLINK,
+    flags: 0,
+    body: Buffer.concat([ifinfomsg({ index }), encodeAttrs([info])]),
+  }
+}
+
+/** RTM_NEWLINK that changes only IFF_PROMISC: `ip link set dev DEV promisc on|off`. */
+export function setLinkPromisc(index: number, on: boolean): Request {
+  const hdr = ifinfomsg({ index, flags: on ? K.IFF_PROMISC : 0, change: K.IFF_PROMISC })
+  return { type: K.RTM_NEWLINK, flags: 0, body: hdr }
 }

@@ -1,0 +1,248 @@
+/** --explain: each Op kind printed as the command a learner would type; shell quoting. */
+import assert from 'node:assert/strict'
+import { execFileSync } from 'node:child_process'
+import { test } from 'node:test'
+import type { Op, OpKind } from '../../src/op.js'
+import { formatOp } from '../../src/teach/commands.js'
+import { quote, quoteArgv } from '../../src/teach/quote.js'
+
+/** Golden lines per Op kind; a kind missing here is a compile error. */
+const golden: { [K in OpKind]: [Extract<Op, { kind: K }>, string][] } = {
+  'netns.add': [[{ kind: 'netns.add', name: 'red' }, 'ip netns add red']],
+  'netns.del': [[{ kind: 'netns.del', name: 'my ns' }, `ip netns del 'my ns'`]],
+  'link.add': [
+    [{ kind: 'link.add', name: 'br0', type: 'bridge' }, 'ip link add br0 type bridge'],
+    [
+      { kind: 'link.add', ns: 'red', name: 'br0', type: 'bridge', master: 'br1', up: true },
+      'ip -n red link add br0 master br1 up type bridge',
+    ],
+  ],
+  'link.add.veth': [
+    [
+      { kind: 'link.add.veth', name: 'vh1', peer: 'eth0' },
+      'ip link add vh1 type veth peer name eth0',
+    ],
+    [
+      {
+        kind: 'link.add.veth',
+        ns: 'blue',
+        name: 'vh1',
+        peer: 'eth0',
+        peerNs: 'red',
+        master: 'br0',
+        up: true,
+      },
+      'ip -n blue link add vh1 master br0 up type veth peer name eth0 netns red',
+    ],
+  ],
+  'link.add.macvlan': [
+    [
+      { kind: 'link.add.macvlan', ns: 'red', name: 'mv0', parent: 'eth0', mode: 'bridge' },
+      'ip -n red link add mv0 link eth0 type macvlan mode bridge',
+    ],
+  ],
+  'link.add.vxlan': [
+    [
+      {
+        kind: 'link.add.vxlan',
+        name: 'vx0',
+        vxlan: { id: 42, remote: '10.0.0.2', local: '10.0.0.1', dev: 'eth0', dstport: 4789 },
+      },
+      'ip link add vx0 type vxlan id 42 remote 10.0.0.2 local 10.0.0.1 dev eth0 dstport 4789',
+    ],
+    [
+      { kind: 'link.add.vxlan', name: 'vx1', vxlan: { id: 7, group: 'ff05::100', dev: 'eth0' } },
+      'ip link add vx1 type vxlan id 7 group ff05::100 dev eth0',
+    ],
+  ],
+  'link.add.vlan': [
+    [
+      { kind: 'link.add.vlan', name: 'eth0.100', parent: 'eth0', id: 100 },
+      'ip link add link eth0 name eth0.100 type vlan id 100',
+    ],
+  ],
+  'link.del': [
+    [{ kind: 'link.del', ns: `it's`, name: 'vh1' }, `ip -n 'it'\\''s' link del vh1`],
+  ],
+  'link.set': [
+    [{ kind: 'link.set', name: 'vh1', up: true }, 'ip link set vh1 up'],
+    [{ kind: 'link.set', name: 'vh1', master: null, up: false }, 'ip link set vh1 nomaster down'],
+    [
+      {
+        kind: 'link.set',
+        ns: 'red',
+        name: 'vh1',
+        up: true,
+        mtu: 1400,
+        address: '02:00:00:00:00:01',
+        master: 'br0',
+        netns: 'blue',
+        newName: 'eth1',
+      },
+      'ip -n red link set vh1 master br0 mtu 1400 address 02:00:00:00:00:01 name eth1' +
+        ' netns blue up',
+    ],
+  ],
+  'addr.add': [
+    [{ kind: 'addr.add', cidr: '10.0.0.1/24', dev: 'vh1' }, 'ip addr add 10.0.0.1/24 dev vh1'],
+  ],
+  'addr.replace': [
+    [
+      { kind: 'addr.replace', ns: 'red', cidr: 'fd00::1/64', dev: 'eth0' },
+      'ip -n red addr replace fd00::1/64 dev eth0',
+    ],
+  ],
+  'addr.del': [
+    [{ kind: 'addr.del', cidr: '10.0.0.1/24', dev: 'vh1' }, 'ip addr del 10.0.0.1/24 dev vh1'],
+  ],
+  'route.add': [
+    [{ kind: 'route.add', dst: 'default', via: '10.0.0.1' }, 'ip route add default via 10.0.0.1'],
+    [
+      {
+        kind: 'route.add',
+        ns: 'red',
+        dst: '10.2.0.0/24',
+        via: '10.0.0.2',
+        dev: 'eth0',
+        src: '10.0.0.1',
+        metric: 50,
+        table: 100,
+        scope: 'link',
+      },
+      'ip -n red route add 10.2.0.0/24 via 10.0.0.2 dev eth0 src 10.0.0.1 metric 50 table 100' +
+        ' scope link',
+    ],
+  ],
+  'route.replace': [
+    [
+      { kind: 'route.replace', dst: '10.4.0.0/24', dev: 'vh1', scope: 'host' },
+      'ip route replace 10.4.0.0/24 dev vh1 scope host',
+    ],
+  ],
+  'route.del': [
+    [
+      { kind: 'route.del', dst: 'fd00:1::/64', dev: 'vh1', table: 1000 },
+      'ip route del fd00:1::/64 dev vh1 table 1000',
+    ],
+  ],
+  'sysctl.set': [
+    [
+      { kind: 'sysctl.set', key: 'net.ipv4.ip_forward', value: '1' },
+      'sysctl -w net.ipv4.ip_forward=1',
+    ],
+    [
+      { kind: 'sysctl.set', ns: 'red', key: 'net.ipv4.conf.all.rp_filter', value: '0' },
+      'ip netns exec red sysctl -w net.ipv4.conf.all.rp_filter=0',
+    ],
+  ],
+  'link.set.bridge_slave': [
+    [
+      { kind: 'link.set.bridge_slave', name: 'vh1', hairpin: true },
+      'ip link set dev vh1 type bridge_slave hairpin on',
+    ],
+    [
+      { kind: 'link.set.bridge_slave', ns: 'red', name: 'vh1', hairpin: false },
+      'ip -n red link set dev vh1 type bridge_slave hairpin off',
+    ],
+  ],
+  'link.set.promisc': [
+    [{ kind: 'link.set.promisc', name: 'vh1', on: true }, 'ip link set dev vh1 promisc on'],
+    [{ kind: 'link.set.promisc', name: 'vh1', on: false }, 'ip link set dev vh1 promisc off'],
+  ],
+  'bridge.vlan.add': [
+    [
+      { kind: 'bridge.vlan.add', dev: 'vh1', vid: 100, pvid: true, untagged: true },
+      'bridge vlan add dev vh1 vid 100 pvid untagged',
+    ],
+    [
+      { kind: 'bridge.vlan.add', ns: 'red', dev: 'eth0', vid: 4094 },
+      'bridge -n red vlan add dev eth0 vid 4094',
+    ],
+  ],
+  'link.show': [
+    [{ kind: 'link.show' }, 'ip link show'],
+    [{ kind: 'link.show', ns: 'red', dev: 'eth0' }, 'ip -n red link show dev eth0'],
+  ],
+  'addr.show': [[{ kind: 'addr.show', dev: 'vh1' }, 'ip addr show dev vh1']],
+  'route.show': [[{ kind: 'route.show', ns: 'red' }, 'ip -n red route show']],
+  'neigh.show': [[{ kind: 'neigh.show' }, 'ip neigh show']],
+  'ovs.vsctl': [
+    [
+      {
+        kind: 'ovs.vsctl',
+        argv: ['--may-exist', 'add-br', 'br0', '--', 'set', 'bridge', 'br0', 'datapath_type=x'],
+      },
+      'ovs-vsctl --may-exist add-br br0 -- set bridge br0 datapath_type=x',
+    ],
+    [
+      { kind: 'ovs.vsctl', argv: ['set', 'port', 'p1', 'external_ids:owner="a b"'] },
+      `ovs-vsctl set port p1 'external_ids:owner="a b"'`,
+    ],
+  ],
+  nft: [
+    [
+      { kind: 'nft', argv: ['add', 'rule', 'inet', 'nsdn', 'fwd', 'iifname', 'br0', 'accept'] },
+      'nft add rule inet nsdn fwd iifname br0 accept',
+    ],
+    [
+      {
+        kind: 'nft',
+        argv: ['add', 'chain', 'inet', 'nsdn', 'post', '{ type nat hook postrouting priority 0; }'],
+      },
+      `nft add chain inet nsdn post '{ type nat hook postrouting priority 0; }'`,
+    ],
+  ],
+  'nft.show': [[{ kind: 'nft.show', argv: ['-j', 'list', 'ruleset'] }, 'nft -j list ruleset']],
+  'ovs.vsctl.show': [
+    [
+      { kind: 'ovs.vsctl.show', argv: ['--format=json', 'list', 'Bridge'] },
+      'ovs-vsctl --format=json list Bridge',
+    ],
+  ],
+}
+
+for (const [kind, rows] of Object.entries(golden))
+  for (const [i, [op, line]] of (rows as [Op, string][]).entries())
+    test(`formatOp ${kind} #${i + 1}: ${line}`, () => {
+      assert.equal(formatOp(op), line)
+    })
+
+/** What sh makes of a command line: its words, split by the shell itself. */
+function shWords(line: string): string[] {
+  const out = execFileSync('sh', ['-c', `printf '%s\\0' ${line}`], { encoding: 'utf8' })
+  return out.split('\0').slice(0, -1)
+}
+
+const quoteCases: { name: string; word: string; quoted: string }[] = [
+  { name: 'a plain name stays bare', word: 'eth0.100', quoted: 'eth0.100' },
+  { name: 'a CIDR stays bare', word: 'fd00::1/64', quoted: 'fd00::1/64' },
+  { name: 'key=value stays bare', word: 'a=b,c@d%e+f', quoted: 'a=b,c@d%e+f' },
+  { name: 'the empty word', word: '', quoted: `''` },
+  { name: 'a space', word: 'my ns', quoted: `'my ns'` },
+  { name: 'a single quote', word: `it's`, quoted: `'it'\\''s'` },
+  { name: 'only a quote', word: `'`, quoted: `''\\'''` },
+  { name: 'a dollar and a backtick', word: '$(rm -rf /)`x`', quoted: `'$(rm -rf /)\`x\`'` },
+  { name: 'a glob', word: '*', quoted: `'*'` },
+  { name: 'a semicolon', word: 'a;b', quoted: `'a;b'` },
+  { name: 'a double quote and backslash', word: 'a"b\\c', quoted: `'a"b\\c'` },
+  { name: 'a newline', word: 'a\nb', quoted: `'a\nb'` },
+  { name: 'a leading dash stays bare', word: '-n', quoted: '-n' },
+  { name: 'a tilde', word: '~root', quoted: `'~root'` },
+  { name: 'non-ASCII', word: 'é', quoted: `'é'` },
+]
+
+for (const tc of quoteCases)
+  test(`quote: ${tc.name}`, () => {
+    assert.equal(quote(tc.word), tc.quoted)
+    assert.deepEqual(shWords(quote(tc.word)), [tc.word], 'sh reads back the same word')
+  })
+
+test('quoteArgv: sh splits the line into the same argv', () => {
+  const argv = quoteCases.map((c) => c.word)
+  assert.deepEqual(shWords(quoteArgv(argv)), argv)
+})
+
+test('an odd netns name in a printed command reaches ip as one word', () => {
+  const line = formatOp({ kind: 'addr.add', ns: `a b'c`, cidr: '10.0.0.1/24', dev: 'vh1' })
+  assert.deepEqual(shWords(line), ['ip', '-n', `a b'c`, 'addr', 'add', '10.0.0.1/24', 'dev', 'vh1'])
+})
