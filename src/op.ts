@@ -45,7 +45,15 @@ export interface ShowFields {
 export type Op =
   | { kind: 'netns.add'; name: string }
   | { kind: 'netns.del'; name: string }
-  | { kind: 'link.add'; ns?: string; name: string; type: 'bridge'; master?: string; up?: boolean }
+  | {
+      kind: 'link.add'
+      ns?: string
+      name: string
+      type: 'bridge'
+      master?: string
+      up?: boolean
+      vlanFiltering?: boolean
+    }
   | {
       kind: 'link.add.veth'
       ns?: string
@@ -79,6 +87,7 @@ export type Op =
   | ({ kind: 'route.replace' } & RouteFields)
   | ({ kind: 'route.del' } & RouteFields)
   | { kind: 'sysctl.set'; ns?: string; key: string; value: string }
+  | { kind: 'ethtool.features'; ns?: string; dev: string; features: Record<string, boolean> }
   | {
       kind: 'bridge.vlan.add'
       ns?: string
@@ -92,6 +101,8 @@ export type Op =
   | ({ kind: 'route.show' } & ShowFields)
   | ({ kind: 'neigh.show' } & ShowFields)
   | { kind: 'ovs.vsctl'; argv: string[] }
+  /** Start or stop the private ovsdb-server + ovs-vswitchd in runDir. */
+  | { kind: 'ovs.daemon'; action: 'start' | 'stop'; runDir: string }
   /** An nft call (argv, never a shell line); `nft.show` only reads, so it runs under --dry-run. */
   | { kind: 'nft'; argv: string[] }
   | { kind: 'nft.show'; argv: string[] }

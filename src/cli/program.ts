@@ -11,6 +11,8 @@ import { validNetnsName } from '../validate.js'
 import * as addr from './commands/addr.js'
 import * as link from './commands/link.js'
 import * as netns from './commands/netns.js'
+import * as ovs from './commands/ovs.js'
+import * as demo from './commands/demo.js'
 import * as route from './commands/route.js'
 import * as sandbox from './commands/sandbox.js'
 import { checkRoot, examples, globals } from './context.js'
@@ -22,7 +24,9 @@ const GROUPS: ReadonlyArray<{ register(program: Command): void }> = [
   link,
   addr,
   route,
+  ovs,
   sandbox,
+  demo,
 ]
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']

@@ -25,7 +25,8 @@ const formatters: { [K in Op['kind']]: (op: Extract<Op, { kind: K }>) => string 
   'netns.del': (o) => `ip netns del ${q(o.name)}`,
   'link.add': (o) =>
     `${ip(o.ns)} link add ${q(o.name)}` +
-    `${o.master ? ` master ${q(o.master)}` : ''}${o.up ? ' up' : ''} type ${o.type}`,
+    `${o.master ? ` master ${q(o.master)}` : ''}${o.up ? ' up' : ''} type ${o.type}` +
+    `${o.vlanFiltering ? ' vlan_filtering 1' : ''}`,
   'link.add.veth': (o) => {
     let s = `${ip(o.ns)} link add ${q(o.name)}${o.master ? ` master ${q(o.master)}` : ''}`
     s += `${o.up ? ' up' : ''} type veth peer name ${q(o.peer)}`
@@ -71,9 +72,33 @@ const formatters: { [K in Op['kind']]: (op: Extract<Op, { kind: K }>) => string 
   'sysctl.set': (o) =>
     (o.ns ? `ip netns exec ${q(o.ns)} ` : '') + `sysctl -w ${q(`${o.key}=${o.value}`)}`,
   'ovs.vsctl': (o) => `ovs-vsctl ${quoteArgv(o.argv)}`,
+  // nsdn keeps the daemons as its children; the lines are what a user types with --detach.
+  'ovs.daemon': (o) => {
+    const d = (f: string): string => q(`${o.runDir}/${f}`)
+    const daemon = (name: string): string =>
+      `--pidfile=${d(`${name}.pid`)} --log-file=${d(`${name}.log`)} --detach`
+    if (o.action === 'stop')
+      return `ovs-appctl -t ${d('ovs-vswitchd.ctl')} exit --cleanup; ` +
+        `ovs-appctl -t ${d('ovsdb-server.ctl')} exit`
+    return [
+      `mkdir -p ${q(o.runDir)}`,
+      `ovsdb-tool create ${d('conf.db')} /usr/share/openvswitch/vswitch.ovsschema`,
+      `ovsdb-server --remote=punix:${d('db.sock')} --unixctl=${d('ovsdb-server.ctl')} ` +
+        `${daemon('ovsdb-server')} ${d('conf.db')}`,
+      `ovs-vsctl --db=unix:${d('db.sock')} --no-wait init`,
+      `OVS_RUNDIR=${q(o.runDir)} ovs-vswitchd unix:${d('db.sock')} ` +
+        `--unixctl=${d('ovs-vswitchd.ctl')} ${daemon('ovs-vswitchd')}`,
+    ].join('\n')
+  },
   nft: (o) => `nft ${quoteArgv(o.argv)}`,
   'nft.show': (o) => `nft ${quoteArgv(o.argv)}`,
   'ovs.vsctl.show': (o) => `ovs-vsctl ${quoteArgv(o.argv)}`,
+  'ethtool.features': (o) =>
+    (o.ns ? `ip netns exec ${q(o.ns)} ` : '') +
+    `ethtool -K ${q(o.dev)} ` +
+    Object.entries(o.features)
+      .map(([k, on]) => `${q(k)} ${on ? 'on' : 'off'}`)
+      .join(' '),
   'bridge.vlan.add': (o) =>
     `bridge${o.ns ? ` -n ${q(o.ns)}` : ''} vlan add dev ${q(o.dev)} vid ${o.vid}` +
     `${o.pvid ? ' pvid' : ''}${o.untagged ? ' untagged' : ''}`,

@@ -13,6 +13,10 @@ const golden: { [K in OpKind]: [Extract<Op, { kind: K }>, string][] } = {
   'link.add': [
     [{ kind: 'link.add', name: 'br0', type: 'bridge' }, 'ip link add br0 type bridge'],
     [
+      { kind: 'link.add', name: 'br0', type: 'bridge', vlanFiltering: true },
+      'ip link add br0 type bridge vlan_filtering 1',
+    ],
+    [
       { kind: 'link.add', ns: 'red', name: 'br0', type: 'bridge', master: 'br1', up: true },
       'ip -n red link add br0 master br1 up type bridge',
     ],
@@ -159,6 +163,17 @@ const golden: { [K in OpKind]: [Extract<Op, { kind: K }>, string][] } = {
       'bridge -n red vlan add dev eth0 vid 4094',
     ],
   ],
+  'ethtool.features': [
+    [
+      {
+        kind: 'ethtool.features',
+        ns: 'red',
+        dev: 'eth0',
+        features: { 'tx-checksum-ip-generic': false },
+      },
+      'ip netns exec red ethtool -K eth0 tx-checksum-ip-generic off',
+    ],
+  ],
   'link.show': [
     [{ kind: 'link.show' }, 'ip link show'],
     [{ kind: 'link.show', ns: 'red', dev: 'eth0' }, 'ip -n red link show dev eth0'],
@@ -193,6 +208,13 @@ const golden: { [K in OpKind]: [Extract<Op, { kind: K }>, string][] } = {
     ],
   ],
   'nft.show': [[{ kind: 'nft.show', argv: ['-j', 'list', 'ruleset'] }, 'nft -j list ruleset']],
+  'ovs.daemon': [
+    [
+      { kind: 'ovs.daemon', action: 'stop', runDir: '/run/x' },
+      'ovs-appctl -t /run/x/ovs-vswitchd.ctl exit --cleanup; ' +
+        'ovs-appctl -t /run/x/ovsdb-server.ctl exit',
+    ],
+  ],
   'ovs.vsctl.show': [
     [
       { kind: 'ovs.vsctl.show', argv: ['--format=json', 'list', 'Bridge'] },

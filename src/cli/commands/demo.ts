@@ -1,0 +1,24 @@
+/**
+ * `nsdn demo`: the LXC book's OVS VLAN walkthrough with nsdn commands, in a private sandbox.
+ * @module
+ */
+import type { Command } from 'commander'
+import path from 'node:path'
+import { runDemo } from '../../demo/ovs-vlan.js'
+import { inSandbox, runSandboxed } from '../../sandbox.js'
+import { examples, needsRoot } from '../context.js'
+
+export function register(program: Command): void {
+  const demo = program
+    .command('demo')
+    .description(
+      'the LXC book walkthrough: two namespaces on an OVS bridge, VLAN tags 100/200, ' +
+        'in a private sandbox; prints each step and the verdict',
+    )
+    .action(async () => {
+      process.exitCode = inSandbox()
+        ? await runDemo()
+        : runSandboxed([process.execPath, path.resolve(__dirname, '../main.js'), 'demo'])
+    })
+  examples(needsRoot(demo), 'sudo nsdn demo', 'npm run demo')
+}
