@@ -1,0 +1,68 @@
+/**
+ * IPAM for the network drivers (in-process) and the CNI plugins: parse an `ipam` config object
+ * and run ADD, DEL and CHECK for one container interface. `host-local` keeps leases under
+ * `<dataDir>/<network>/` in the reference plugin's layout; `static` hands out what it lists.
+ * @module
+ */
+import { ConfigError } from '../errors.js'
+import { objectAt } from './fields.js'
+import { HostLocal, type HostLocalConf, parseHostLocalConf } from './host-local.js'
+import type { IpamResult } from './result.js'
+import { FileStore } from './store-file.js'
+import { type StaticConf, parseStaticConf, staticResult } from './static.js'
+
+export type { IpamResult, IpConfig, Route, Dns } from './result.js'
+export { DEFAULT_DATA_DIR, type HostLocalConf } from './host-local.js'
+export type { StaticConf } from './static.js'
+
+export type IpamConf = HostLocalConf | StaticConf
+
+/** Parse the `ipam` object of a network config; `where` prefixes the field paths of errors. */
+export function parseIpamConf(json: unknown, where = 'ipam'): IpamConf {
+  const o = objectAt(json, where)
+  if (o.type === 'host-local') return parseHostLocalConf(o, where)
+  if (o.type === 'static') return parseStaticConf(o, where)
+  const got = o.type === undefined ? 'no type' : `type ${JSON.stringify(o.type)}`
+  throw new ConfigError(`unknown IPAM ${got}`, `${where}.type`, {
+    hint: 'use "type": "host-local" or "type": "static"',
+  })
+}
+
+export interface IpamArgs {
+  /** The network's name: host-local's leases live in `<dataDir>/<network>/`. */
+  network: string
+  containerId: string
+  ifname: string
+  /** Addresses to hand out instead of the next free ones (host-local only). */
+  requestedIps?: readonly string[]
+}
+
+function hostLocal(conf: HostLocalConf, args: IpamArgs): HostLocal {
+  return new HostLocal(conf, FileStore.open(conf.dataDir, args.network))
+}
+
+/** ADD: reserve (host-local) or hand out (static) the addresses of one container interface. */
+export async function ipamAdd(conf: IpamConf, args: IpamArgs): Promise<IpamResult> {
+  if (conf.type === 'host-local')
+    return hostLocal(conf, args).allocate(
+      args.containerId,
+      args.ifname,
+      args.requestedIps ? { requestedIps: args.requestedIps } : {},
+    )
+  if (args.requestedIps?.length)
+    throw new ConfigError('static IPAM takes no requested addresses', 'requestedIps', {
+      hint: 'list the addresses in ipam.addresses instead',
+    })
+  return staticResult(conf)
+}
+
+/** DEL: release what ADD reserved. Idempotent: nothing to release is success. */
+export async function ipamDel(conf: IpamConf, args: IpamArgs): Promise<void> {
+  if (conf.type === 'host-local') await hostLocal(conf, args).release(args.containerId, args.ifname)
+}
+
+/** CHECK: the addresses the interface holds; E_NOT_FOUND when ADD has not reserved them. */
+export async function ipamCheck(conf: IpamConf, args: IpamArgs): Promise<IpamResult> {
+  if (conf.type === 'host-local') return hostLocal(conf, args).get(args.containerId, args.ifname)
+  return staticResult(conf)
+}
