@@ -90,3 +90,32 @@ export function parseIntIn(text: string | number, min: number, max: number, wher
     )
   return n
 }
+
+/**
+ * The network address of a prefix (10.9.0.5/16 -> 10.9.0.0), and whether the address given had
+ * host bits set. Required lazily: ip-cidr's load time stays out of paths that never need it.
+ */
+export function prefixNetwork(c: Cidr): { network: string; hostBits: boolean } {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const IPCIDR = (require('ip-cidr') as typeof import('ip-cidr')).default
+  const cidr = new IPCIDR(`${c.address}/${c.prefixLen}`)
+  const start = cidr.start<string>()
+  const a = cidr.address
+  const given = 'canonicalForm' in a ? a.canonicalForm() : a.correctForm()
+  return { network: c.family === 4 ? start : compressV6(start), hostBits: start !== given }
+}
+
+/** fd00:0000:...:0000 -> fd00:: (the first longest run of zero groups collapsed). */
+function compressV6(full: string): string {
+  const groups = full.split(':').map((g) => g.replace(/^0+(?=.)/, ''))
+  let best = -1
+  let len = 0
+  for (let i = 0; i < 8; i++) {
+    let j = i
+    while (j < 8 && groups[j] === '0') j++
+    if (j - i > len && j - i > 1) [best, len] = [i, j - i]
+    if (j > i) i = j
+  }
+  if (best < 0) return groups.join(':')
+  return `${groups.slice(0, best).join(':')}::${groups.slice(best + len).join(':')}`
+}

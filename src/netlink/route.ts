@@ -4,7 +4,7 @@
  */
 import { rt } from 'netlink'
 import { ConfigError } from '../errors.js'
-import { parseCidr, parseIp } from '../validate.js'
+import { parseCidr, parseIp, prefixNetwork } from '../validate.js'
 import { type LinkRef, linkByName } from './link.js'
 import type { Rtnl } from './rtnl.js'
 import { ipText } from './wire/attr.js'
@@ -49,6 +49,12 @@ async function routeChange(h: Rtnl, verb: W.RouteVerb, r: RouteSpec): Promise<vo
     family = r.via ? parseIp(r.via, 'via').family : (r.family ?? 4)
   } else {
     const c = parseCidr(r.dst, 'route destination')
+    const net = prefixNetwork(c)
+    // The kernel refuses host bits in a prefix (EINVAL); say which prefix was meant.
+    if (net.hostBits)
+      throw new ConfigError(`${r.dst} has host bits set`, 'route destination', {
+        hint: `did you mean ${net.network}/${c.prefixLen}?`,
+      })
     family = c.family
     dst = c.address
     dstLen = c.prefixLen

@@ -7,6 +7,7 @@ import {
   parseIntIn,
   parseIp,
   parseMac,
+  prefixNetwork,
   validIfName,
   validNetnsName,
 } from '../../src/validate.js'
@@ -183,3 +184,16 @@ test('parseIntIn accepts the bounds, as text or number', () => {
   assert.equal(parseIntIn(4789, 0, 65535, 'dstport'), 4789)
   assert.equal(parseIntIn('007', 0, 10, 'x'), 7)
 })
+
+const networks: [string, string, boolean][] = [
+  ['10.9.0.5/16', '10.9.0.0', true],
+  ['10.9.0.0/16', '10.9.0.0', false],
+  ['fd00:0::/64', 'fd00::', false],
+  ['fd00::5/64', 'fd00::', true],
+  ['fd00:1:2::/48', 'fd00:1:2::', false],
+  ['::/0', '::', false],
+]
+for (const [text, network, hostBits] of networks)
+  test(`prefixNetwork ${text} -> ${network}${hostBits ? ' (host bits)' : ''}`, () => {
+    assert.deepEqual(prefixNetwork(parseCidr(text)), { network, hostBits })
+  })
