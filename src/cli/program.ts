@@ -10,6 +10,7 @@ import { opMode } from '../op.js'
 import { validNetnsName } from '../validate.js'
 import * as addr from './commands/addr.js'
 import * as link from './commands/link.js'
+import * as net from './commands/net.js'
 import * as netns from './commands/netns.js'
 import * as ovs from './commands/ovs.js'
 import * as demo from './commands/demo.js'
@@ -24,6 +25,7 @@ const GROUPS: ReadonlyArray<{ register(program: Command): void }> = [
   link,
   addr,
   route,
+  net,
   ovs,
   sandbox,
   demo,

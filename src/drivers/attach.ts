@@ -1,0 +1,104 @@
+/**
+ * Attach a named namespace to a network with a driver, in-process: what `nsdn net` and the lab
+ * engine do. The result is kept (like libcni's result cache) so `check` can compare the kernel
+ * with what add reported and `detach` can hand the driver what it created.
+ * @module
+ */
+import fs from 'node:fs'
+import path from 'node:path'
+import { ConfigError, NsdnError } from '../errors.js'
+import { NetNs, netnsDir } from '../netns/netns.js'
+import { validIfName, validNetnsName } from '../validate.js'
+import type { AttachContext, CniResult, NetConfBase } from './api.js'
+import { getDriver } from './registry.js'
+
+/** Where results are kept: on /run, since the namespaces they describe do not outlive a boot. */
+export function resultDir(): string {
+  return process.env.NSDN_RESULT_DIR ?? '/run/nsdn/results'
+}
+
+export interface AttachRequest {
+  driver: string
+  /** The network config as parsed JSON (`type` defaults to the driver name). */
+  conf: unknown
+  netns: string
+  ifname?: string
+  /** Defaults to the netns name. */
+  containerId?: string
+}
+
+function prepare(req: AttachRequest): {
+  driver: ReturnType<typeof getDriver>
+  conf: NetConfBase
+  ctx: Omit<AttachContext, 'netns'>
+  file: string
+} {
+  const driver = getDriver(req.driver)
+  const raw = req.conf
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    throw new ConfigError('the network config must be a JSON object', 'conf', {
+      hint: `e.g. {"name":"net1","type":"${req.driver}", ...}`,
+    })
+  const conf = driver.parseConf({ type: req.driver, ...raw }, 'conf')
+  const netns = validNetnsName(req.netns, 'NETNS')
+  const ifname = validIfName(req.ifname ?? 'eth0', '--ifname')
+  const containerId = req.containerId ?? netns
+  const file = path.join(resultDir(), `${conf.name}-${containerId}-${ifname}.json`)
+  return {
+    driver,
+    conf,
+    ctx: { containerId, netnsPath: path.join(netnsDir(), netns), ifname },
+    file,
+  }
+}
+
+/** Equivalent of CNI ADD on a named namespace. */
+export async function attach(req: AttachRequest): Promise<CniResult> {
+  const { driver, conf, ctx, file } = prepare(req)
+  const netns = NetNs.open(req.netns)
+  try {
+    const result = await driver.add(conf, { ...ctx, netns })
+    fs.mkdirSync(path.dirname(file), { recursive: true })
+    fs.writeFileSync(file, JSON.stringify(result))
+    return result
+  } finally {
+    netns.close()
+  }
+}
+
+/** Equivalent of CNI DEL: tolerant of anything already gone, the namespace included. */
+export async function detach(req: AttachRequest): Promise<void> {
+  const { driver, conf, ctx, file } = prepare(req)
+  const netns = NetNs.exists(req.netns) ? NetNs.open(req.netns) : undefined
+  try {
+    const prev = readResult(file)
+    await driver.del(conf, { ...ctx, netns, ...(prev ? { prevResult: prev } : {}) })
+    fs.rmSync(file, { force: true })
+  } finally {
+    netns?.close()
+  }
+}
+
+/** Equivalent of CNI CHECK against the result recorded by attach. */
+export async function check(req: AttachRequest): Promise<void> {
+  const { driver, conf, ctx, file } = prepare(req)
+  const prev = readResult(file)
+  if (!prev)
+    throw new NsdnError('E_NOT_FOUND', `no recorded attachment of ${req.netns} to "${conf.name}"`, {
+      hint: `attach it first: nsdn net attach ${req.netns} --driver ${req.driver} --conf ...`,
+    })
+  const netns = NetNs.open(req.netns)
+  try {
+    await driver.check(conf, { ...ctx, netns, prevResult: prev })
+  } finally {
+    netns.close()
+  }
+}
+
+function readResult(file: string): CniResult | undefined {
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8')) as CniResult
+  } catch {
+    return undefined
+  }
+}
