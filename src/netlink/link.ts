@@ -100,7 +100,7 @@ async function resolve(h: Rtnl, ref: LinkRef): Promise<Pick<Link, 'index' | 'nam
 const ns = (h: Rtnl): { ns?: string } => (h.nsName ? { ns: h.nsName } : {})
 
 /** Kernel options behind each link kind, for the "this kernel lacks" message. */
-export const KCONFIG: Record<string, [string, string, string]> = {
+const KCONFIG = {
   vlan: [
     '802.1Q VLAN devices',
     'CONFIG_VLAN_8021Q',
@@ -109,17 +109,30 @@ export const KCONFIG: Record<string, [string, string, string]> = {
   vxlan: ['VXLAN devices', 'CONFIG_VXLAN', 'connect the namespaces with veth pairs and a bridge'],
   macvlan: ['macvlan devices', 'CONFIG_MACVLAN', 'use a veth pair on a bridge instead'],
   bridge: ['Linux bridges', 'CONFIG_BRIDGE', 'use an Open vSwitch bridge instead'],
+  'bridge-vlan-filtering': [
+    'bridge VLAN filtering',
+    'CONFIG_BRIDGE_VLAN_FILTERING',
+    'tag ports on an Open vSwitch bridge instead (the ovs driver, or the vlan driver with ' +
+      'backend "ovs")',
+  ],
   veth: ['veth pairs', 'CONFIG_VETH', 'none: nsdn needs veth pairs'],
+} as const satisfies Record<string, readonly [string, string, string]>
+
+/** What {@link linkFeatureError} knows: link kinds, and bridge-vlan-filtering. */
+export type LinkFeature = keyof typeof KCONFIG
+
+/** "This kernel lacks ..." for a link kind (or bridge-vlan-filtering), naming its option. */
+export function linkFeatureError(kind: LinkFeature): KernelFeatureError {
+  const [feature, kconfig, alternative] = KCONFIG[kind]
+  return new KernelFeatureError(feature, kconfig, alternative)
 }
 
 /** Send RTM_NEWLINK; an unknown link kind becomes a KernelFeatureError naming the option. */
-async function createLink(h: Rtnl, req: W.Request, kind: string): Promise<void> {
+async function createLink(h: Rtnl, req: W.Request, kind: LinkFeature): Promise<void> {
   try {
     await h.request(req)
   } catch (err) {
-    const k = KCONFIG[kind]
-    if (err instanceof NetlinkErrno && err.errno === 'EOPNOTSUPP' && k)
-      throw new KernelFeatureError(k[0], k[1], k[2])
+    if (err instanceof NetlinkErrno && err.errno === 'EOPNOTSUPP') throw linkFeatureError(kind)
     throw err
   }
 }
@@ -127,9 +140,11 @@ async function createLink(h: Rtnl, req: W.Request, kind: string): Promise<void> 
 export interface BridgeOpts {
   up?: boolean
   master?: LinkRef
+  /** Ports get per-VLAN membership (`bridge vlan add`); needs CONFIG_BRIDGE_VLAN_FILTERING. */
+  vlanFiltering?: boolean
 }
 
-/** Equivalent: `ip link add NAME type bridge`. */
+/** Equivalent: `ip link add NAME type bridge [vlan_filtering 1]`. */
 export async function linkAddBridge(h: Rtnl, name: string, o: BridgeOpts = {}): Promise<void> {
   validIfName(name)
   const master = o.master === undefined ? undefined : await resolve(h, o.master)
@@ -141,17 +156,18 @@ export async function linkAddBridge(h: Rtnl, name: string, o: BridgeOpts = {}): 
       type: 'bridge',
       ...(master ? { master: master.name } : {}),
       ...(o.up ? { up: true } : {}),
+      ...(o.vlanFiltering ? { vlanFiltering: true } : {}),
     },
     () =>
       createLink(
         h,
         W.newLink({
           name,
-          kind: { kind: 'bridge' },
+          kind: { kind: 'bridge', ...(o.vlanFiltering ? { vlanFiltering: true } : {}) },
           ...(o.up ? { up: true } : {}),
           ...(master ? { masterIndex: master.index } : {}),
         }),
-        'bridge',
+        o.vlanFiltering ? 'bridge-vlan-filtering' : 'bridge',
       ),
     undefined,
   )
@@ -334,7 +350,11 @@ export interface BridgePortOpts {
 }
 
 /** Equivalent: `ip link set dev DEV type bridge_slave [hairpin on|off]`. */
-export async function linkSetBridgePort(h: Rtnl, dev: LinkRef, o: BridgePortOpts): Promise<void> {
+export async function linkSetBridgePort(
+  h: Rtnl,
+  dev: LinkRef,
+  o: BridgePortOpts,
+): Promise<void> {
   const l = await resolve(h, dev)
   await h.exec(
     {

@@ -30,12 +30,20 @@ export class NetlinkErrno extends Error {
 export class Rtnl {
   private static cache = new Map<string, Rtnl>()
   private dumpChain: Promise<unknown> = Promise.resolve()
+  private dumping = false
   private closed = false
+  /**
+   * The socket's netlink port, read once: without it the package asks the kernel for it
+   * (getsockname) on every message it sends.
+   */
+  private readonly port: number
 
   private constructor(
     readonly ns: NetNs,
     private readonly sock: NetlinkSocket,
-  ) {}
+  ) {
+    this.port = sock.address().port
+  }
 
   /** The handle for ns, opening its socket the first time (cached per namespace). */
   static for(ns: NetNs = NetNs.current()): Rtnl {
@@ -61,7 +69,8 @@ export class Rtnl {
 
   /** Close the handles of the namespace called name (it is about to be deleted). */
   static closeNamed(name: string): void {
-    for (const h of [...Rtnl.cache.values()]) if (h.ns.name === name) h.close()
+    // Deleting the current entry while iterating a Map is safe: no copy per deleted netns.
+    for (const h of Rtnl.cache.values()) if (h.ns.name === name) h.close()
   }
 
   /** Close the socket: an open socket keeps a deleted namespace (and its veths) alive. */
@@ -75,7 +84,7 @@ export class Rtnl {
 
   /** Close every cached handle (end of a CLI command, of a test). */
   static closeAll(): void {
-    for (const h of [...Rtnl.cache.values()]) h.close()
+    for (const h of Rtnl.cache.values()) h.close()
   }
 
   /** iproute2 name of the namespace, for Ops (`ip -n NAME`). */
@@ -88,9 +97,17 @@ export class Rtnl {
    * Rejects with {@link NetlinkErrno}.
    */
   async request(req: Request): Promise<NetlinkMessage[]> {
+    // The kernel sends a dump in parts as they are read: the ACK of a request sent meanwhile
+    // lands between them, and the netlink package then cuts the dump short. So wait for it.
+    while (this.dumping) await this.dumpChain
+    return this.send(req)
+  }
+
+  private async send(req: Request): Promise<NetlinkMessage[]> {
     if (this.closed) throw new NsdnError('E_INTERNAL', `netlink socket of ${this.ns} is closed`)
     const [msgs] = await this.sock.request(req.type, req.body, {
       flags: req.flags,
+      localPort: this.port,
       checkError: false,
     })
     for (const m of msgs) {
@@ -111,11 +128,16 @@ export class Rtnl {
    */
   dump(req: Request): Promise<NetlinkMessage[]> {
     const run = async (): Promise<NetlinkMessage[]> => {
-      for (let i = 0; ; i++) {
-        const msgs = await this.request(req)
-        if (!msgs.some((m) => m.flags & K.NLM_F_DUMP_INTR)) return msgs
-        if (i >= DUMP_RETRIES)
-          throw new NetlinkErrno('EINTR')
+      this.dumping = true
+      try {
+        for (let i = 0; ; i++) {
+          const msgs = await this.send(req)
+          if (!msgs.some((m) => m.flags & K.NLM_F_DUMP_INTR)) return msgs
+          if (i >= DUMP_RETRIES)
+            throw new NetlinkErrno('EINTR')
+        }
+      } finally {
+        this.dumping = false
       }
     }
     const p = this.dumpChain.then(run, run)
