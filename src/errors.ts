@@ -60,7 +60,7 @@ export class ConfigError extends NsdnError {
   }
 }
 
-/** A kernel request failed; `errno` is the symbolic name (EEXIST). `command` is the ip equivalent. */
+/** A kernel request failed: `errno` is its symbolic name (EEXIST), `command` the ip equivalent. */
 export class KernelError extends NsdnError {
   constructor(
     code: ErrorCode,

@@ -23,6 +23,8 @@ export interface AddrFields {
   ns?: string
   cidr: string
   dev: string
+  /** IFA_F_NODAD: no duplicate address detection (IPv6 usable at once). */
+  nodad?: boolean
 }
 
 export interface RouteFields {
@@ -123,7 +125,7 @@ export const opMode = {
 
 const log = logger('op')
 
-/** Reads change nothing: they run under --dry-run and stay out of --explain (noise to a learner). */
+/** Reads change nothing: they run under --dry-run and stay out of --explain (noise to learners). */
 const isRead = (op: Op): boolean => op.kind.endsWith('.show')
 
 /**

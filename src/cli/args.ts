@@ -19,11 +19,20 @@ import {
   validNetnsName,
 } from '../validate.js'
 
-export const LINK_TYPES = ['bridge', 'veth', 'macvlan', 'vxlan', 'vlan'] as const satisfies
-  readonly LinkType[]
+export const LINK_TYPES = [
+  'bridge',
+  'veth',
+  'macvlan',
+  'vxlan',
+  'vlan',
+] as const satisfies readonly LinkType[]
 
-export const MACVLAN_MODES = ['bridge', 'private', 'vepa', 'passthru'] as const satisfies
-  readonly MacvlanMode[]
+export const MACVLAN_MODES = [
+  'bridge',
+  'private',
+  'vepa',
+  'passthru',
+] as const satisfies readonly MacvlanMode[]
 
 const U32_MAX = 0xffffffff
 const VNI_MAX = 0xffffff
@@ -438,7 +447,7 @@ export function parseRoute(
   }
   if (r.src !== undefined && parseIp(r.src, w.where('src')).family !== family)
     throw new ConfigError(`source ${r.src} is not IPv${family} like ${dst}`, w.where('src'), {
-      hint: 'give a source address of the route\'s family',
+      hint: "give a source address of the route's family",
     })
   if (verb === 'add' && r.via === undefined && r.dev === undefined)
     throw w.error('dev', 'a route needs "via ADDR" or "dev NAME"')

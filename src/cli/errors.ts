@@ -73,7 +73,13 @@ export function handleError(err: unknown, o: BoundaryOptions = {}): void {
   const e = asNsdnError(err)
   const lines = [`nsdn: ${oneLine(e.message)} [${e.code}]`]
   if (e.hint) lines.push(`  hint: ${e.hint}`)
-  if (e.details) lines.push(...e.details.trimEnd().split('\n').map((l) => `  | ${l}`))
+  if (e.details)
+    lines.push(
+      ...e.details
+        .trimEnd()
+        .split('\n')
+        .map((l) => `  | ${l}`),
+    )
   lines.push(...causes(e).map((c) => `  Caused by: ${c}`))
   if (e instanceof KernelError && e.command && !e.message.includes(e.command))
     lines.push(`  equivalent: ${e.command}`)

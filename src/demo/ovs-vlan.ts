@@ -121,6 +121,6 @@ export async function runDemo(): Promise<number> {
   if (left.length) out(`  FAIL: left behind: ${left.join(', ')}`)
   else out('  ok   nothing left behind')
   const pass = ok && left.length === 0
-  out(pass ? 'PASS: the LXC book\'s OVS VLAN walkthrough works with nsdn' : 'FAIL')
+  out(pass ? "PASS: the LXC book's OVS VLAN walkthrough works with nsdn" : 'FAIL')
   return pass ? 0 : 1
 }

@@ -56,7 +56,8 @@ export function getDriver(name: string): NetworkDriver<NetConfBase> {
   const dir = all.get(name)
   if (!dir)
     throw new ConfigError(`unknown driver "${name}"`, 'driver', {
-      hint: `known drivers: ${[...all.keys()].join(', ') || 'none'}; add directories with ` +
+      hint:
+        `known drivers: ${[...all.keys()].join(', ') || 'none'}; add directories with ` +
         'NSDN_DRIVER_PATH or --driver-path',
     })
   // eslint-disable-next-line @typescript-eslint/no-require-imports

@@ -7,7 +7,14 @@
 import { createHash } from 'node:crypto'
 import { ignoreNotFound } from '../errors.js'
 import { addrAdd } from '../netlink/addr.js'
-import { type Link, linkAddVeth, linkByName, linkDel, linkSet, tryLinkByName } from '../netlink/link.js'
+import {
+  type Link,
+  linkAddVeth,
+  linkByName,
+  linkDel,
+  linkSet,
+  tryLinkByName,
+} from '../netlink/link.js'
 import { routeAdd } from '../netlink/route.js'
 import { Rtnl } from '../netlink/rtnl.js'
 import type { NetNs } from '../netns/netns.js'
@@ -70,7 +77,8 @@ export async function configureContainer(
 ): Promise<void> {
   const c = Rtnl.for(netns)
   const link = await linkByName(c, ifname)
-  for (const ip of ips) await addrAdd(c, parseCidr(ip.address, 'ips[].address', true), link, { nodad: true })
+  for (const ip of ips)
+    await addrAdd(c, parseCidr(ip.address, 'ips[].address', true), link, { nodad: true })
   await linkSet(c, link, { up: true })
   const lo = await tryLinkByName(c, 'lo')
   if (lo && !lo.up) await linkSet(c, lo, { up: true })

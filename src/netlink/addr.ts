@@ -39,7 +39,13 @@ async function addrChange(
   const l = typeof dev === 'string' ? await linkByName(h, dev) : dev
   const text = `${c.address}/${c.prefixLen}`
   await h.exec(
-    { kind: `addr.${verb}`, ...nsOf(h), cidr: text, dev: l.name },
+    {
+      kind: `addr.${verb}`,
+      ...nsOf(h),
+      cidr: text,
+      dev: l.name,
+      ...(o.nodad ? { nodad: true } : {}),
+    },
     () =>
       h
         .request(
@@ -56,11 +62,19 @@ async function addrChange(
 }
 
 /** Equivalent: `ip addr add CIDR dev DEV`. */
-export const addrAdd = (h: Rtnl, cidr: string | Cidr, dev: LinkRef, o: AddrOpts = {}): Promise<void> =>
-  addrChange(h, 'add', cidr, dev, o)
+export const addrAdd = (
+  h: Rtnl,
+  cidr: string | Cidr,
+  dev: LinkRef,
+  o: AddrOpts = {},
+): Promise<void> => addrChange(h, 'add', cidr, dev, o)
 /** Equivalent: `ip addr replace CIDR dev DEV`. */
-export const addrReplace = (h: Rtnl, cidr: string | Cidr, dev: LinkRef, o: AddrOpts = {}): Promise<void> =>
-  addrChange(h, 'replace', cidr, dev, o)
+export const addrReplace = (
+  h: Rtnl,
+  cidr: string | Cidr,
+  dev: LinkRef,
+  o: AddrOpts = {},
+): Promise<void> => addrChange(h, 'replace', cidr, dev, o)
 /** Equivalent: `ip addr del CIDR dev DEV`. */
 export const addrDel = (h: Rtnl, cidr: string | Cidr, dev: LinkRef): Promise<void> =>
   addrChange(h, 'del', cidr, dev, {})
@@ -84,7 +98,14 @@ export async function addrList(h: Rtnl, dev?: LinkRef): Promise<Addr[]> {
     const prefixLen = a.data.prefixlen ?? 0
     const index = a.data.index ?? 0
     if (l && index !== l.index) continue
-    out.push({ index, family, address, prefixLen, scope: a.data.scope ?? 0, cidr: `${address}/${prefixLen}` })
+    out.push({
+      index,
+      family,
+      address,
+      prefixLen,
+      scope: a.data.scope ?? 0,
+      cidr: `${address}/${prefixLen}`,
+    })
   }
   return out
 }

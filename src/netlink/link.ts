@@ -47,7 +47,9 @@ function toLink(m: NetlinkMessage): Link {
     up: (flags & K.IFF_UP) !== 0,
     lowerUp: (flags & IFF_LOWER_UP) !== 0,
     mtu: a.mtu ?? 0,
-    address: a.address ? [...a.address].map((b) => b.toString(16).padStart(2, '0')).join(':') : undefined,
+    address: a.address
+      ? [...a.address].map((b) => b.toString(16).padStart(2, '0')).join(':')
+      : undefined,
     master: a.master || undefined,
     link: a.link ? a.link.readUInt32LE(0) || undefined : undefined,
     operstate: a.operstate,
@@ -67,7 +69,11 @@ export function linkList(h: Rtnl): Promise<Link[]> {
 export async function tryLinkByName(h: Rtnl, name: string): Promise<Link | undefined> {
   validIfName(name)
   try {
-    const msgs = await h.exec({ kind: 'link.show', ...ns(h), dev: name }, () => h.request(W.getLink(name)), [])
+    const msgs = await h.exec(
+      { kind: 'link.show', ...ns(h), dev: name },
+      () => h.request(W.getLink(name)),
+      [],
+    )
     const m = msgs.find((x) => x.type === K.RTM_NEWLINK)
     return m ? toLink(m) : undefined
   } catch (err) {
@@ -186,7 +192,12 @@ export interface VethOpts {
  * the same request (the kernel opens it before the pair is linked: ENOTCONN).
  * Equivalent: `ip link add NAME [master BR] [up] type veth peer name PEER [netns NS]`.
  */
-export async function linkAddVeth(h: Rtnl, name: string, peer: string, o: VethOpts = {}): Promise<void> {
+export async function linkAddVeth(
+  h: Rtnl,
+  name: string,
+  peer: string,
+  o: VethOpts = {},
+): Promise<void> {
   validIfName(name)
   validIfName(peer, 'peer name')
   const master = o.master === undefined ? undefined : await resolve(h, o.master)
@@ -233,12 +244,19 @@ export async function linkAddMacvlan(
   const p = await resolve(h, parent)
   await h.exec(
     { kind: 'link.add.macvlan', ...ns(h), name, parent: p.name, mode },
-    () => createLink(h, W.newLink({ name, linkIndex: p.index, kind: { kind: 'macvlan', mode } }), 'macvlan'),
+    () =>
+      createLink(
+        h,
+        W.newLink({ name, linkIndex: p.index, kind: { kind: 'macvlan', mode } }),
+        'macvlan',
+      ),
     undefined,
   )
 }
 
-/** Equivalent: `ip link add NAME type vxlan id ID [remote|group A] [local A] [dev D] [dstport P]`. */
+/**
+ * Equivalent: `ip link add NAME type vxlan id ID [remote|group A] [local A] [dev D] [dstport P]`.
+ */
 export async function linkAddVxlan(h: Rtnl, name: string, v: VxlanOpts): Promise<void> {
   validIfName(name)
   const dev = v.dev === undefined ? undefined : await resolve(h, v.dev)
@@ -266,12 +284,18 @@ export async function linkAddVxlan(h: Rtnl, name: string, v: VxlanOpts): Promise
 }
 
 /** An 802.1Q sub-interface. Equivalent: `ip link add link PARENT name NAME type vlan id ID`. */
-export async function linkAddVlan(h: Rtnl, name: string, parent: LinkRef, id: number): Promise<void> {
+export async function linkAddVlan(
+  h: Rtnl,
+  name: string,
+  parent: LinkRef,
+  id: number,
+): Promise<void> {
   validIfName(name)
   const p = await resolve(h, parent)
   await h.exec(
     { kind: 'link.add.vlan', ...ns(h), name, parent: p.name, id },
-    () => createLink(h, W.newLink({ name, linkIndex: p.index, kind: { kind: 'vlan', id } }), 'vlan'),
+    () =>
+      createLink(h, W.newLink({ name, linkIndex: p.index, kind: { kind: 'vlan', id } }), 'vlan'),
     undefined,
   )
 }
@@ -279,7 +303,11 @@ export async function linkAddVlan(h: Rtnl, name: string, parent: LinkRef, id: nu
 /** Equivalent: `ip link del NAME`. Throws E_NOT_FOUND when there is none. */
 export async function linkDel(h: Rtnl, dev: LinkRef): Promise<void> {
   const l = await resolve(h, dev)
-  await h.exec({ kind: 'link.del', ...ns(h), name: l.name }, () => h.request(W.delLink(l.index)).then(() => undefined), undefined)
+  await h.exec(
+    { kind: 'link.del', ...ns(h), name: l.name },
+    () => h.request(W.delLink(l.index)).then(() => undefined),
+    undefined,
+  )
 }
 
 export interface LinkSet {
@@ -294,7 +322,10 @@ export interface LinkSet {
   newName?: string
 }
 
-/** Equivalent: `ip link set DEV [master BR|nomaster] [mtu N] [address A] [name N] [netns NS] [up|down]`. */
+/**
+ * Equivalent:
+ * `ip link set DEV [master BR|nomaster] [mtu N] [address A] [name N] [netns NS] [up|down]`.
+ */
 export async function linkSet(h: Rtnl, dev: LinkRef, s: LinkSet): Promise<void> {
   const l = await resolve(h, dev)
   if (s.newName !== undefined) validIfName(s.newName, 'new name')
@@ -338,7 +369,8 @@ export const linkSetDown = (h: Rtnl, dev: LinkRef): Promise<void> => linkSet(h, 
 export const linkSetMaster = (h: Rtnl, dev: LinkRef, br: LinkRef): Promise<void> =>
   linkSet(h, dev, { master: br })
 /** Equivalent: `ip link set DEV nomaster`. */
-export const linkSetNoMaster = (h: Rtnl, dev: LinkRef): Promise<void> => linkSet(h, dev, { master: null })
+export const linkSetNoMaster = (h: Rtnl, dev: LinkRef): Promise<void> =>
+  linkSet(h, dev, { master: null })
 /** Equivalent: `ip link set DEV netns NS`. The link's index may change: look it up again there. */
 export const linkSetNs = (h: Rtnl, dev: LinkRef, target: NetNs): Promise<void> =>
   linkSet(h, dev, { netns: target })
@@ -350,11 +382,7 @@ export interface BridgePortOpts {
 }
 
 /** Equivalent: `ip link set dev DEV type bridge_slave [hairpin on|off]`. */
-export async function linkSetBridgePort(
-  h: Rtnl,
-  dev: LinkRef,
-  o: BridgePortOpts,
-): Promise<void> {
+export async function linkSetBridgePort(h: Rtnl, dev: LinkRef, o: BridgePortOpts): Promise<void> {
   const l = await resolve(h, dev)
   await h.exec(
     {

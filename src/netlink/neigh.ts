@@ -33,7 +33,9 @@ export async function neighList(h: Rtnl): Promise<Neigh[]> {
       index: n.data.ifindex ?? 0,
       family: n.data.family === K.AF_INET ? 4 : 6,
       address: ipText(n.attrs.dst),
-      lladdr: n.attrs.lladdr ? [...n.attrs.lladdr].map((b) => b.toString(16).padStart(2, '0')).join(':') : undefined,
+      lladdr: n.attrs.lladdr
+        ? [...n.attrs.lladdr].map((b) => b.toString(16).padStart(2, '0')).join(':')
+        : undefined,
       state: m.data.readUInt16LE(8),
     })
   }

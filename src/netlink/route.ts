@@ -62,7 +62,8 @@ async function routeChange(h: Rtnl, verb: W.RouteVerb, r: RouteSpec): Promise<vo
   if (r.via && parseIp(r.via, 'via').family !== family)
     throw new ConfigError(`gateway ${r.via} is not of the family of ${r.dst}`, 'via')
   if (r.src) parseIp(r.src, 'src')
-  const l = r.dev === undefined ? undefined : typeof r.dev === 'string' ? await linkByName(h, r.dev) : r.dev
+  const l =
+    r.dev === undefined ? undefined : typeof r.dev === 'string' ? await linkByName(h, r.dev) : r.dev
   const op = {
     ...nsOf(h),
     dst: r.dst,
@@ -104,7 +105,11 @@ export const routeDel = (h: Rtnl, r: RouteSpec): Promise<void> => routeChange(h,
 
 /** Routes of one family in every table but local. Equivalent: `ip route show table all`. */
 export async function routeList(h: Rtnl, family: 4 | 6 = 4): Promise<Route[]> {
-  const msgs = await h.exec({ kind: 'route.show', ...nsOf(h) }, () => h.dump(W.getRoutes(family)), [])
+  const msgs = await h.exec(
+    { kind: 'route.show', ...nsOf(h) },
+    () => h.dump(W.getRoutes(family)),
+    [],
+  )
   const out: Route[] = []
   for (const m of msgs) {
     if (m.type !== K.RTM_NEWROUTE) continue

@@ -63,8 +63,9 @@ const formatters: { [K in Op['kind']]: (op: Extract<Op, { kind: K }>) => string 
     `${ip(o.ns)} link set dev ${q(o.name)} type bridge_slave` +
     (o.hairpin !== undefined ? ` hairpin ${o.hairpin ? 'on' : 'off'}` : ''),
   'link.set.promisc': (o) => `${ip(o.ns)} link set dev ${q(o.name)} promisc ${o.on ? 'on' : 'off'}`,
-  'addr.add': (o) => `${ip(o.ns)} addr add ${q(o.cidr)} dev ${q(o.dev)}`,
-  'addr.replace': (o) => `${ip(o.ns)} addr replace ${q(o.cidr)} dev ${q(o.dev)}`,
+  'addr.add': (o) => `${ip(o.ns)} addr add ${q(o.cidr)} dev ${q(o.dev)}${o.nodad ? ' nodad' : ''}`,
+  'addr.replace': (o) =>
+    `${ip(o.ns)} addr replace ${q(o.cidr)} dev ${q(o.dev)}${o.nodad ? ' nodad' : ''}`,
   'addr.del': (o) => `${ip(o.ns)} addr del ${q(o.cidr)} dev ${q(o.dev)}`,
   'route.add': (o) => `${ip(o.ns)} route add ${routeArgs(o)}`,
   'route.replace': (o) => `${ip(o.ns)} route replace ${routeArgs(o)}`,
@@ -78,8 +79,10 @@ const formatters: { [K in Op['kind']]: (op: Extract<Op, { kind: K }>) => string 
     const daemon = (name: string): string =>
       `--pidfile=${d(`${name}.pid`)} --log-file=${d(`${name}.log`)} --detach`
     if (o.action === 'stop')
-      return `ovs-appctl -t ${d('ovs-vswitchd.ctl')} exit --cleanup; ` +
+      return (
+        `ovs-appctl -t ${d('ovs-vswitchd.ctl')} exit --cleanup; ` +
         `ovs-appctl -t ${d('ovsdb-server.ctl')} exit`
+      )
     return [
       `mkdir -p ${q(o.runDir)}`,
       `ovsdb-tool create ${d('conf.db')} /usr/share/openvswitch/vswitch.ovsschema`,

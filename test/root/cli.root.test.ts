@@ -77,7 +77,10 @@ test('seed walkthrough (a): a netns joined to ours by a veth pair, ping both way
     'ip -n nsdn-t-h1 addr add 10.201.0.2/24 dev eth0',
   ])
   // iproute2's view, not ours.
-  assert.deepEqual(ipJson<{ name: string }[]>(['netns', 'list']).map((n) => n.name), ['nsdn-t-h1'])
+  assert.deepEqual(
+    ipJson<{ name: string }[]>(['netns', 'list']).map((n) => n.name),
+    ['nsdn-t-h1'],
+  )
   const eth0 = ipLinks('nsdn-t-h1').find((l) => l.ifname === 'eth0')
   assert.equal(eth0?.linkinfo?.info_kind, 'veth')
   assert.ok(eth0?.flags.includes('UP'))
@@ -92,7 +95,12 @@ test('seed walkthrough (a): a netns joined to ours by a veth pair, ping both way
   assert.match(p.stdout, /1 received/)
   assert.equal((await nsdn(['netns', 'exec', 'nsdn-t-h1', '--', 'sh', '-c', 'exit 7'])).code, 7)
   const inside = await ok('netns', 'exec', 'nsdn-t-h1', '--', 'ip', '-j', 'link', 'show')
-  assert.deepEqual(JSON.parse(inside.stdout).map((l: IpLink) => l.ifname).sort(), ['eth0', 'lo'])
+  assert.deepEqual(
+    JSON.parse(inside.stdout)
+      .map((l: IpLink) => l.ifname)
+      .sort(),
+    ['eth0', 'lo'],
+  )
 
   // Routes in the namespace, checked with ip -j route.
   await ok('-n', 'nsdn-t-h1', 'route', 'add', 'default', 'via', '10.201.0.1')
@@ -134,7 +142,10 @@ test('seed walkthrough (a): a netns joined to ours by a veth pair, ping both way
 
 test('seed walkthrough (b): two namespaces on a Linux bridge ping each other', async () => {
   await ok('link', 'add', 'nsdn-t-br', 'up', 'type', 'bridge')
-  for (const [i, h] of [[1, 'nsdn-t-b1'], [2, 'nsdn-t-b2']] as const) {
+  for (const [i, h] of [
+    [1, 'nsdn-t-b1'],
+    [2, 'nsdn-t-b2'],
+  ] as const) {
     await ok('netns', 'add', h)
     const port = `nsdn-t-p${i}`
     await ok('link', 'add', port, 'master', 'nsdn-t-br', 'up', 'type', 'veth', 'peer', 'eth0')
@@ -142,7 +153,9 @@ test('seed walkthrough (b): two namespaces on a Linux bridge ping each other', a
     await ok('-n', h, 'link', 'set', 'eth0', 'up')
     await ok('-n', h, 'addr', 'add', `10.202.0.${i}/24`, 'dev', 'eth0')
   }
-  const ports = ipLinks().filter((l) => l.master === 'nsdn-t-br').map((l) => l.ifname)
+  const ports = ipLinks()
+    .filter((l) => l.master === 'nsdn-t-br')
+    .map((l) => l.ifname)
   assert.deepEqual(ports.sort(), ['nsdn-t-p1', 'nsdn-t-p2'])
   assert.ok(pingSoon('10.202.0.2', 'nsdn-t-b1'), 'b1 -> b2 over the bridge')
   assert.ok(ping('10.202.0.1', 'nsdn-t-b2'), 'b2 -> b1')
@@ -151,12 +164,10 @@ test('seed walkthrough (b): two namespaces on a Linux bridge ping each other', a
   const mac = '02:00:00:00:02:02'
   await ok('link', 'set', 'nsdn-t-p2', 'down', 'nomaster', 'mtu', '1400', 'address', mac)
   const p2 = ipLinks().find((l) => l.ifname === 'nsdn-t-p2')
-  assert.deepEqual([p2?.master, p2?.mtu, p2?.address, p2?.flags.includes('UP')], [
-    undefined,
-    1400,
-    '02:00:00:00:02:02',
-    false,
-  ])
+  assert.deepEqual(
+    [p2?.master, p2?.mtu, p2?.address, p2?.flags.includes('UP')],
+    [undefined, 1400, '02:00:00:00:02:02', false],
+  )
   assert.ok(!ping('10.202.0.2', 'nsdn-t-b1'), 'b2 is off the bridge')
   // Moving and renaming in one step.
   await ok('link', 'set', 'nsdn-t-p2', 'netns', 'nsdn-t-b1', 'name', 'nsdn-t-moved')
@@ -246,7 +257,11 @@ const BAD: Array<[string[], ErrorCode, RegExp, boolean?]> = [
   [['link', 'add', 'nsdn-t-x', 'type', 'bridge', '--frob'], 'E_USAGE', /unknown option '--frob'/],
   [['link', 'frob'], 'E_USAGE', /unknown command 'frob'/],
   [['netns', 'add', 'nsdn-t-keep'], 'E_EXISTS', /netns "nsdn-t-keep" already exists/],
-  [['link', 'add', 'lo', 'type', 'bridge'], 'E_EXISTS', /^nsdn: ip link add lo type bridge: EEXIST/],
+  [
+    ['link', 'add', 'lo', 'type', 'bridge'],
+    'E_EXISTS',
+    /^nsdn: ip link add lo type bridge: EEXIST/,
+  ],
   // The second step (master) fails: the vxlan made by the first is deleted again.
   [
     ['link', 'add', 'nsdn-t-vx', 'master', 'lo', 'type', 'vxlan', 'id', '5'],

@@ -219,8 +219,16 @@ test('ovs backend: same tag talks, different tags do not, the trunk sees both', 
   vsctl('del-port', DOWN, 'trunk0')
   for (const n of all) await driver.del(n.conf, n.ctx)
   for (const n of all) await driver.del(n.conf, n.ctx)
-  assert.deepEqual(rows('Port').map((r) => r.name), [DOWN], 'only the downstream bridge port')
-  assert.deepEqual(rows('Bridge').map((r) => r.name), [DOWN], 'the lab bridge nsdn made is gone')
+  assert.deepEqual(
+    rows('Port').map((r) => r.name),
+    [DOWN],
+    'only the downstream bridge port',
+  )
+  assert.deepEqual(
+    rows('Bridge').map((r) => r.name),
+    [DOWN],
+    'the lab bridge nsdn made is gone',
+  )
   assert.ok(!ipLinks().some((l) => l.ifname === 'trunk0' || l.ifname.startsWith('veth')))
   assert.deepEqual(leases(dataDir, NET), [])
 })

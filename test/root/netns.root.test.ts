@@ -16,12 +16,18 @@ after(() => Rtnl.closeAll())
 test('nsdn namespaces are iproute2 namespaces, both ways', () => {
   const ns = NetNs.create('nsdn-t-a')
   ns.close()
-  assert.deepEqual(ipJson<{ name: string }[]>(['netns', 'list']).map((n) => n.name), ['nsdn-t-a'])
+  assert.deepEqual(
+    ipJson<{ name: string }[]>(['netns', 'list']).map((n) => n.name),
+    ['nsdn-t-a'],
+  )
   execFileSync('ip', ['netns', 'add', 'nsdn-t-b'])
   assert.deepEqual(NetNs.list(), ['nsdn-t-a', 'nsdn-t-b'])
   const b = NetNs.open('nsdn-t-b')
   const r = spawnSyncInNetns(b, ['ip', '-j', 'link', 'show'], { encoding: 'utf8' })
-  assert.deepEqual(JSON.parse(r.stdout as string).map((l: { ifname: string }) => l.ifname), ['lo'])
+  assert.deepEqual(
+    JSON.parse(r.stdout as string).map((l: { ifname: string }) => l.ifname),
+    ['lo'],
+  )
   b.close()
   NetNs.delete('nsdn-t-a')
   NetNs.delete('nsdn-t-b')

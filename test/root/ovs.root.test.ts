@@ -84,9 +84,12 @@ test('LXC book VLAN lab on a private OVS: same tag pings, different tags do not'
   assert.ok(ovsdbServer && alive(ovsdbServer) && ovsVswitchd && alive(ovsVswitchd))
   assert.deepEqual((await ovsStart()).pids, st.pids, 'a second start keeps the running one')
   // The daemons answer on the private socket, independently of nsdn.
-  assert.match(execFileSync('ovs-appctl', ['-t', `${DIR}/ovs-vswitchd.ctl`, 'version'], {
-    encoding: 'utf8',
-  }), /Open vSwitch/)
+  assert.match(
+    execFileSync('ovs-appctl', ['-t', `${DIR}/ovs-vswitchd.ctl`, 'version'], {
+      encoding: 'utf8',
+    }),
+    /Open vSwitch/,
+  )
 
   const vs = ovsClient()
   assert.equal(vs.db, `unix:${DIR}/db.sock`)

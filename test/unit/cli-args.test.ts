@@ -73,8 +73,7 @@ const okCases: Array<[string, () => unknown, unknown]> = [
   ],
   [
     'link set: several changes at once',
-    () =>
-      parseLinkSet(w('v0 up master br0 mtu 1400 address 02:AA:00:00:00:01 netns h1 name eth0')),
+    () => parseLinkSet(w('v0 up master br0 mtu 1400 address 02:AA:00:00:00:01 netns h1 name eth0')),
     {
       name: 'v0',
       up: true,

@@ -131,7 +131,7 @@ test("commander's usage errors are E_USAGE, exit 64, with the command's help as 
   const r = boundary(usageFromCommander(ce, 'link add'))
   assert.equal(
     r.err,
-    "nsdn: unknown option '--bogus' [E_USAGE]\n  hint: see \"nsdn link add --help\"\n",
+    'nsdn: unknown option \'--bogus\' [E_USAGE]\n  hint: see "nsdn link add --help"\n',
   )
   assert.equal(r.exit, 64)
   const direct = boundary(new CommanderError(1, 'commander.missingArgument', 'error: missing'))

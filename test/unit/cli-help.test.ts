@@ -23,10 +23,20 @@ test('the command groups and their commands are the iproute2-like interface', ()
     })
     .filter(Boolean)
   for (const want of [
-    'netns add', 'netns del', 'netns list', 'netns exec',
-    'link add', 'link set', 'link del', 'link list',
-    'addr add', 'addr del', 'addr list',
-    'route add', 'route del', 'route list',
+    'netns add',
+    'netns del',
+    'netns list',
+    'netns exec',
+    'link add',
+    'link set',
+    'link del',
+    'link list',
+    'addr add',
+    'addr del',
+    'addr list',
+    'route add',
+    'route del',
+    'route list',
     'sandbox',
   ])
     assert.ok(names.includes(want), `missing "${want}" in ${names.join(', ')}`)

@@ -33,17 +33,25 @@ test('a driver from a directory in NSDN_DRIVER_PATH loads and runs with no chang
   assert.equal(listDrivers().get('echo'), path.join(dir, 'echo'))
   const d = getDriver('echo')
   const conf = d.parseConf({ name: 'n1', greeting: 'hi' })
-  const r = await d.add(conf, { containerId: 'c', netns: undefined, netnsPath: '/x', ifname: 'eth9' })
+  const r = await d.add(conf, {
+    containerId: 'c',
+    netns: undefined,
+    netnsPath: '/x',
+    ifname: 'eth9',
+  })
   assert.deepEqual(r, { interfaces: [{ name: 'eth9' }], dns: { domain: 'hi' } })
 })
 
 test('an unknown driver name lists the known ones', () => {
-  assert.throws(() => getDriver('nope'), (err: Error & { code?: string; hint?: string }) => {
-    assert.equal(err.code, 'E_CONFIG')
-    assert.match(err.message, /unknown driver "nope"/)
-    assert.match(err.hint ?? '', /bridge.*echo|echo.*bridge/)
-    return true
-  })
+  assert.throws(
+    () => getDriver('nope'),
+    (err: Error & { code?: string; hint?: string }) => {
+      assert.equal(err.code, 'E_CONFIG')
+      assert.match(err.message, /unknown driver "nope"/)
+      assert.match(err.hint ?? '', /bridge.*echo|echo.*bridge/)
+      return true
+    },
+  )
 })
 
 test('a folder that exports no driver, or a bad name, is refused clearly', () => {

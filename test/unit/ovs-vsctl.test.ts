@@ -118,8 +118,20 @@ const PORTS = JSON.stringify({
       'v1',
       ['set', []],
       ['set', [10, 20]],
-      ['set', [['uuid', 'eaae7cb9-0000-0000-0000-000000000001'], ['uuid', 'eaae7cb9-0002']]],
-      ['map', [['a', 'b'], ['n', 1]]],
+      [
+        'set',
+        [
+          ['uuid', 'eaae7cb9-0000-0000-0000-000000000001'],
+          ['uuid', 'eaae7cb9-0002'],
+        ],
+      ],
+      [
+        'map',
+        [
+          ['a', 'b'],
+          ['n', 1],
+        ],
+      ],
     ],
     ['t', ['set', []], 30, ['set', []], ['map', [[['uuid', 'u-1'], true]]]],
   ],
@@ -141,7 +153,13 @@ test('the OVSDB JSON table format: atoms, sets, maps and uuids', () => {
     { uuid: 'eaae7cb9-0000-0000-0000-000000000001' },
     { uuid: 'eaae7cb9-0002' },
   ])
-  assert.deepEqual(v1?.other_config, new Map<string, unknown>([['a', 'b'], ['n', 1]]))
+  assert.deepEqual(
+    v1?.other_config,
+    new Map<string, unknown>([
+      ['a', 'b'],
+      ['n', 1],
+    ]),
+  )
   // A one-element set is printed as the bare atom.
   assert.deepEqual(ovsSet(t?.trunks), [30])
   assert.deepEqual(ovsSet(v2?.tag), [100])

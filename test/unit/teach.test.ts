@@ -65,9 +65,7 @@ const golden: { [K in OpKind]: [Extract<Op, { kind: K }>, string][] } = {
       'ip link add link eth0 name eth0.100 type vlan id 100',
     ],
   ],
-  'link.del': [
-    [{ kind: 'link.del', ns: `it's`, name: 'vh1' }, `ip -n 'it'\\''s' link del vh1`],
-  ],
+  'link.del': [[{ kind: 'link.del', ns: `it's`, name: 'vh1' }, `ip -n 'it'\\''s' link del vh1`]],
   'link.set': [
     [{ kind: 'link.set', name: 'vh1', up: true }, 'ip link set vh1 up'],
     [{ kind: 'link.set', name: 'vh1', master: null, up: false }, 'ip link set vh1 nomaster down'],
@@ -89,6 +87,10 @@ const golden: { [K in OpKind]: [Extract<Op, { kind: K }>, string][] } = {
   ],
   'addr.add': [
     [{ kind: 'addr.add', cidr: '10.0.0.1/24', dev: 'vh1' }, 'ip addr add 10.0.0.1/24 dev vh1'],
+    [
+      { kind: 'addr.add', ns: 'c1', cidr: 'fd00::2/64', dev: 'eth0', nodad: true },
+      'ip -n c1 addr add fd00::2/64 dev eth0 nodad',
+    ],
   ],
   'addr.replace': [
     [

@@ -65,7 +65,10 @@ function printResult(r: CniResult, json: boolean | undefined): void {
 function withOptions(cmd: Command): Command {
   return cmd
     .argument('<netns>', 'named network namespace')
-    .requiredOption('--driver <name>', 'network driver: bridge, ovs, vlan, routed, or a third-party one')
+    .requiredOption(
+      '--driver <name>',
+      'network driver: bridge, ovs, vlan, routed, or a third-party one',
+    )
     .requiredOption('--conf <json|@file>', 'network config (CNI shape), as JSON or @FILE')
     .option('--ifname <name>', 'interface name inside the namespace', 'eth0')
     .option('--container-id <id>', 'owner of the IPAM leases (default: the netns name)')
@@ -76,7 +79,8 @@ export function register(program: Command): void {
   const net = program
     .command('net')
     .description('attach named namespaces to networks with a driver (the CNI ADD/DEL/CHECK verbs)')
-  const conf = `'{"name":"lab","bridge":"br-lab","isGateway":true,` +
+  const conf =
+    `'{"name":"lab","bridge":"br-lab","isGateway":true,` +
     `"ipam":{"type":"host-local","subnet":"10.10.0.0/24"}}'`
   examples(net, `nsdn --explain net attach h1 --driver bridge --conf ${conf}`, 'nsdn net drivers')
 
@@ -85,8 +89,11 @@ export function register(program: Command): void {
     .action(async (netns: string, o: NetOpts, cmd: Command) => {
       printResult(await attach(request(netns, o)), globals(cmd).json)
     })
-  examples(needsRoot(att), `nsdn net attach h1 --driver bridge --conf ${conf}`,
-    'nsdn --json net attach h2 --driver routed --conf @routed.json')
+  examples(
+    needsRoot(att),
+    `nsdn net attach h1 --driver bridge --conf ${conf}`,
+    'nsdn --json net attach h2 --driver routed --conf @routed.json',
+  )
 
   const det = withOptions(net.command('detach'))
     .description('detach NETNS (CNI DEL): fine when all or part of it is gone already')
@@ -108,7 +115,11 @@ export function register(program: Command): void {
     .action((_o: unknown, cmd: Command) => {
       const all = [...listDrivers()].map(([name, dir]) => ({ name, dir }))
       if (globals(cmd).json) printJson(all)
-      else printTable(['driver', 'directory'], all.map((d) => [d.name, d.dir]))
+      else
+        printTable(
+          ['driver', 'directory'],
+          all.map((d) => [d.name, d.dir]),
+        )
     })
   examples(drivers, 'nsdn net drivers', 'NSDN_DRIVER_PATH=./my-drivers nsdn net drivers')
 }

@@ -27,7 +27,12 @@ export function register(program: Command): void {
   const ovs = program
     .command('ovs')
     .description('Open vSwitch: a private ovsdb-server + ovs-vswitchd, bridges, ports, VLAN tags')
-  examples(ovs, 'nsdn ovs start', 'nsdn ovs add-br OVS-1', 'nsdn ovs add-port OVS-1 veth-ns1 tag 100')
+  examples(
+    ovs,
+    'nsdn ovs start',
+    'nsdn ovs add-br OVS-1',
+    'nsdn ovs add-port OVS-1 veth-ns1 tag 100',
+  )
 
   const start = ovs
     .command('start')
@@ -37,7 +42,10 @@ export function register(program: Command): void {
       const s = await runOp(op, () => ovsStart(), undefined)
       if (!s) return
       if (globals(cmd).json) printJson(s)
-      else process.stderr.write(`Open vSwitch ${s.version ?? ''} running in ${s.runDir} (datapath ${s.datapath})\n`)
+      else
+        process.stderr.write(
+          `Open vSwitch ${s.version ?? ''} running in ${s.runDir} (datapath ${s.datapath})\n`,
+        )
     })
   examples(needsRoot(start), 'nsdn ovs start', 'NSDN_OVS_RUNDIR=/tmp/ovs nsdn ovs start')
 
@@ -45,7 +53,11 @@ export function register(program: Command): void {
     .command('stop')
     .description('stop the private Open vSwitch and remove its run directory')
     .action(async () => {
-      await runOp({ kind: 'ovs.daemon', action: 'stop', runDir: ovsRunDir() }, () => ovsStop(), undefined)
+      await runOp(
+        { kind: 'ovs.daemon', action: 'stop', runDir: ovsRunDir() },
+        () => ovsStop(),
+        undefined,
+      )
     })
   examples(needsRoot(stop), 'nsdn ovs stop')
 
@@ -58,7 +70,16 @@ export function register(program: Command): void {
       else
         printTable(
           ['running', 'version', 'datapath', 'ovsdb-server', 'ovs-vswitchd', 'db'],
-          [[String(s.running), s.version, s.datapath, s.pids.ovsdbServer, s.pids.ovsVswitchd, s.db]],
+          [
+            [
+              String(s.running),
+              s.version,
+              s.datapath,
+              s.pids.ovsdbServer,
+              s.pids.ovsVswitchd,
+              s.db,
+            ],
+          ],
         )
     })
   examples(status, 'nsdn ovs status', 'nsdn --json ovs status')
@@ -68,7 +89,9 @@ export function register(program: Command): void {
     .description('create a bridge (datapath netdev when the kernel module is missing)')
     .argument('<bridge>', 'bridge name')
     .action(async (br: string) => {
-      await ovsClient().addBr(validIfName(br, 'bridge'), { datapathType: await defaultDatapathType() })
+      await ovsClient().addBr(validIfName(br, 'bridge'), {
+        datapathType: await defaultDatapathType(),
+      })
     })
   examples(needsRoot(addBr), 'nsdn ovs add-br OVS-1')
 
@@ -94,7 +117,11 @@ export function register(program: Command): void {
         ...(o.trunks !== undefined ? { trunks: trunksOf(o.trunks) } : {}),
       })
     })
-  examples(needsRoot(addPort), 'nsdn ovs add-port OVS-1 veth-ns1', 'nsdn ovs add-port OVS-1 veth-ns2 --tag 200')
+  examples(
+    needsRoot(addPort),
+    'nsdn ovs add-port OVS-1 veth-ns1',
+    'nsdn ovs add-port OVS-1 veth-ns2 --tag 200',
+  )
 
   const delPort = ovs
     .command('del-port')

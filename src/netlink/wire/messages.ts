@@ -189,8 +189,7 @@ export function addrRequest(verb: AddrVerb, a: AddrReq): Request {
   hdr.writeUInt32LE(a.index, 4)
   const attrs = [ipAttr(K.IFA_LOCAL, a.address), ipAttr(K.IFA_ADDRESS, a.address)]
   const type = verb === 'del' ? K.RTM_DELADDR : K.RTM_NEWADDR
-  const flags =
-    verb === 'add' ? NEW : verb === 'replace' ? K.NLM_F_CREATE | K.NLM_F_REPLACE : 0
+  const flags = verb === 'add' ? NEW : verb === 'replace' ? K.NLM_F_CREATE | K.NLM_F_REPLACE : 0
   return { type, flags, body: Buffer.concat([hdr, encodeAttrs(attrs)]) }
 }
 
