@@ -8,7 +8,8 @@ import type { Command } from 'commander'
 import { type AttachRequest, attach, check, detach } from '../../drivers/attach.js'
 import type { CniResult } from '../../drivers/api.js'
 import { addDriverDir, listDrivers } from '../../drivers/registry.js'
-import { ConfigError } from '../../errors.js'
+import { ConfigError, NsdnError } from '../../errors.js'
+import { opMode } from '../../op.js'
 import { examples, globals, needsRoot } from '../context.js'
 import { printJson, printTable } from '../output.js'
 
@@ -43,6 +44,12 @@ function readConf(text: string): unknown {
 }
 
 function request(netns: string, o: NetOpts): AttachRequest {
+  // A driver reads back what it created (links, leases) to build its result: with nothing
+  // created, the second step would fail or lease addresses for real.
+  if (opMode.dryRun)
+    throw new NsdnError('E_USAGE', 'net attach/detach/check cannot run under --dry-run', {
+      hint: 'use --explain to see every ip/ovs-vsctl step while it runs',
+    })
   if (o.driverPath) addDriverDir(o.driverPath)
   return {
     driver: o.driver,

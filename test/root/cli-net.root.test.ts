@@ -1,0 +1,130 @@
+import { sandboxThisFile } from '../helpers/sandbox.js'
+sandboxThisFile()
+
+import assert from 'node:assert/strict'
+import { execFileSync, spawnSync } from 'node:child_process'
+import fs from 'node:fs'
+import path from 'node:path'
+import { test } from 'node:test'
+import { ipAddrs, netnsNames, pingSoon, strayLinks } from '../helpers/kernel.js'
+
+const MAIN = path.resolve(__dirname, '../../src/cli/main.js')
+const dataDir = fs.mkdtempSync('/run/nsdn-t-lease-')
+
+function nsdn(...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  return spawnSync(process.execPath, [MAIN, ...args], { encoding: 'utf8' })
+}
+
+const bridgeConf = JSON.stringify({
+  cniVersion: '1.0.0',
+  name: 'lab',
+  bridge: 'br-lab',
+  isGateway: true,
+  ipam: { type: 'host-local', subnet: '10.30.0.0/24', dataDir },
+})
+
+interface Result {
+  interfaces: { name: string; sandbox?: string }[]
+  ips: { address: string; gateway?: string; interface?: number }[]
+}
+
+test('nsdn net attach/check/detach: CNI Result on stdout, every step under --explain', () => {
+  for (const h of ['h1', 'h2']) assert.equal(nsdn('netns', 'add', h).status, 0)
+  const a = nsdn(
+    '--explain',
+    '--json',
+    'net',
+    'attach',
+    'h1',
+    '--driver',
+    'bridge',
+    '--conf',
+    bridgeConf,
+  )
+  assert.equal(a.status, 0, a.stderr)
+  const r = JSON.parse(a.stdout) as Result
+  const ip1 = r.ips[0]
+  assert.ok(ip1, a.stdout)
+  assert.match(ip1.address, /^10\.30\.0\.\d+\/24$/)
+  assert.equal(ip1.gateway, '10.30.0.1')
+  assert.equal(r.interfaces[ip1.interface ?? -1]?.name, 'eth0')
+  assert.equal(r.interfaces[ip1.interface ?? -1]?.sandbox, '/run/netns/h1')
+  // The learner sees the kernel steps as commands.
+  assert.match(a.stderr, /^ip link add br-lab( up)? type bridge$/m)
+  assert.match(a.stderr, /^ip link add veth[0-9a-f]{8} .*type veth peer name eth0 netns h1$/m)
+  assert.match(
+    a.stderr,
+    new RegExp(`^ip -n h1 addr add ${ip1.address.replace(/\./g, '\\.')} dev eth0`, 'm'),
+  )
+  assert.ok(ipAddrs('h1').includes(`eth0 ${ip1.address}`))
+
+  const b = nsdn('--json', 'net', 'attach', 'h2', '--driver', 'bridge', '--conf', bridgeConf)
+  assert.equal(b.status, 0, b.stderr)
+  const ip2 = (JSON.parse(b.stdout) as Result).ips[0]?.address.split('/')[0] ?? ''
+  assert.ok(pingSoon(ip2, 'h1'), 'h1 -> h2 over br-lab')
+
+  assert.equal(nsdn('net', 'check', 'h1', '--driver', 'bridge', '--conf', bridgeConf).status, 0)
+  execFileSync('ip', ['-n', 'h1', 'addr', 'flush', 'dev', 'eth0'])
+  const c = nsdn('net', 'check', 'h1', '--driver', 'bridge', '--conf', bridgeConf)
+  assert.notEqual(c.status, 0)
+  assert.match(c.stderr, new RegExp(ip1.address.replace(/\./g, '\\.')))
+
+  for (const h of ['h1', 'h2', 'h1']) {
+    const d = nsdn('net', 'detach', h, '--driver', 'bridge', '--conf', bridgeConf)
+    assert.equal(d.status, 0, d.stderr)
+  }
+  assert.deepEqual(
+    fs.readdirSync(path.join(dataDir, 'lab')).filter((f) => /^\d/.test(f)),
+    [],
+  )
+  // The bridge outlives its ports, as with the CNI bridge plugin.
+  assert.deepEqual(strayLinks(), ['br-lab'])
+  assert.equal(nsdn('link', 'del', 'br-lab').status, 0)
+  for (const h of ['h1', 'h2']) assert.equal(nsdn('netns', 'del', h).status, 0)
+  assert.deepEqual(strayLinks(), [])
+  assert.deepEqual(netnsNames(), [])
+})
+
+test('nsdn net attach with the ovs driver shows its ovs-vsctl steps', () => {
+  assert.equal(nsdn('ovs', 'start').status, 0)
+  assert.equal(nsdn('netns', 'add', 'o1').status, 0)
+  const conf = JSON.stringify({
+    name: 'ovslab',
+    bridge: 'ovs-lab',
+    vlan: 100,
+    ipam: { type: 'static', addresses: [{ address: '10.31.0.2/24' }] },
+  })
+  const a = nsdn('--explain', 'net', 'attach', 'o1', '--driver', 'ovs', '--conf', conf)
+  assert.equal(a.status, 0, a.stderr)
+  assert.match(a.stderr, /^ovs-vsctl .*add-br ovs-lab/m)
+  assert.match(a.stderr, /^ovs-vsctl .*add-port ovs-lab veth[0-9a-f]{8}.* tag=100/m)
+  assert.ok(ipAddrs('o1').includes('eth0 10.31.0.2/24'))
+  assert.equal(nsdn('net', 'detach', 'o1', '--driver', 'ovs', '--conf', conf).status, 0)
+  assert.equal(nsdn('netns', 'del', 'o1').status, 0)
+  assert.equal(nsdn('ovs', 'stop').status, 0)
+  assert.deepEqual(strayLinks(), [])
+})
+
+test('an unknown driver or a bad config creates nothing and says what to do', () => {
+  assert.equal(nsdn('netns', 'add', 'x1').status, 0)
+  const u = nsdn('net', 'attach', 'x1', '--driver', 'nope', '--conf', bridgeConf)
+  assert.equal(u.status, 78)
+  assert.match(u.stderr, /unknown driver "nope"/)
+  assert.match(u.stderr, /known drivers: .*bridge/)
+  const j = nsdn('net', 'attach', 'x1', '--driver', 'bridge', '--conf', '{not json')
+  assert.equal(j.status, 78)
+  assert.match(j.stderr, /--conf: not valid JSON/)
+  const m = nsdn(
+    'net',
+    'attach',
+    'x1',
+    '--driver',
+    'bridge',
+    '--conf',
+    '{"name":"lab","mtu":"big"}',
+  )
+  assert.equal(m.status, 78)
+  assert.match(m.stderr, /conf\.mtu/)
+  assert.deepEqual(strayLinks(), [])
+  assert.equal(nsdn('netns', 'del', 'x1').status, 0)
+})
