@@ -2,11 +2,12 @@
  * A private host to experiment in: a fresh network, mount and PID namespace, with its own
  * /run (so /run/netns is private) and a sysfs that shows the new namespace's devices.
  * Everything created inside vanishes when the command exits; any daemon it left behind is
- * killed with it (the command is PID 1 of the new PID namespace).
+ * killed with it (sandbox-init.ts is PID 1 of the new PID namespace and mounts its /proc).
  * @module
  */
 import { spawnSync } from 'node:child_process'
 import fs from 'node:fs'
+import path from 'node:path'
 import { constants } from 'node:os'
 import { NsdnError } from './errors.js'
 import { CLONE, MS, mount, setns, unshare } from './ffi/libc.js'
@@ -35,16 +36,27 @@ function enterSandbox(): void {
 
 /**
  * Run argv in a fresh sandbox and return its exit status. Equivalent:
- * `unshare --net --mount --pid --fork --propagation private` plus a tmpfs on /run.
+ * `unshare --net --mount --pid --fork --mount-proc --propagation private` plus a tmpfs on /run.
  */
-export function runSandboxed(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): number {
+export function runSandboxed(
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv = process.env,
+): number {
   const [cmd, ...args] = argv
-  if (!cmd) throw new NsdnError('E_USAGE', 'sandbox: no command given', { hint: 'nsdn sandbox -- CMD [ARGS...]' })
+  if (!cmd)
+    throw new NsdnError('E_USAGE', 'sandbox: no command given', {
+      hint: 'nsdn sandbox -- CMD [ARGS...]',
+    })
   const pidFd = fs.openSync('/proc/thread-self/ns/pid', 'r')
   enterSandbox()
   let r
   try {
-    r = spawnSync(cmd, args, { stdio: 'inherit', env: { ...env, [SANDBOX_ENV]: '1' } })
+    // The first process of the new PID namespace mounts its /proc, then runs the command.
+    const init = path.join(__dirname, 'sandbox-init.js')
+    r = spawnSync(process.execPath, [init, cmd, ...args], {
+      stdio: 'inherit',
+      env: { ...env, [SANDBOX_ENV]: '1' },
+    })
   } finally {
     // Node cannot start threads while its PID namespace for children differs.
     setns(pidFd, CLONE.NEWPID)

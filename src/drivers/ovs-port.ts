@@ -5,7 +5,7 @@
  * a bridge someone else made is never removed.
  * @module
  */
-import { ConfigError } from '../errors.js'
+import { ConfigError, ignoreNotFound } from '../errors.js'
 import { ethtoolFeaturesSet } from '../netlink/ethtool.js'
 import { tryLinkByName } from '../netlink/link.js'
 import { Rtnl } from '../netlink/rtnl.js'
@@ -92,10 +92,14 @@ async function ensureBridge(
  * bridge's own internal port). Equivalent: `ovs-vsctl --if-exists del-br BR`.
  */
 async function removeBridgeIfUnused(vs: Vsctl, bridge: string): Promise<void> {
-  const [row] = await vs.listRows('Bridge', { records: [bridge], columns: ['external_ids'] })
-  const ids = row?.external_ids
+  // Runtimes run DELs concurrently: another one may remove the bridge between these reads.
+  const rows = await ignoreNotFound(
+    vs.listRows('Bridge', { records: [bridge], columns: ['external_ids'] }),
+  )
+  const ids = rows?.[0]?.external_ids
   if (!(ids instanceof Map) || ids.get(CREATED_BY_NSDN) !== 'true') return
-  if ((await vs.listPorts(bridge)).length === 0) await vs.delBr(bridge)
+  const ports = await ignoreNotFound(vs.listPorts(bridge))
+  if (ports?.length === 0) await vs.delBr(bridge)
 }
 
 /**

@@ -86,7 +86,7 @@ export async function tryLinkByName(h: Rtnl, name: string): Promise<Link | undef
 export async function linkByName(h: Rtnl, name: string): Promise<Link> {
   const l = await tryLinkByName(h, name)
   if (!l)
-    throw new NsdnError('E_NOT_FOUND', `link "${name}" not found in ${h.ns}`, {
+    throw new NsdnError('E_NOT_FOUND', `link "${name}" not found in ${h}`, {
       hint: `"nsdn${h.nsName ? ` -n ${h.nsName}` : ''} link list" shows the links there`,
     })
   return l

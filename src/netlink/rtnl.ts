@@ -38,20 +38,30 @@ export class Rtnl {
    */
   private readonly port: number
 
+  /**
+   * The socket pins its namespace by itself, so a handle keeps no fd of the caller's NetNs:
+   * callers open and close their NetNs as they please, the handle stays valid.
+   */
   private constructor(
-    readonly ns: NetNs,
+    ns: NetNs,
     private readonly sock: NetlinkSocket,
   ) {
+    this.nsName = ns.name
+    this.nsId = ns.id
+    this.where = String(ns)
     this.port = sock.address().port
   }
+
+  /** iproute2 name of the namespace, for Ops (`ip -n NAME`); undefined for nsdn's own. */
+  readonly nsName: string | undefined
+  /** Identity of the namespace (see NetNs.id). */
+  readonly nsId: string
+  private readonly where: string
 
   /** The handle for ns, opening its socket the first time (cached per namespace). */
   static for(ns: NetNs = NetNs.current()): Rtnl {
     const hit = Rtnl.cache.get(ns.id)
-    if (hit) {
-      if (hit.ns !== ns) ns.close()
-      return hit
-    }
+    if (hit) return hit
     // nsdn's own namespace needs no switch, nor the privilege setns takes: reads work as a user.
     const open = (): NetlinkSocket => createNetlink(NETLINK_ROUTE)
     const sock = ns.id === NetNs.current().id ? open() : runInNetnsSync(ns, open)
@@ -64,22 +74,27 @@ export class Rtnl {
 
   /** The handle for a named namespace; `undefined` means nsdn's own. */
   static named(name: string | undefined): Rtnl {
-    return Rtnl.for(name === undefined ? NetNs.current() : NetNs.open(name))
+    if (name === undefined) return Rtnl.for()
+    const ns = NetNs.open(name)
+    try {
+      return Rtnl.for(ns)
+    } finally {
+      ns.close()
+    }
   }
 
   /** Close the handles of the namespace called name (it is about to be deleted). */
   static closeNamed(name: string): void {
     // Deleting the current entry while iterating a Map is safe: no copy per deleted netns.
-    for (const h of Rtnl.cache.values()) if (h.ns.name === name) h.close()
+    for (const h of Rtnl.cache.values()) if (h.nsName === name) h.close()
   }
 
   /** Close the socket: an open socket keeps a deleted namespace (and its veths) alive. */
   close(): void {
     if (this.closed) return
     this.closed = true
-    Rtnl.cache.delete(this.ns.id)
+    Rtnl.cache.delete(this.nsId)
     this.sock.close()
-    this.ns.close()
   }
 
   /** Close every cached handle (end of a CLI command, of a test). */
@@ -87,9 +102,8 @@ export class Rtnl {
     for (const h of Rtnl.cache.values()) h.close()
   }
 
-  /** iproute2 name of the namespace, for Ops (`ip -n NAME`). */
-  get nsName(): string | undefined {
-    return this.ns.name
+  toString(): string {
+    return this.where
   }
 
   /**
@@ -104,7 +118,7 @@ export class Rtnl {
   }
 
   private async send(req: Request): Promise<NetlinkMessage[]> {
-    if (this.closed) throw new NsdnError('E_INTERNAL', `netlink socket of ${this.ns} is closed`)
+    if (this.closed) throw new NsdnError('E_INTERNAL', `netlink socket of ${this.where} is closed`)
     const [msgs] = await this.sock.request(req.type, req.body, {
       flags: req.flags,
       localPort: this.port,
@@ -133,8 +147,7 @@ export class Rtnl {
         for (let i = 0; ; i++) {
           const msgs = await this.send(req)
           if (!msgs.some((m) => m.flags & K.NLM_F_DUMP_INTR)) return msgs
-          if (i >= DUMP_RETRIES)
-            throw new NetlinkErrno('EINTR')
+          if (i >= DUMP_RETRIES) throw new NetlinkErrno('EINTR')
         }
       } finally {
         this.dumping = false
@@ -150,7 +163,11 @@ export class Rtnl {
    * a KernelError that names the op, the errno and the equivalent command.
    */
   exec<T>(op: Op, fn: () => Promise<T>, dryValue: T): Promise<T> {
-    return runOp(op, () => fn().catch((err: unknown) => Promise.reject(kernelError(op, err))), dryValue)
+    return runOp(
+      op,
+      () => fn().catch((err: unknown) => Promise.reject(kernelError(op, err))),
+      dryValue,
+    )
   }
 }
 

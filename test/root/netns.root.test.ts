@@ -76,3 +76,24 @@ test('seed walkthrough: a netns joined to the default namespace by a veth pair, 
   assert.ok(await eventually(() => strayLinks().length === 0), `left: ${strayLinks()}`)
   assert.deepEqual(netnsNames(), [])
 })
+
+test('a netlink handle keeps no fd of the caller: callers open and close NetNs freely', async () => {
+  const a = NetNs.create('nsdn-t-own')
+  const h = Rtnl.for(a)
+  const b = NetNs.open('nsdn-t-own')
+  assert.equal(Rtnl.for(b), h, 'one cached handle per namespace')
+  // The second caller's fd is still its own and still the namespace.
+  assert.equal(
+    runInNetnsSync(b, () => fs.readlinkSync('/proc/thread-self/ns/net')),
+    fs.readlinkSync(`/proc/self/fd/${a.fd}`),
+  )
+  a.close()
+  b.close()
+  // The handle works on: its socket pins the namespace by itself.
+  await linkSetUp(h, 'lo')
+  assert.ok(
+    ipJson<{ flags: string[] }[]>(['link', 'show', 'lo'], 'nsdn-t-own')[0]?.flags.includes('UP'),
+  )
+  NetNs.delete('nsdn-t-own')
+  assert.deepEqual(netnsNames(), [])
+})

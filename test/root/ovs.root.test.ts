@@ -108,6 +108,7 @@ test('LXC book VLAN lab on a private OVS: same tag pings, different tags do not'
     await linkSetUp(h, 'lo')
     await linkSetUp(h, 'eth0')
     await addrAdd(h, `10.55.0.${i}/24`, 'eth0', { nodad: true })
+    ns.close()
   }
   await vs.run([...cmd.addPort(BR, 'nsdn-t-v1'), ...cmd.addPort(BR, 'nsdn-t-v2')])
   assert.deepEqual(await vs.listPorts(BR), ['nsdn-t-v1', 'nsdn-t-v2'])
