@@ -29,6 +29,7 @@ import type { NftFamily } from '../../src/drivers/nft.js'
 import { Rollback, failpoint } from '../../src/drivers/rollback.js'
 import { firstAddress, overlaps } from '../../src/drivers/subnet.js'
 import {
+  addContainerRoutes,
   configureContainer,
   hostVethName,
   setupVeth,
@@ -57,7 +58,6 @@ import {
   linkSetPromisc,
   tryLinkByName,
 } from '../../src/netlink/link.js'
-import { routeAdd } from '../../src/netlink/route.js'
 import { Rtnl } from '../../src/netlink/rtnl.js'
 import { NetNs } from '../../src/netns/netns.js'
 import { sysctlGet, sysctlSet } from '../../src/sysctl.js'
@@ -208,26 +208,6 @@ function enableForwarding(ns: NetNs, ips: CniIpConfig[]): void {
   for (const key of keys) if (sysctlGet(ns, key) !== '1') sysctlSet(ns, key, '1')
 }
 
-/** The container's routes; one without `gw` goes via its family's gateway, or on-link. */
-async function addRoutes(
-  netns: NetNs,
-  ifname: string,
-  ips: CniIpConfig[],
-  routes: CniRoute[],
-): Promise<void> {
-  const h = Rtnl.for(netns)
-  const link = await linkByName(h, ifname)
-  for (const r of routes) {
-    const v6 = r.dst.includes(':')
-    const gw = r.gw ?? ips.find((ip) => ip.gateway && ip.address.includes(':') === v6)?.gateway
-    await routeAdd(h, {
-      dst: r.dst === '0.0.0.0/0' || r.dst === '::/0' ? 'default' : r.dst,
-      ...(gw ? { via: gw } : { dev: link }),
-      ...(v6 ? { family: 6 as const } : {}),
-    })
-  }
-}
-
 /** IPAM's routes, plus a default route via each family's gateway with isDefaultGateway. */
 function routesFor(c: BridgeConf, ips: CniIpConfig[], ipamRoutes: CniRoute[]): CniRoute[] {
   const routes = [...ipamRoutes]
@@ -297,7 +277,7 @@ async function add(c: BridgeConf, ctx: AttachContext): Promise<CniResult> {
     failpoint('addresses')
 
     const routes = routesFor(c, ips, r.routes)
-    await addRoutes(netns, ctx.ifname, ips, routes)
+    await addContainerRoutes(netns, ctx.ifname, ips, routes)
     failpoint('routes')
 
     if (c.ipMasq) {

@@ -9,6 +9,7 @@ import { ignoreNotFound } from '../errors.js'
 import { addrAdd } from '../netlink/addr.js'
 import {
   type Link,
+  type LinkRef,
   linkAddVeth,
   linkByName,
   linkDel,
@@ -82,6 +83,18 @@ export async function configureContainer(
   await linkSet(c, link, { up: true })
   const lo = await tryLinkByName(c, 'lo')
   if (lo && !lo.up) await linkSet(c, lo, { up: true })
+  await addContainerRoutes(netns, link, ips, routes)
+}
+
+/** The container's routes; one without `gw` goes via its family's gateway, else on-link. */
+export async function addContainerRoutes(
+  netns: NetNs,
+  dev: LinkRef,
+  ips: CniIpConfig[],
+  routes: CniRoute[],
+): Promise<void> {
+  const c = Rtnl.for(netns)
+  const link = typeof dev === 'string' ? await linkByName(c, dev) : dev
   for (const r of routes) {
     const gw = r.gw ?? defaultGateway(ips, r.dst)
     await routeAdd(c, {
