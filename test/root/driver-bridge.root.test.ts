@@ -288,13 +288,16 @@ test('IPv6 dual-stack: the address is usable as soon as add returns (no DAD wait
   const ra = await bridge.add(c, a)
   const added = performance.now()
   const v6b = addressOf(rb, 6)
-  // First try, no retries: ping6 to the gateway and to the other container.
-  const toGw = ping('fd00:1::1', 'nsdn-t-v6a')
+  // Usable at once is the no-DAD flag, asserted below; the pings show traffic flows. Under
+  // a loaded kernel the first echo may take longer than ping's wait, so they may retry.
+  const toGw = pingSoon('fd00:1::1', 'nsdn-t-v6a')
   const usableMs = performance.now() - added
-  const toB = ping(v6b, 'nsdn-t-v6a')
-  t.diagnostic(`IPv6 usable ${usableMs.toFixed(1)} ms after add returned (first ping6 answered)`)
-  assert.ok(toGw, 'ping6 to the gateway on the first try')
-  assert.ok(toB, 'ping6 to the other container on the first try')
+  const toB = pingSoon(v6b, 'nsdn-t-v6a')
+  t.diagnostic(
+    `IPv6 usable ${usableMs.toFixed(1)} ms after add returned (until the first ping6 answered)`,
+  )
+  assert.ok(toGw, 'ping6 to the gateway')
+  assert.ok(toB, 'ping6 to the other container')
   const v6 = addrInfo('eth0', 'nsdn-t-v6a').filter(
     (x) => x.family === 'inet6' && x.local !== undefined,
   )
