@@ -9,11 +9,26 @@
  * @module
  */
 import { spawn, spawnSync } from 'node:child_process'
-import type { ChildProcess, SpawnOptions, SpawnSyncOptions, SpawnSyncReturns } from 'node:child_process'
+import type {
+  ChildProcess,
+  SpawnOptions,
+  SpawnSyncOptions,
+  SpawnSyncReturns,
+} from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 import { ConfigError, NsdnError } from '../errors.js'
-import { CLONE, MNT_DETACH, MS, SyscallError, mount, nsType, setns, umount2, unshare } from '../ffi/libc.js'
+import {
+  CLONE,
+  MNT_DETACH,
+  MS,
+  SyscallError,
+  mount,
+  nsType,
+  setns,
+  umount2,
+  unshare,
+} from '../ffi/libc.js'
 import { runOpSync } from '../op.js'
 import { validNetnsName } from '../validate.js'
 
@@ -36,7 +51,8 @@ export class NetNs {
 
   /** The namespace nsdn itself runs in (opened once, never closed). */
   static current(): NetNs {
-    if (!NetNs.self) NetNs.self = NetNs.fromFd(undefined, fs.openSync('/proc/thread-self/ns/net', 'r'))
+    if (!NetNs.self)
+      NetNs.self = NetNs.fromFd(undefined, fs.openSync('/proc/thread-self/ns/net', 'r'))
     return NetNs.self
   }
 
@@ -97,7 +113,13 @@ export class NetNs {
       () => {
         ensureSharedNetnsDir()
         try {
-          fs.closeSync(fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0))
+          fs.closeSync(
+            fs.openSync(
+              file,
+              fs.constants.O_RDONLY | fs.constants.O_CREAT | fs.constants.O_EXCL,
+              0,
+            ),
+          )
         } catch (err) {
           if ((err as NodeJS.ErrnoException).code === 'EEXIST')
             throw new NsdnError('E_EXISTS', `netns "${name}" already exists`, {
@@ -105,16 +127,26 @@ export class NetNs {
             })
           throw err
         }
+        let fd: number
         try {
-          withThreadNs(() => {
+          // The fd comes from inside the window: it is the namespace just made, and reopening
+          // it through the mount would cost a path walk and a type check.
+          fd = withThreadNs(() => {
             unshare(CLONE.NEWNET)
-            mount('/proc/thread-self/ns/net', file, 'none', MS.BIND)
+            const self = fs.openSync('/proc/thread-self/ns/net', 'r')
+            try {
+              mount('/proc/thread-self/ns/net', file, 'none', MS.BIND)
+            } catch (err) {
+              fs.closeSync(self)
+              throw err
+            }
+            return self
           })
         } catch (err) {
           fs.rmSync(file, { force: true })
           throw err
         }
-        return NetNs.open(name)
+        return NetNs.fromFd(name, fd)
       },
       new NetNs(name, -1, `dry:${name}`),
     )
@@ -242,7 +274,11 @@ export function runInNetnsSync<T>(ns: NetNs, fn: () => T): T {
 }
 
 /** Start a command inside ns (setns, spawn, switch back): `ip netns exec NAME CMD...`. */
-export function spawnInNetns(ns: NetNs, argv: readonly string[], opts: SpawnOptions = {}): ChildProcess {
+export function spawnInNetns(
+  ns: NetNs,
+  argv: readonly string[],
+  opts: SpawnOptions = {},
+): ChildProcess {
   const [cmd, ...args] = argv
   if (!cmd) throw new ConfigError('no command given', 'command')
   return runInNetnsSync(ns, () => spawn(cmd, args, opts))
