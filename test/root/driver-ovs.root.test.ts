@@ -3,58 +3,21 @@ sandboxThisFile()
 
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
-import { type TestContext, after, before, test } from 'node:test'
+import { type TestContext, test } from 'node:test'
 import type { AttachContext, CniResult } from '../../src/drivers/api.js'
 import { hostVethName } from '../../src/drivers/veth.js'
-import { Rtnl } from '../../src/netlink/rtnl.js'
 import { NetNs } from '../../src/netns/netns.js'
-import { ovsStart, ovsStop } from '../../src/ovs/daemon.js'
 import { driver } from '../../plugins/ovs/index.js'
+import { rows, set, usePrivateOvs, vsctl } from '../helpers/ovs.js'
 import { container, dropContainer, iperf, ipamDataDir, leases } from '../helpers/attach.js'
-import {
-  eventually,
-  ipAddrs,
-  ipLinks,
-  netnsNames,
-  pingSoon,
-  strayLinks,
-} from '../helpers/kernel.js'
+import { ipAddrs, ipLinks, pingSoon } from '../helpers/kernel.js'
 
 const BR = 'nsdn-t-br0'
 const NET = 'ovsnet'
 const STEPS = ['bridge', 'veth', 'port', 'ipam', 'addresses']
-let db = ''
 const dataDir = ipamDataDir()
 
-before(async () => {
-  db = (await ovsStart()).db
-})
-
-after(async () => {
-  Rtnl.closeAll()
-  await ovsStop()
-  assert.ok(await eventually(() => strayLinks().length === 0), `links left: ${strayLinks()}`)
-  assert.deepEqual(netnsNames(), [])
-})
-
-type Row = Record<string, unknown>
-
-/** ovs-vsctl run by the test, its JSON decoded here: nsdn's own reads are not involved. */
-function vsctl(...args: string[]): string {
-  return execFileSync('ovs-vsctl', [`--db=${db}`, '--timeout=5', ...args], { encoding: 'utf8' })
-}
-
-function rows(table: string): Row[] {
-  const t = JSON.parse(vsctl('--format=json', 'list', table)) as {
-    headings: string[]
-    data: unknown[][]
-  }
-  return t.data.map((r) => Object.fromEntries(t.headings.map((h, i) => [h, r[i]])))
-}
-
-/** An OVSDB set column as a list: `["set",[...]]` or one bare atom. */
-const set = (v: unknown): unknown[] =>
-  Array.isArray(v) && v[0] === 'set' ? (v[1] as unknown[]) : [v]
+usePrivateOvs()
 
 const portNames = (): string[] => rows('Port').map((r) => String(r.name))
 const bridgeNames = (): string[] => rows('Bridge').map((r) => String(r.name))

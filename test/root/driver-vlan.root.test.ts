@@ -3,50 +3,25 @@ sandboxThisFile()
 
 import assert from 'node:assert/strict'
 import { execFileSync, spawnSync } from 'node:child_process'
-import { type TestContext, after, before, test } from 'node:test'
+import { type TestContext, test } from 'node:test'
 import type { AttachContext, CniResult } from '../../src/drivers/api.js'
 import { hostVethName } from '../../src/drivers/veth.js'
 import { linkAddVeth } from '../../src/netlink/link.js'
 import { Rtnl } from '../../src/netlink/rtnl.js'
 import { NetNs } from '../../src/netns/netns.js'
-import { ovsRunDir, ovsStart, ovsStop } from '../../src/ovs/daemon.js'
+import { ovsRunDir } from '../../src/ovs/daemon.js'
 import { driver, pickBackend } from '../../plugins/vlan/index.js'
+import { rows, set, usePrivateOvs, vsctl } from '../helpers/ovs.js'
 import { container, dropContainer, ipamDataDir, leases } from '../helpers/attach.js'
-import { eventually, ipLinks, netnsNames, pingSoon, strayLinks } from '../helpers/kernel.js'
+import { ipLinks, netnsNames, pingSoon } from '../helpers/kernel.js'
 
 const NET = 'vlanlab'
 const BR = 'nsdn-t-vlan'
 /** The downstream switch behind the trunk port, made by the test (not by nsdn). */
 const DOWN = 'nsdn-t-down'
-let db = ''
 const dataDir = ipamDataDir()
 
-before(async () => {
-  db = (await ovsStart()).db
-})
-
-after(async () => {
-  Rtnl.closeAll()
-  await ovsStop()
-  assert.ok(await eventually(() => strayLinks().length === 0), `links left: ${strayLinks()}`)
-  assert.deepEqual(netnsNames(), [])
-})
-
-function vsctl(...args: string[]): string {
-  return execFileSync('ovs-vsctl', [`--db=${db}`, '--timeout=5', ...args], { encoding: 'utf8' })
-}
-
-/** Rows of an OVSDB table as ovs-vsctl prints them in JSON, decoded here. */
-function rows(table: string): Record<string, unknown>[] {
-  const t = JSON.parse(vsctl('--format=json', 'list', table)) as {
-    headings: string[]
-    data: unknown[][]
-  }
-  return t.data.map((r) => Object.fromEntries(t.headings.map((h, i) => [h, r[i]])))
-}
-
-const set = (v: unknown): unknown[] =>
-  Array.isArray(v) && v[0] === 'set' ? (v[1] as unknown[]) : [v]
+usePrivateOvs()
 
 const conf = (extra: Record<string, unknown>): ReturnType<typeof driver.parseConf> =>
   driver.parseConf({
