@@ -12,7 +12,7 @@ import { NetNs } from '../../src/netns/netns.js'
 import { ovsRunDir } from '../../src/ovs/daemon.js'
 import { driver, pickBackend } from '../../plugins/vlan/index.js'
 import { rows, set, usePrivateOvs, vsctl } from '../helpers/ovs.js'
-import { container, dropContainer, ipamDataDir, leases } from '../helpers/attach.js'
+import { container, dropContainer, iperf, ipamDataDir, leases } from '../helpers/attach.js'
 import { ipLinks, netnsNames, pingSoon } from '../helpers/kernel.js'
 
 const NET = 'vlanlab'
@@ -167,6 +167,9 @@ test('ovs backend: same tag talks, different tags do not, the trunk sees both', 
 
   const fromT = (dev: string, to: string): boolean => reach('nsdn-t-t', dev, ip[to] ?? '')
   assert.ok(pingSoon(ip.b ?? '', 'nsdn-t-a'), 'a -> b: both in VLAN 100')
+  const perf = await iperf('nsdn-t-b', ip.b ?? '', 'nsdn-t-a')
+  t.diagnostic(`iperf3 a -> b in VLAN 100: ${(perf.bitsPerSecond / 1e6).toFixed(0)} Mbit/s`)
+  assert.ok(perf.bytes > 0, 'TCP carried data within the VLAN')
   assert.ok(!pingVia('nsdn-t-a', 'eth0', ip.c ?? ''), 'a -> c: VLAN 100 vs 200')
   assert.ok(!pingVia('nsdn-t-b', 'eth0', ip.c ?? ''), 'b -> c: VLAN 100 vs 200')
   assert.ok(!pingVia('nsdn-t-c', 'eth0', ip.d ?? ''), 'c -> d: VLAN 200 vs 300')
