@@ -72,6 +72,18 @@ export function parseIp(text: string, where = 'address'): { address: string; fam
   return { address: text, family: family as 4 | 6 }
 }
 
+/**
+ * A gateway for `of` (a route destination or an address) of family `family`: the same family
+ * is required, since the kernel would refuse or misroute a mixed pair.
+ */
+export function parseGateway(text: string, family: 4 | 6, of: string, where: string): string {
+  if (parseIp(text, where).family !== family)
+    throw new ConfigError(`gateway ${text} is not of the family of ${of}`, where, {
+      hint: 'an IPv4 destination or address needs an IPv4 gateway, an IPv6 one an IPv6 gateway',
+    })
+  return text
+}
+
 export function parseMac(text: string, where = 'address'): Buffer {
   if (!/^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/.test(text))
     throw new ConfigError(`invalid MAC address ${shown(text)}`, where, {

@@ -8,7 +8,7 @@
  */
 import { ConfigError, NsdnError } from '../errors.js'
 import type { MacvlanMode } from '../netlink/link.js'
-import type { LinkType, VxlanOpts } from '../op.js'
+import type { LinkType, Op, VxlanOpts } from '../op.js'
 import {
   type Cidr,
   parseCidr,
@@ -255,16 +255,8 @@ function parseVlan(w: Words, before: string | undefined): { parent: string; id: 
 
 // ---- link set / link del ----------------------------------------------------------------
 
-export interface LinkSetSpec {
-  name: string
-  up?: boolean
-  mtu?: number
-  address?: string
-  /** A bridge to join, or null for `nomaster`. */
-  master?: string | null
-  netns?: string
-  newName?: string
-}
+/** What `link set` asks for: the fields of the link.set Op it becomes (its name; no netns). */
+export type LinkSetSpec = Omit<Extract<Op, { kind: 'link.set' }>, 'kind' | 'ns'>
 
 export const LINK_SET_USAGE =
   '[dev] NAME [up|down] [master BR|nomaster] [mtu N] [address MAC] [netns NS] [name NEW]'

@@ -3,8 +3,7 @@
  * `routes`, `dns` and resolv.conf inputs that feed them.
  * @module
  */
-import { ConfigError } from '../errors.js'
-import { parseCidr, parseIp } from '../validate.js'
+import { parseCidr, parseGateway, parseIp } from '../validate.js'
 import { listAt, objectAt, optStringAt, optStringListAt, stringAt } from './fields.js'
 
 export interface IpConfig {
@@ -42,11 +41,7 @@ export function parseRoutes(v: unknown, where: string): Route[] {
     const { family } = parseCidr(dst, `${at}.dst`, true)
     const gw = optStringAt(o, 'gw', at)
     if (gw === undefined) return { dst }
-    if (parseIp(gw, `${at}.gw`).family !== family)
-      throw new ConfigError(`gateway ${gw} is not of the family of ${dst}`, `${at}.gw`, {
-        hint: 'an IPv4 route needs an IPv4 gateway, an IPv6 route an IPv6 one',
-      })
-    return { dst, gw }
+    return { dst, gw: parseGateway(gw, family, dst, `${at}.gw`) }
   })
 }
 

@@ -4,7 +4,7 @@
  * @module
  */
 import { ConfigError } from '../errors.js'
-import { parseCidr, parseIp } from '../validate.js'
+import { parseCidr, parseGateway } from '../validate.js'
 import { listAt, objectAt, optStringAt, stringAt, type JsonObject } from './fields.js'
 import { type Dns, type IpConfig, type IpamResult, type Route } from './result.js'
 import { parseDns, parseRoutes } from './result.js'
@@ -30,15 +30,7 @@ export function parseStaticConf(o: JsonObject, where: string): StaticConf {
     const { family } = parseCidr(address, `${at}.address`, true)
     const gateway = optStringAt(a, 'gateway', at)
     if (gateway === undefined) return { address }
-    if (parseIp(gateway, `${at}.gateway`).family !== family)
-      throw new ConfigError(
-        `gateway ${gateway} is not of the family of ${address}`,
-        `${at}.gateway`,
-        {
-          hint: 'an IPv4 address needs an IPv4 gateway, an IPv6 address an IPv6 one',
-        },
-      )
-    return { address, gateway }
+    return { address, gateway: parseGateway(gateway, family, address, `${at}.gateway`) }
   })
   return {
     type: 'static',

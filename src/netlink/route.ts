@@ -4,7 +4,7 @@
  */
 import { rt } from 'netlink'
 import { ConfigError } from '../errors.js'
-import { parseCidr, parseIp, prefixNetwork } from '../validate.js'
+import { parseCidr, parseGateway, parseIp, prefixNetwork } from '../validate.js'
 import { type LinkRef, linkByName } from './link.js'
 import type { Rtnl } from './rtnl.js'
 import { ipText } from './wire/attr.js'
@@ -59,8 +59,7 @@ async function routeChange(h: Rtnl, verb: W.RouteVerb, r: RouteSpec): Promise<vo
     dst = c.address
     dstLen = c.prefixLen
   }
-  if (r.via && parseIp(r.via, 'via').family !== family)
-    throw new ConfigError(`gateway ${r.via} is not of the family of ${r.dst}`, 'via')
+  if (r.via) parseGateway(r.via, family, r.dst, 'via')
   if (r.src) parseIp(r.src, 'src')
   const l =
     r.dev === undefined ? undefined : typeof r.dev === 'string' ? await linkByName(h, r.dev) : r.dev

@@ -6,6 +6,7 @@ import {
   parseCidr,
   parseIntIn,
   parseIp,
+  parseGateway,
   parseMac,
   prefixNetwork,
   validIfName,
@@ -197,3 +198,14 @@ for (const [text, network, hostBits] of networks)
   test(`prefixNetwork ${text} -> ${network}${hostBits ? ' (host bits)' : ''}`, () => {
     assert.deepEqual(prefixNetwork(parseCidr(text)), { network, hostBits })
   })
+
+test('parseGateway: a gateway must be of the family of what it serves', () => {
+  assert.equal(parseGateway('10.0.0.1', 4, '10.0.0.0/24', 'gw'), '10.0.0.1')
+  assert.equal(parseGateway('fd00::1', 6, 'fd00::/64', 'gw'), 'fd00::1')
+  assertConfigError(
+    () => parseGateway('fd00::1', 4, '10.0.0.0/24', 'routes[0].gw'),
+    'routes[0].gw',
+    /gateway fd00::1 is not of the family of 10\.0\.0\.0\/24/,
+  )
+  assertConfigError(() => parseGateway('nope', 6, 'fd00::/64', 'via'), 'via', /invalid IP address/)
+})
