@@ -9,6 +9,8 @@ need=()
 want() { dpkg-query -W -f '${Status}' "$1" 2>/dev/null | grep -q 'ok installed' || need+=("$1"); }
 for p in iproute2 iputils-ping openvswitch-switch iperf3 strace nftables \
          containernetworking-plugins; do want "$p"; done
+# ethtool: the --explain lines of the OVS drivers run it (ip netns exec NS ethtool -K ...).
+want ethtool
 if [ "${1:-}" = bench ]; then for p in python3-pyroute2 mininet bridge-utils; do want "$p"; done; fi
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}" >&2

@@ -6,7 +6,7 @@
  * @module
  */
 import { logger } from './log.js'
-import { formatOp } from './teach/commands.js'
+import { explainLines } from './teach/commands.js'
 
 export type LinkType = 'bridge' | 'veth' | 'macvlan' | 'vxlan' | 'vlan'
 
@@ -37,6 +37,8 @@ export interface RouteFields {
   metric?: number
   table?: number
   scope?: 'link' | 'host'
+  /** The route's family: printed (`ip -6`) where dst and via do not imply it. */
+  family?: 4 | 6
 }
 
 export interface ShowFields {
@@ -107,6 +109,12 @@ export type Op =
   | { kind: 'ovs.daemon'; action: 'start' | 'stop'; runDir: string }
   /** An nft call (argv, never a shell line); `nft.show` only reads, so it runs under --dry-run. */
   | { kind: 'nft'; argv: string[] }
+  /** An nft script on nft's stdin (one transaction), printed as an `nft -f -` heredoc. */
+  | { kind: 'nft.script'; script: string }
+  /** Run a program in a named netns (`ip netns exec`). */
+  | { kind: 'netns.exec'; name: string; argv: string[] }
+  /** Run a program in a fresh sandbox (src/sandbox.ts). */
+  | { kind: 'sandbox'; argv: string[] }
   | { kind: 'nft.show'; argv: string[] }
   /** An ovs-vsctl call that only reads (list, find, list-br): runs under --dry-run. */
   | { kind: 'ovs.vsctl.show'; argv: string[] }
@@ -128,13 +136,22 @@ const log = logger('op')
 /** Reads change nothing: they run under --dry-run and stay out of --explain (noise to learners). */
 const isRead = (op: Op): boolean => op.kind.endsWith('.show')
 
+/** Print `# why` above the next steps under --explain: a learner reads why, not only what. */
+export function explainWhy(why: string): void {
+  if (opMode.explain || opMode.dryRun) opMode.write(`# ${why}`)
+}
+
+const explain = (op: Op): void => {
+  for (const line of explainLines(op)) opMode.write(line)
+}
+
 /**
  * Run `fn`, the real work behind `op`. Under --dry-run `fn` is skipped and `dryValue` returned.
  */
 export async function runOp<T>(op: Op, fn: () => Promise<T>, dryValue: T): Promise<T> {
   log.debug({ op }, 'op')
   if (isRead(op)) return fn()
-  if (opMode.explain || opMode.dryRun) opMode.write(formatOp(op))
+  if (opMode.explain || opMode.dryRun) explain(op)
   if (opMode.dryRun) return dryValue
   return fn()
 }
@@ -143,7 +160,7 @@ export async function runOp<T>(op: Op, fn: () => Promise<T>, dryValue: T): Promi
 export function runOpSync<T>(op: Op, fn: () => T, dryValue: T): T {
   log.debug({ op }, 'op')
   if (isRead(op)) return fn()
-  if (opMode.explain || opMode.dryRun) opMode.write(formatOp(op))
+  if (opMode.explain || opMode.dryRun) explain(op)
   if (opMode.dryRun) return dryValue
   return fn()
 }

@@ -24,13 +24,15 @@ import {
   recorded,
 } from '../../src/drivers/check.js'
 import { boolAt, fieldPath, optIntAt, optMtuAt, parseBase } from '../../src/drivers/conf.js'
-import { macSpoofAdd, masqAdd, nftRules, nftRulesDel, nftTag } from '../../src/drivers/nft.js'
+import { macSpoofAdd, masqAdd, nftOwner, nftRules, nftRulesDel } from '../../src/drivers/nft.js'
 import type { NftFamily } from '../../src/drivers/nft.js'
+import { explainIpam } from '../../src/drivers/addressing.js'
 import { Rollback, failpoint } from '../../src/drivers/rollback.js'
 import { firstAddress, overlaps } from '../../src/drivers/subnet.js'
 import {
   addContainerRoutes,
   configureContainer,
+  containerMac,
   hostVethName,
   setupVeth,
   teardownVeth,
@@ -60,6 +62,7 @@ import {
 } from '../../src/netlink/link.js'
 import { Rtnl } from '../../src/netlink/rtnl.js'
 import { NetNs } from '../../src/netns/netns.js'
+import { explainWhy } from '../../src/op.js'
 import { sysctlGet, sysctlSet } from '../../src/sysctl.js'
 import { type Cidr, parseCidr, validIfName } from '../../src/validate.js'
 
@@ -235,30 +238,40 @@ async function add(c: BridgeConf, ctx: AttachContext): Promise<CniResult> {
       hint: 'use the ovs driver, whose ports take VLAN tags and trunks',
     })
   }
-  const tag = nftTag(ctx.containerId, ctx.ifname)
+  const nft = nftOwner(ctx.containerId, ctx.ifname)
   const hostNs = NetNs.current()
   const h = Rtnl.for(hostNs)
   const hostName = hostVethName(ctx.containerId, ctx.ifname)
   return Rollback.guard(async (rb) => {
+    explainWhy(`bridge ${c.bridge}: the switch the containers' veths plug into (made when missing)`)
     const br = await ensureBridge(h, c, rb)
     failpoint('bridge')
 
     const pair = await setupVeth({ ...ctx, netns }, hostNs, hostName, rb, {
       master: c.bridge,
       ...(c.mtu !== undefined ? { mtu: c.mtu } : {}),
+      // The spoof check names the MAC: nsdn sets it, so the printed rule holds where pasted.
+      ...(c.macspoofchk ? { mac: containerMac(ctx.containerId, ctx.ifname) } : {}),
     })
-    if (c.hairpinMode) await linkSetBridgePort(h, pair.host, { hairpin: true })
+    if (c.hairpinMode) {
+      explainWhy('hairpin: a frame may leave by the port it came in (the container to itself)')
+      await linkSetBridgePort(h, pair.host, { hairpin: true })
+    }
     if (c.macspoofchk) {
       if (!pair.container.address)
         throw new NsdnError('E_INTERNAL', `"${ctx.ifname}" has no MAC address to check against`)
-      rb.push('macspoofchk rule', () => nftRulesDel(tag, ['bridge']))
-      await macSpoofAdd(tag, hostName, pair.container.address)
+      rb.push('macspoofchk rule', () => nftRulesDel(nft, ['bridge']))
+      explainWhy(
+        `MAC spoof check: drop what ${hostName} sends from another MAC than ${ctx.ifname}'s`,
+      )
+      await macSpoofAdd(nft, hostName, pair.container.address)
     }
     failpoint('veth')
 
     const ipam = c.ipam
     const r = ipam ? await ipamAdd(ipam, ipamArgs(c, ctx)) : { ips: [], routes: [], dns: {} }
     if (ipam) rb.push('ipam', () => ipamDel(ipam, ipamArgs(c, ctx)))
+    if (ipam) explainIpam(ipam, c.name, r)
     failpoint('ipam')
 
     const ips = r.ips.map((ip): CniIpConfig => {
@@ -266,6 +279,7 @@ async function add(c: BridgeConf, ctx: AttachContext): Promise<CniResult> {
       return c.isGateway ? { ...ip, gateway: ip.gateway ?? firstAddress(cidr) } : ip
     })
     if (c.isGateway) {
+      explainWhy(`the bridge is the gateway: its address (nodad: in use at once), forwarding on`)
       for (const ip of ips) {
         const cidr = parseCidr(ip.address, 'ipam result', true)
         const gw = parseCidr(`${ip.gateway}/${cidr.prefixLen}`, 'gateway', true)
@@ -281,9 +295,9 @@ async function add(c: BridgeConf, ctx: AttachContext): Promise<CniResult> {
     failpoint('routes')
 
     if (c.ipMasq) {
-      rb.push('masquerade rules', () => nftRulesDel(tag, ['inet']))
+      rb.push('masquerade rules', () => nftRulesDel(nft, ['inet']))
       await masqAdd(
-        tag,
+        nft,
         ips.map((ip) => parseCidr(ip.address, 'ipam result', true)),
       )
     }
@@ -309,10 +323,10 @@ async function add(c: BridgeConf, ctx: AttachContext): Promise<CniResult> {
  * containers use them.
  */
 async function del(c: BridgeConf, ctx: AttachContext): Promise<void> {
-  const tag = nftTag(ctx.containerId, ctx.ifname)
+  const nft = nftOwner(ctx.containerId, ctx.ifname)
   await teardownVeth(NetNs.current(), hostVethName(ctx.containerId, ctx.ifname))
   const families = nftFamilies(c)
-  if (families.length) await nftRulesDel(tag, families)
+  if (families.length) await nftRulesDel(nft, families)
   if (c.ipam) await ipamDel(c.ipam, ipamArgs(c, ctx))
 }
 
@@ -346,9 +360,9 @@ async function check(c: BridgeConf, ctx: AttachContext): Promise<void> {
     }
   }
   if (c.ipam) await checkIpam(c.ipam, ipamArgs(c, ctx), ips, diffs)
-  const tag = nftTag(ctx.containerId, ctx.ifname)
-  if (c.ipMasq) await checkMasq(tag, ips, diffs)
-  if (c.macspoofchk && !(await nftRules('bridge', tag)).length)
+  const nft = nftOwner(ctx.containerId, ctx.ifname)
+  if (c.ipMasq) await checkMasq(nft.tag, ips, diffs)
+  if (c.macspoofchk && !(await nftRules('bridge', nft.tag)).length)
     diffs.add(`the MAC spoof check rule for "${hostName}" is missing (nft table bridge nsdn)`)
   diffs.throwIfAny(`the bridge attachment ${ctx.containerId}/${ctx.ifname}`)
 }

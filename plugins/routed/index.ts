@@ -27,7 +27,8 @@ import {
   recorded,
 } from '../../src/drivers/check.js'
 import { boolAt, fieldPath, optMtuAt, parseBase } from '../../src/drivers/conf.js'
-import { masqAdd, nftRulesDel, nftTag } from '../../src/drivers/nft.js'
+import { masqAdd, nftOwner, nftRulesDel } from '../../src/drivers/nft.js'
+import { explainIpam } from '../../src/drivers/addressing.js'
 import { Rollback, failpoint } from '../../src/drivers/rollback.js'
 import { firstAddress, hostPrefixLen, subnetOf } from '../../src/drivers/subnet.js'
 import {
@@ -44,6 +45,7 @@ import { type Link, linkByName, tryLinkByName } from '../../src/netlink/link.js'
 import { routeAdd, routeList } from '../../src/netlink/route.js'
 import { Rtnl } from '../../src/netlink/rtnl.js'
 import { NetNs } from '../../src/netns/netns.js'
+import { explainWhy } from '../../src/op.js'
 import { sysctlGet, sysctlSet } from '../../src/sysctl.js'
 import { type Cidr, parseCidr } from '../../src/validate.js'
 
@@ -139,7 +141,7 @@ function enableForwarding(ns: NetNs, plans: Plan[]): void {
 async function add(c: RoutedConf, ctx: AttachContext): Promise<CniResult> {
   const { netns } = ctx
   if (!netns) throw noNetns()
-  const tag = nftTag(ctx.containerId, ctx.ifname)
+  const nft = nftOwner(ctx.containerId, ctx.ifname)
   const hostNs = NetNs.current()
   const h = Rtnl.for(hostNs)
   const hostName = hostVethName(ctx.containerId, ctx.ifname)
@@ -152,6 +154,7 @@ async function add(c: RoutedConf, ctx: AttachContext): Promise<CniResult> {
 
     const r = await ipamAdd(c.ipam, ipamArgs(c, ctx))
     rb.push('ipam', () => ipamDel(c.ipam, ipamArgs(c, ctx)))
+    explainIpam(c.ipam, c.name, r)
     failpoint('ipam')
 
     const plans = r.ips.map(plan)
@@ -162,12 +165,14 @@ async function add(c: RoutedConf, ctx: AttachContext): Promise<CniResult> {
       [],
     )
     // The same gateway address on every host end is fine: each is its own /32 on its link.
+    explainWhy('routed: the container holds a /32 (/128); the host end holds the gateway')
     for (const p of new Map(plans.map((x) => [x.gwHost, x])).values())
       await addrAdd(h, p.gwHost, pair.host, { nodad: true })
     if (plans.some((p) => p.lease.family === 6))
       await addrAdd(h, HOST_LINK_LOCAL, pair.host, { nodad: true })
     failpoint('addresses')
 
+    explainWhy('the host forwards between containers; routes: gateway on-link, rest via it')
     enableForwarding(hostNs, plans)
     const ch = Rtnl.for(netns)
     const link = await linkByName(ch, ctx.ifname)
@@ -184,9 +189,9 @@ async function add(c: RoutedConf, ctx: AttachContext): Promise<CniResult> {
     failpoint('routes')
 
     if (c.ipMasq) {
-      rb.push('masquerade rules', () => nftRulesDel(tag, ['inet']))
+      rb.push('masquerade rules', () => nftRulesDel(nft, ['inet']))
       await masqAdd(
-        tag,
+        nft,
         plans.map((p) => p.lease),
       )
     }
@@ -204,9 +209,9 @@ async function add(c: RoutedConf, ctx: AttachContext): Promise<CniResult> {
 
 /** Remove the pair (host addresses and routes go with it), the nft rules and the leases. */
 async function del(c: RoutedConf, ctx: AttachContext): Promise<void> {
-  const tag = nftTag(ctx.containerId, ctx.ifname)
+  const nft = nftOwner(ctx.containerId, ctx.ifname)
   await teardownVeth(NetNs.current(), hostVethName(ctx.containerId, ctx.ifname))
-  if (c.ipMasq) await nftRulesDel(tag, ['inet'])
+  if (c.ipMasq) await nftRulesDel(nft, ['inet'])
   await ipamDel(c.ipam, ipamArgs(c, ctx))
 }
 
@@ -242,7 +247,7 @@ async function check(c: RoutedConf, ctx: AttachContext): Promise<void> {
   if (cl && hv && cl.link !== hv.index)
     diffs.add(`"${ctx.ifname}" in ${netns} is not the peer of host veth "${hostName}"`)
   await checkIpam(c.ipam, ipamArgs(c, ctx), ips, diffs)
-  if (c.ipMasq) await checkMasq(nftTag(ctx.containerId, ctx.ifname), ips, diffs)
+  if (c.ipMasq) await checkMasq(nftOwner(ctx.containerId, ctx.ifname).tag, ips, diffs)
   diffs.throwIfAny(`the routed attachment ${ctx.containerId}/${ctx.ifname}`)
 }
 

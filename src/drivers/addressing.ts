@@ -4,7 +4,9 @@
  * and their del and check.
  * @module
  */
-import { type IpamArgs, type IpamConf, ipamAdd, ipamDel } from '../ipam/index.js'
+import path from 'node:path'
+import { type IpamArgs, type IpamConf, type IpamResult, ipamAdd, ipamDel } from '../ipam/index.js'
+import { explainWhy } from '../op.js'
 import type { Link } from '../netlink/link.js'
 import type { NetNs } from '../netns/netns.js'
 import type { AttachContext, CniResult } from './api.js'
@@ -26,6 +28,17 @@ const owner = (ip: IpSetup, ctx: AttachContext): IpamArgs => ({
 })
 
 /**
+ * `# why` for an IPAM result: which addresses, and where host-local keeps the lease (a file per
+ * address, not a kernel object: the printed lines do not create it).
+ */
+export function explainIpam(conf: IpamConf, network: string, r: IpamResult): void {
+  const ips = r.ips.map((ip) => ip.address).join(', ')
+  if (conf.type !== 'host-local') return explainWhy(`addresses from static IPAM: ${ips}`)
+  const leases = r.ips.map((ip) => path.join(conf.dataDir, network, ip.address.split('/')[0]!))
+  explainWhy(`addresses from host-local IPAM: ${ips} (leases: ${leases.join(' ')})`)
+}
+
+/**
  * Steps "ipam" and "addresses": reserve, then configure ctx.ifname (addresses, up, routes).
  * `iface` is the index of the container interface in the result's `interfaces`.
  */
@@ -38,6 +51,7 @@ export async function setupAddresses(
   const conf = ip.ipam
   const r = conf ? await ipamAdd(conf, owner(ip, ctx)) : undefined
   if (conf) rb.push('ipam', () => ipamDel(conf, owner(ip, ctx)))
+  if (conf && r) explainIpam(conf, ip.network, r)
   failpoint('ipam')
   await configureContainer(ctx.netns, ctx.ifname, r?.ips ?? [], r?.routes ?? [])
   failpoint('addresses')

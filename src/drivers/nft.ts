@@ -1,19 +1,23 @@
 /**
- * nsdn's own nftables rules, made with the `nft` binary (argv arrays, never a shell line), in
- * tables of its own so they never mix with anyone else's:
- * - `table inet nsdn`, chain `postrouting` (nat): one masquerade rule per container address;
- * - `table bridge nsdn`, chain `prerouting` (filter): one MAC spoof check per bridge port.
- * Every rule carries a comment, the attachment's tag, so del finds it by container and
- * interface alone. The tables and chains stay when their last rule goes (a concurrent add may
- * be using them), as the CNI bridge plugin leaves its bridge.
+ * nsdn's own nftables rules, made with the `nft` binary (a script on its stdin, never a shell
+ * line), in tables of its own so they never mix with anyone else's:
+ * - `table inet nsdn`: per attachment, a nat base chain on postrouting that masquerades the
+ *   container's addresses;
+ * - `table bridge nsdn`: per attachment, a filter base chain on prerouting, the MAC spoof check.
+ * The chain is named after the attachment's host veth, so del removes it by that name (no rule
+ * handle, which differs between two hosts), and every rule carries the attachment's tag as a
+ * comment for check. The tables stay when their last chain goes (a concurrent add may be using
+ * them), as the CNI bridge plugin leaves its bridge.
  * @module
  */
 import { execFile } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { ExecError, NsdnError } from '../errors.js'
 import { validOwner } from '../ipam/store.js'
-import { runOp } from '../op.js'
+import { explainWhy, runOp } from '../op.js'
 import { type Cidr, parseMac, validIfName } from '../validate.js'
+import { subnetOf } from './subnet.js'
+import { hostVethName } from './veth.js'
 
 const TABLE = 'nsdn'
 /** nft refuses longer comments. */
@@ -21,15 +25,16 @@ const MAX_COMMENT = 128
 
 export type NftFamily = 'inet' | 'bridge'
 
-const CHAINS: Record<NftFamily, { chain: string; spec: string[] }> = {
-  inet: {
-    chain: 'postrouting',
-    spec: ['type', 'nat', 'hook', 'postrouting', 'priority', 'srcnat'],
-  },
-  bridge: {
-    chain: 'prerouting',
-    spec: ['type', 'filter', 'hook', 'prerouting', 'priority', 'filter'],
-  },
+/** The hook of each family's base chains. */
+const HOOKS: Record<NftFamily, string> = {
+  inet: 'type nat hook postrouting priority srcnat;',
+  bridge: 'type filter hook prerouting priority filter;',
+}
+
+/** Who owns a chain: the comment on its rules, and the chain's name (the host veth's). */
+export interface NftOwner {
+  tag: string
+  chain: string
 }
 
 /** A rule of ours as `nft -j` lists it. */
@@ -46,16 +51,17 @@ export interface NftRule {
  * The comment that marks an attachment's rules: `nsdn:<containerId>/<ifname>`. Both are
  * validated first: nft parses its arguments, so nothing unchecked may reach them.
  */
-export function nftTag(containerId: string, ifname: string): string {
+function nftTag(containerId: string, ifname: string): string {
   validOwner(containerId, ifname)
   const tag = `nsdn:${containerId}/${ifname}`
   if (tag.length <= MAX_COMMENT) return tag
   return `nsdn:${createHash('sha256').update(`${containerId}/${ifname}`).digest('hex')}`
 }
 
-function execNft(argv: string[]): Promise<string> {
+function execNft(argv: string[], stdin?: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    execFile('nft', argv, { timeout: 10_000, encoding: 'utf8' }, (err, stdout, stderr) => {
+    const opts = { timeout: 10_000, encoding: 'utf8' } as const
+    const child = execFile('nft', argv, opts, (err, stdout, stderr) => {
       if (!err) return resolve(stdout)
       if ((err as NodeJS.ErrnoException).code === 'ENOENT')
         return reject(
@@ -69,60 +75,58 @@ function execNft(argv: string[]): Promise<string> {
         new ExecError(`nft ${argv.slice(0, 4).join(' ')}: ${line}`, ['nft', ...argv], exit, stderr),
       )
     })
+    child.stdin?.end(stdin ?? '')
   })
 }
 
-/** Equivalent: `nft ARGV...`. */
-const nft = (argv: string[]): Promise<string> =>
-  runOp({ kind: 'nft', argv }, () => execNft(argv), '')
+/** Equivalent: `nft -f - <<'EOF'` SCRIPT `EOF`: one transaction. */
+const nftScript = (script: string): Promise<string> =>
+  runOp({ kind: 'nft.script', script }, () => execNft(['-f', '-'], script), '')
 
-/** nft commands in one call (one transaction): `;` separates them. */
-const batch = (cmds: string[][]): string[] => cmds.flatMap((c, i) => (i ? [';', ...c] : c))
+/**
+ * The owner of an attachment's rules: the tag `nsdn:<containerId>/<ifname>` and the chain
+ * named after its host veth. Both are validated first: nft parses its input, so nothing
+ * unchecked may reach it.
+ */
+export function nftOwner(containerId: string, ifname: string): NftOwner {
+  return { tag: nftTag(containerId, ifname), chain: hostVethName(containerId, ifname) }
+}
 
-const ensureChain = (family: NftFamily): string[][] => [
-  ['add', 'table', family, TABLE],
-  ['add', 'chain', family, TABLE, CHAINS[family].chain, '{', ...CHAINS[family].spec, ';', '}'],
-]
-
-const quoted = (s: string): string => `"${s}"`
-/** Arguments from a template of validated parts, none of which holds a space. */
-const words = (s: string): string[] => s.split(' ')
+/** The attachment's base chain with `rules`, as a person writes it for `nft -f`. */
+const chainScript = (family: NftFamily, o: NftOwner, rules: string[]): string =>
+  [
+    `table ${family} ${TABLE} {`,
+    `  chain ${o.chain} {`,
+    `    ${HOOKS[family]}`,
+    ...rules.map((r) => `    ${r} comment "${o.tag}"`),
+    '  }',
+    '}',
+  ].join('\n')
 
 /**
  * Masquerade what the container sends from `ip` to anywhere but its own subnet and multicast,
- * as the CNI plugins' ipMasq does. Table, chain and rules in one transaction.
- * Equivalent: `nft add rule inet nsdn postrouting ip saddr A ip daddr != NET ... masquerade`.
+ * as the CNI plugins' ipMasq does: the attachment's chain in `table inet nsdn`.
  */
-export async function masqAdd(tag: string, ips: readonly Cidr[]): Promise<void> {
+export async function masqAdd(o: NftOwner, ips: readonly Cidr[]): Promise<void> {
   const rules = ips.map((c) => {
     const f = c.family === 4 ? 'ip' : 'ip6'
     const mcast = c.family === 4 ? '224.0.0.0/4' : 'ff00::/8'
-    // nft takes 10.1.0.10/24 as the subnet 10.1.0.0/24.
-    const net = `${c.address}/${c.prefixLen}`
-    return [
-      ...words(`add rule inet ${TABLE} postrouting ${f} saddr ${c.address}`),
-      ...words(`${f} daddr != ${net} ${f} daddr != ${mcast} masquerade comment`),
-      quoted(tag),
-    ]
+    return `${f} saddr ${c.address} ${f} daddr != ${subnetOf(c)} ${f} daddr != ${mcast} masquerade`
   })
-  if (rules.length) await nft(batch([...ensureChain('inet'), ...rules]))
+  if (!rules.length) return
+  explainWhy('masquerade: what leaves the subnet goes out with the host address')
+  await nftScript(chainScript('inet', o, rules))
 }
 
 /**
  * Drop frames that enter the bridge from port `hostIf` with a source MAC other than `mac`
  * (the container's), so a container cannot pose as another.
- * Equivalent: `nft add rule bridge nsdn prerouting iifname IF ether saddr != MAC drop`.
  */
-export async function macSpoofAdd(tag: string, hostIf: string, mac: string): Promise<void> {
+export async function macSpoofAdd(o: NftOwner, hostIf: string, mac: string): Promise<void> {
   validIfName(hostIf)
   parseMac(mac, 'mac')
-  const rule = [
-    ...words(`add rule bridge ${TABLE} prerouting iifname`),
-    quoted(hostIf),
-    ...words(`ether saddr != ${mac.toLowerCase()} drop comment`),
-    quoted(tag),
-  ]
-  await nft(batch([...ensureChain('bridge'), rule]))
+  const rule = `iifname "${hostIf}" ether saddr != ${mac.toLowerCase()} drop`
+  await nftScript(chainScript('bridge', o, [rule]))
 }
 
 /** Our rules in one family's table carrying `tag`; none when the table does not exist. */
@@ -140,20 +144,30 @@ export async function nftRules(family: NftFamily, tag: string): Promise<NftRule[
   return items.flatMap((i) => (i.rule && i.rule.comment === tag ? [i.rule] : []))
 }
 
-/**
- * Remove every rule carrying `tag` in the given families. Succeeds when there are none, or no
- * tables, or (as a del must) no nft at all: then there is nothing of ours to remove either.
- * Equivalent: `nft delete rule FAMILY nsdn CHAIN handle N`.
- */
-export async function nftRulesDel(tag: string, families: readonly NftFamily[]): Promise<void> {
+/** Whether the attachment's chain exists in a family's table (a read: not printed). */
+async function hasChain(family: NftFamily, chain: string): Promise<boolean> {
+  const argv = ['list', 'chain', family, TABLE, chain]
   try {
-    const rules = (await Promise.all(families.map((f) => nftRules(f, tag)))).flat()
-    if (!rules.length) return
-    await nft(
-      batch(
-        rules.map((r) => ['delete', 'rule', r.family, TABLE, r.chain, 'handle', String(r.handle)]),
-      ),
-    )
+    await runOp({ kind: 'nft.show', argv }, () => execNft(argv), '')
+    return true
+  } catch (err) {
+    if (err instanceof ExecError && /No such file or directory/.test(err.stderr)) return false
+    throw err
+  }
+}
+
+/**
+ * Remove the attachment's chains (and so its rules) in the given families. Succeeds when there
+ * are none, or no tables, or (as a del must) no nft at all: then there is nothing of ours to
+ * remove either. Equivalent: `nft delete chain FAMILY nsdn CHAIN`.
+ */
+export async function nftRulesDel(o: NftOwner, families: readonly NftFamily[]): Promise<void> {
+  try {
+    for (const f of families) {
+      if (!(await hasChain(f, o.chain))) continue
+      const argv = ['delete', 'chain', f, TABLE, o.chain]
+      await runOp({ kind: 'nft', argv }, () => execNft(argv), '')
+    }
   } catch (err) {
     if (err instanceof NsdnError && err.code === 'E_UNAVAILABLE') return
     // A concurrent del removed them first.

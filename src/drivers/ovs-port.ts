@@ -6,16 +6,17 @@
  * @module
  */
 import { ConfigError, ignoreNotFound } from '../errors.js'
-import { ethtoolFeaturesSet } from '../netlink/ethtool.js'
 import { tryLinkByName } from '../netlink/link.js'
 import { Rtnl } from '../netlink/rtnl.js'
 import { NetNs } from '../netns/netns.js'
 import { defaultDatapathType, ovsClient } from '../ovs/daemon.js'
+import { softwareTxChecksum } from '../ovs/netdev.js'
 import { type DatapathType, type Vsctl, cmd } from '../ovs/vsctl.js'
 import { parseIntIn } from '../validate.js'
 import { type IpSetup, checkAddresses, releaseAddresses, setupAddresses } from './addressing.js'
 import type { AttachContext, CniResult } from './api.js'
 import { Diffs, recorded } from './check.js'
+import { explainWhy } from '../op.js'
 import { Rollback, failpoint } from './rollback.js'
 import { hostVethName, setupVeth, teardownVeth, vethInterfaces } from './veth.js'
 
@@ -114,18 +115,23 @@ export function ovsPortAdd(
   const vs = ovsClient()
   const port = ovsPortName(ctx)
   return Rollback.guard(async (rb) => {
+    explainWhy(`the Open vSwitch bridge ${c.bridge} (made when missing)`)
     const br = await ensureBridge(vs, c)
     if (br.created) rb.push(`ovs bridge ${c.bridge}`, () => removeBridgeIfUnused(vs, c.bridge))
     failpoint('bridge')
     const pair = await setupVeth(ctx, NetNs.current(), port, rb, {
       ...(c.mtu !== undefined ? { mtu: c.mtu } : {}),
     })
-    // The userspace datapath moves frames between ports as they are, through packet sockets:
-    // a frame sent with a checksum left to offload arrives with a wrong one and TCP stalls.
-    if (br.datapathType === 'netdev')
-      await ethtoolFeaturesSet(ctx.netns, ctx.ifname, { 'tx-checksum-ip-generic': false })
+    // The userspace datapath forwards frames as they are: TCP needs software checksums.
+    if (br.datapathType === 'netdev') {
+      explainWhy('netdev (userspace) datapath: checksums in software, else TCP stalls')
+      await softwareTxChecksum(ctx.netns, ctx.ifname)
+    }
     failpoint('veth')
     const vlans = { ...(c.tag !== undefined ? { tag: c.tag } : {}), trunks: c.trunks }
+    explainWhy(
+      `the OVS port: access VLAN ${c.tag ?? 'none'}, trunks ${c.trunks.join(',') || 'none'}`,
+    )
     await vs.run(cmd.addPort(c.bridge, port, vlans))
     rb.push(`ovs port ${port}`, () => vs.delPort(port, c.bridge))
     failpoint('port')

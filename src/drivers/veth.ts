@@ -19,6 +19,7 @@ import {
 import { routeAdd } from '../netlink/route.js'
 import { Rtnl } from '../netlink/rtnl.js'
 import type { NetNs } from '../netns/netns.js'
+import { explainWhy } from '../op.js'
 import { parseCidr } from '../validate.js'
 import type { AttachContext, CniInterface, CniIpConfig, CniRoute } from './api.js'
 import type { Rollback } from './rollback.js'
@@ -30,6 +31,16 @@ import type { Rollback } from './rollback.js'
 export function hostVethName(containerId: string, ifname: string, prefix = 'veth'): string {
   const h = createHash('sha256').update(`${containerId}/${ifname}`).digest('hex')
   return `${prefix}${h.slice(0, Math.min(8, 15 - prefix.length))}`
+}
+
+/**
+ * A MAC for the container's interface, locally administered and derived from container id and
+ * ifname: set by nsdn (and printed as `ip link set ... address`), so a rule that names it
+ * matches the same interface when the printed lines are pasted elsewhere.
+ */
+export function containerMac(containerId: string, ifname: string): string {
+  const h = createHash('sha256').update(`mac:${containerId}/${ifname}`).digest()
+  return ['02', ...[...h.subarray(0, 5)].map((b) => b.toString(16).padStart(2, '0'))].join(':')
 }
 
 export interface VethPair {
@@ -49,6 +60,10 @@ export async function setupVeth(
   o: { mtu?: number; master?: string; mac?: string } = {},
 ): Promise<VethPair> {
   const h = Rtnl.for(hostNs)
+  explainWhy(
+    `a veth pair: ${ctx.ifname} inside ${ctx.netns.name ?? 'the container'}, ${hostName} here` +
+      (o.master !== undefined ? ` as a port of ${o.master}` : ''),
+  )
   await linkAddVeth(h, hostName, ctx.ifname, {
     peerNs: ctx.netns,
     up: o.master === undefined,
@@ -78,6 +93,8 @@ export async function configureContainer(
 ): Promise<void> {
   const c = Rtnl.for(netns)
   const link = await linkByName(c, ifname)
+  if (ips.some((ip) => ip.address.includes(':')))
+    explainWhy('IPv6 with nodad: usable at once, without a second of duplicate detection')
   for (const ip of ips)
     await addrAdd(c, parseCidr(ip.address, 'ips[].address', true), link, { nodad: true })
   await linkSet(c, link, { up: true })
@@ -95,6 +112,7 @@ export async function addContainerRoutes(
 ): Promise<void> {
   const c = Rtnl.for(netns)
   const link = typeof dev === 'string' ? await linkByName(c, dev) : dev
+  if (routes.length) explainWhy(`the container's routes (IPAM's, and the driver's)`)
   for (const r of routes) {
     const gw = r.gw ?? defaultGateway(ips, r.dst)
     await routeAdd(c, {

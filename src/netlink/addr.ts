@@ -38,13 +38,15 @@ async function addrChange(
   const c = typeof cidr === 'string' ? parseCidr(cidr, 'address', true) : cidr
   const l = typeof dev === 'string' ? await linkByName(h, dev) : dev
   const text = `${c.address}/${c.prefixLen}`
+  // DAD is IPv6's: on IPv4 the flag means nothing (and iproute2 warns about it).
+  const nodad = o.nodad === true && c.family === 6
   await h.exec(
     {
       kind: `addr.${verb}`,
       ...nsOf(h),
       cidr: text,
       dev: l.name,
-      ...(o.nodad ? { nodad: true } : {}),
+      ...(nodad ? { nodad } : {}),
     },
     () =>
       h
@@ -53,7 +55,7 @@ async function addrChange(
             index: l.index,
             address: c.address,
             prefixLen: c.prefixLen,
-            ...(o.nodad ? { nodad: true } : {}),
+            ...(nodad ? { nodad } : {}),
           }),
         )
         .then(() => undefined),

@@ -72,6 +72,7 @@ async function routeChange(h: Rtnl, verb: W.RouteVerb, r: RouteSpec): Promise<vo
     ...(r.metric !== undefined ? { metric: r.metric } : {}),
     ...(r.table !== undefined ? { table: r.table } : {}),
     ...(r.scope ? { scope: r.scope } : {}),
+    family,
   }
   await h.exec(
     { kind: `route.${verb}`, ...op },

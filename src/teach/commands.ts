@@ -1,13 +1,41 @@
 /**
- * Teaching mode: each Op rendered as the iproute2, sysctl or ovs-vsctl command a learner would
- * type for it. The mapped type makes an Op kind without a formatter a compile error.
+ * Teaching mode: each Op rendered as the iproute2, sysctl, nft or ovs-vsctl command a learner
+ * would type for it, so that the lines, pasted into a fresh root shell, build the same state
+ * (test/root/teach-paste.root.test.ts runs them). The mapped type makes an Op kind without a
+ * formatter a compile error.
  * @module
  */
 import type { Op, RouteFields } from '../op.js'
 import { quote as q, quoteArgv } from './quote.js'
 
-/** `ip -n NS` prefix, as `ip -n` selects a named namespace. */
-const ip = (ns: string | undefined): string => (ns ? `ip -n ${q(ns)}` : 'ip')
+/** `ip [-6] [-n NS]`: `ip -n` selects a named namespace. */
+const ip = (ns: string | undefined, family?: 4 | 6): string =>
+  `ip${family === 6 ? ' -6' : ''}${ns ? ` -n ${q(ns)}` : ''}`
+
+/** `ip ... route`: `-6` where neither dst nor via says IPv6 (iproute2 assumes IPv4). */
+const ipRoute = (o: RouteFields): string =>
+  `${ip(o.ns, o.dst === 'default' && !o.via ? o.family : undefined)} route`
+
+/** Which OVS printed ovs-vsctl lines talk to; `system`: the system's (no --db). */
+const systemOvs = (): boolean => process.env.NSDN_EXPLAIN_OVS === 'system'
+/** nsdn's private OVS is named by its run directory: `--db=unix:DIR/db.sock`. */
+const PRIVATE_DB = /^--db=unix:(.+)\/db\.sock$/
+
+/**
+ * ovs-vsctl's arguments as a person types them: without `--timeout` (nsdn's guard against a
+ * hung daemon) and without `--db` for nsdn's private OVS, which `OVS_RUNDIR` names instead
+ * (ovs-vsctl's default database is `$OVS_RUNDIR/db.sock`; see {@link explainLines}).
+ */
+function vsctlArgs(argv: readonly string[]): { args: string[]; runDir?: string } {
+  let runDir: string | undefined
+  const args = argv.filter((a) => {
+    if (a.startsWith('--timeout=')) return false
+    const m = PRIVATE_DB.exec(a)
+    if (m) runDir = m[1]
+    return !m && !(systemOvs() && a.startsWith('--db='))
+  })
+  return { args, ...(runDir !== undefined ? { runDir } : {}) }
+}
 
 function routeArgs(o: RouteFields): string {
   let s = q(o.dst)
@@ -67,22 +95,23 @@ const formatters: { [K in Op['kind']]: (op: Extract<Op, { kind: K }>) => string 
   'addr.replace': (o) =>
     `${ip(o.ns)} addr replace ${q(o.cidr)} dev ${q(o.dev)}${o.nodad ? ' nodad' : ''}`,
   'addr.del': (o) => `${ip(o.ns)} addr del ${q(o.cidr)} dev ${q(o.dev)}`,
-  'route.add': (o) => `${ip(o.ns)} route add ${routeArgs(o)}`,
-  'route.replace': (o) => `${ip(o.ns)} route replace ${routeArgs(o)}`,
-  'route.del': (o) => `${ip(o.ns)} route del ${routeArgs(o)}`,
+  'route.add': (o) => `${ipRoute(o)} add ${routeArgs(o)}`,
+  'route.replace': (o) => `${ipRoute(o)} replace ${routeArgs(o)}`,
+  'route.del': (o) => `${ipRoute(o)} del ${routeArgs(o)}`,
   'sysctl.set': (o) =>
     (o.ns ? `ip netns exec ${q(o.ns)} ` : '') + `sysctl -w ${q(`${o.key}=${o.value}`)}`,
-  'ovs.vsctl': (o) => `ovs-vsctl ${quoteArgv(o.argv)}`,
+  'ovs.vsctl': (o) => `ovs-vsctl ${quoteArgv(vsctlArgs(o.argv).args)}`,
   // nsdn keeps the daemons as its children; the lines are what a user types with --detach.
   'ovs.daemon': (o) => {
     const d = (f: string): string => q(`${o.runDir}/${f}`)
     const daemon = (name: string): string =>
       `--pidfile=${d(`${name}.pid`)} --log-file=${d(`${name}.log`)} --detach`
     if (o.action === 'stop')
-      return (
-        `ovs-appctl -t ${d('ovs-vswitchd.ctl')} exit --cleanup; ` +
-        `ovs-appctl -t ${d('ovsdb-server.ctl')} exit`
-      )
+      return [
+        `ovs-appctl -t ${d('ovs-vswitchd.ctl')} exit --cleanup`,
+        `ovs-appctl -t ${d('ovsdb-server.ctl')} exit`,
+        `rm -rf ${q(o.runDir)}`,
+      ].join('\n')
     return [
       `mkdir -p ${q(o.runDir)}`,
       `ovsdb-tool create ${d('conf.db')} /usr/share/openvswitch/vswitch.ovsschema`,
@@ -94,6 +123,13 @@ const formatters: { [K in Op['kind']]: (op: Extract<Op, { kind: K }>) => string 
     ].join('\n')
   },
   nft: (o) => `nft ${quoteArgv(o.argv)}`,
+  'nft.script': (o) => `nft -f - <<'EOF'\n${o.script}\nEOF`,
+  'netns.exec': (o) => `ip netns exec ${q(o.name)} ${quoteArgv(o.argv)}`,
+  // sandbox-init.ts mounts /proc; the tmpfs on /run keeps `ip netns` names private.
+  sandbox: (o) =>
+    'unshare --net --mount --pid --fork --mount-proc --propagation private ' +
+    `sh -c 'mount -t tmpfs nsdn-run /run && mount -t sysfs nsdn-sys /sys && exec "$@"' sh ` +
+    quoteArgv(o.argv),
   'nft.show': (o) => `nft ${quoteArgv(o.argv)}`,
   'ovs.vsctl.show': (o) => `ovs-vsctl ${quoteArgv(o.argv)}`,
   'ethtool.features': (o) =>
@@ -115,4 +151,33 @@ const formatters: { [K in Op['kind']]: (op: Extract<Op, { kind: K }>) => string 
 export function formatOp(op: Op): string {
   const f = formatters[op.kind] as (o: Op) => string
   return f(op)
+}
+
+/** The run directory the printed lines have exported as OVS_RUNDIR (a shell's, or ours). */
+let exportedRunDir: string | undefined = process.env.OVS_RUNDIR
+
+/** Said once, before the first line that needs it: which OVS the ovs-vsctl lines talk to. */
+function ovsHeader(runDir: string): string[] {
+  if (systemOvs() || exportedRunDir === runDir) return []
+  exportedRunDir = runDir
+  return [
+    "# ovs-vsctl talks to nsdn's private Open vSwitch (nsdn ovs start), whose database" +
+      ' is $OVS_RUNDIR/db.sock; NSDN_EXPLAIN_OVS=system prints the lines for the system one',
+    `export OVS_RUNDIR=${q(runDir)}`,
+  ]
+}
+
+/**
+ * What --explain prints for `op`: its command, preceded where needed by what makes the lines
+ * paste as they are (once per process: the OVS they talk to).
+ */
+export function explainLines(op: Op): string[] {
+  if (op.kind === 'ovs.vsctl') {
+    const { runDir } = vsctlArgs(op.argv)
+    return [...(runDir !== undefined ? ovsHeader(runDir) : []), formatOp(op)]
+  }
+  if (op.kind === 'ovs.daemon' && op.action === 'start')
+    return [formatOp(op), ...ovsHeader(op.runDir)]
+  if (op.kind === 'ovs.daemon') exportedRunDir = undefined
+  return [formatOp(op)]
 }

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
 import { test } from 'node:test'
 import type { Op, OpKind } from '../../src/op.js'
-import { formatOp } from '../../src/teach/commands.js'
+import { explainLines, formatOp } from '../../src/teach/commands.js'
 import { quote, quoteArgv } from '../../src/teach/quote.js'
 
 /** Golden lines per Op kind; a kind missing here is a compile error. */
@@ -103,6 +103,19 @@ const golden: { [K in OpKind]: [Extract<Op, { kind: K }>, string][] } = {
   ],
   'route.add': [
     [{ kind: 'route.add', dst: 'default', via: '10.0.0.1' }, 'ip route add default via 10.0.0.1'],
+    // Nothing in `default dev eth0` says IPv6: without -6, iproute2 adds an IPv4 route.
+    [
+      { kind: 'route.add', ns: 'h1', dst: 'default', dev: 'eth0', family: 6 },
+      'ip -6 -n h1 route add default dev eth0',
+    ],
+    [
+      { kind: 'route.add', dst: 'default', via: 'fd00::1', family: 6 },
+      'ip route add default via fd00::1',
+    ],
+    [
+      { kind: 'route.add', dst: 'default', dev: 'eth0', family: 4 },
+      'ip route add default dev eth0',
+    ],
     [
       {
         kind: 'route.add',
@@ -126,6 +139,10 @@ const golden: { [K in OpKind]: [Extract<Op, { kind: K }>, string][] } = {
     ],
   ],
   'route.del': [
+    [
+      { kind: 'route.del', dst: 'default', dev: 'eth0', family: 6 },
+      'ip -6 route del default dev eth0',
+    ],
     [
       { kind: 'route.del', dst: 'fd00:1::/64', dev: 'vh1', table: 1000 },
       'ip route del fd00:1::/64 dev vh1 table 1000',
@@ -195,6 +212,41 @@ const golden: { [K in OpKind]: [Extract<Op, { kind: K }>, string][] } = {
       { kind: 'ovs.vsctl', argv: ['set', 'port', 'p1', 'external_ids:owner="a b"'] },
       `ovs-vsctl set port p1 'external_ids:owner="a b"'`,
     ],
+    // The private OVS's --db goes: OVS_RUNDIR names it (see explainLines); --timeout is nsdn's.
+    [
+      {
+        kind: 'ovs.vsctl',
+        argv: ['--db=unix:/run/nsdn/ovs/db.sock', '--timeout=5', 'add-br', 'b'],
+      },
+      'ovs-vsctl add-br b',
+    ],
+    [
+      { kind: 'ovs.vsctl', argv: ['--db=tcp:127.0.0.1:6640', 'add-br', 'b'] },
+      'ovs-vsctl --db=tcp:127.0.0.1:6640 add-br b',
+    ],
+  ],
+  'nft.script': [
+    [
+      { kind: 'nft.script', script: 'table inet nsdn {\n  chain c {\n  }\n}' },
+      "nft -f - <<'EOF'\ntable inet nsdn {\n  chain c {\n  }\n}\nEOF",
+    ],
+  ],
+  'netns.exec': [
+    [
+      { kind: 'netns.exec', name: 'h1', argv: ['ping', '-c1', '10.0.0.2'] },
+      'ip netns exec h1 ping -c1 10.0.0.2',
+    ],
+    [
+      { kind: 'netns.exec', name: 'h1', argv: ['sh', '-c', 'echo $x'] },
+      `ip netns exec h1 sh -c 'echo $x'`,
+    ],
+  ],
+  sandbox: [
+    [
+      { kind: 'sandbox', argv: ['bash'] },
+      'unshare --net --mount --pid --fork --mount-proc --propagation private ' +
+        `sh -c 'mount -t tmpfs nsdn-run /run && mount -t sysfs nsdn-sys /sys && exec "$@"' sh bash`,
+    ],
   ],
   nft: [
     [
@@ -213,8 +265,9 @@ const golden: { [K in OpKind]: [Extract<Op, { kind: K }>, string][] } = {
   'ovs.daemon': [
     [
       { kind: 'ovs.daemon', action: 'stop', runDir: '/run/x' },
-      'ovs-appctl -t /run/x/ovs-vswitchd.ctl exit --cleanup; ' +
-        'ovs-appctl -t /run/x/ovsdb-server.ctl exit',
+      // nsdn removes the run directory too.
+      'ovs-appctl -t /run/x/ovs-vswitchd.ctl exit --cleanup\n' +
+        'ovs-appctl -t /run/x/ovsdb-server.ctl exit\nrm -rf /run/x',
     ],
   ],
   'ovs.vsctl.show': [
@@ -269,4 +322,38 @@ test('quoteArgv: sh splits the line into the same argv', () => {
 test('an odd netns name in a printed command reaches ip as one word', () => {
   const line = formatOp({ kind: 'addr.add', ns: `a b'c`, cidr: '10.0.0.1/24', dev: 'vh1' })
   assert.deepEqual(shWords(line), ['ip', '-n', `a b'c`, 'addr', 'add', '10.0.0.1/24', 'dev', 'vh1'])
+})
+
+test('explainLines: which OVS ovs-vsctl talks to is said once, before the first line', () => {
+  const vsctl = (dir: string): Op => ({
+    kind: 'ovs.vsctl',
+    argv: [`--db=unix:${dir}/db.sock`, '--timeout=5', 'add-br', 'b'],
+  })
+  const first = explainLines(vsctl('/run/o1'))
+  assert.equal(first.length, 3)
+  assert.match(first[0]!, /^# ovs-vsctl talks to nsdn's private Open vSwitch/)
+  assert.equal(first[1], 'export OVS_RUNDIR=/run/o1')
+  assert.deepEqual(explainLines(vsctl('/run/o1')), ['ovs-vsctl add-br b'])
+  assert.deepEqual(explainLines(vsctl('/run/o2')).slice(1), [
+    'export OVS_RUNDIR=/run/o2',
+    'ovs-vsctl add-br b',
+  ])
+  // A start exports its directory; after a stop the next line says it again.
+  const start = explainLines({ kind: 'ovs.daemon', action: 'start', runDir: '/run/o3' })
+  assert.equal(start.at(-1), 'export OVS_RUNDIR=/run/o3')
+  assert.deepEqual(explainLines(vsctl('/run/o3')), ['ovs-vsctl add-br b'])
+  explainLines({ kind: 'ovs.daemon', action: 'stop', runDir: '/run/o3' })
+  assert.equal(explainLines(vsctl('/run/o3')).length, 3)
+})
+
+test('explainLines: NSDN_EXPLAIN_OVS=system prints ovs-vsctl for the system OVS, no --db', () => {
+  process.env.NSDN_EXPLAIN_OVS = 'system'
+  try {
+    const op: Op = { kind: 'ovs.vsctl', argv: ['--db=unix:/run/o9/db.sock', 'add-br', 'b'] }
+    assert.deepEqual(explainLines(op), ['ovs-vsctl add-br b'])
+    const tcp: Op = { kind: 'ovs.vsctl', argv: ['--db=tcp:127.0.0.1:6640', 'add-br', 'b'] }
+    assert.deepEqual(explainLines(tcp), ['ovs-vsctl add-br b'])
+  } finally {
+    delete process.env.NSDN_EXPLAIN_OVS
+  }
 })

@@ -5,6 +5,7 @@
 import type { Command } from 'commander'
 import { NsdnError } from '../../errors.js'
 import { NetNs, spawnInNetns } from '../../netns/netns.js'
+import { runOp } from '../../op.js'
 import { validNetnsName } from '../../validate.js'
 import { examples, globals, needsRoot } from '../context.js'
 import { printJson } from '../output.js'
@@ -82,7 +83,8 @@ export function register(program: Command): void {
     .action(async (name: string, argv: string[]) => {
       const ns = NetNs.open(validNetnsName(name, 'netns exec NAME'))
       try {
-        process.exitCode = await runIn(ns, argv)
+        const op = { kind: 'netns.exec', name, argv } as const
+        process.exitCode = await runOp(op, () => runIn(ns, argv), 0)
       } finally {
         ns.close()
       }

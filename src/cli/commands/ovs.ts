@@ -12,6 +12,7 @@ import {
   ovsStatus,
   ovsStop,
 } from '../../ovs/daemon.js'
+import { netdevPortChecksums } from '../../ovs/netdev.js'
 import { runOp } from '../../op.js'
 import { parseIntIn, validIfName } from '../../validate.js'
 import { examples, globals, needsRoot } from '../context.js'
@@ -112,10 +113,13 @@ export function register(program: Command): void {
     .option('--tag <vlan>', 'access VLAN 0-4095')
     .option('--trunks <list>', 'trunk VLANs, e.g. 100,200')
     .action(async (br: string, port: string, o: { tag?: string; trunks?: string }) => {
-      await ovsClient().addPort(validIfName(br, 'bridge'), validIfName(port, 'port'), {
+      const vs = ovsClient()
+      await vs.addPort(validIfName(br, 'bridge'), validIfName(port, 'port'), {
         ...(o.tag !== undefined ? { tag: tagOf(o.tag) } : {}),
         ...(o.trunks !== undefined ? { trunks: trunksOf(o.trunks) } : {}),
       })
+      // As the ovs driver does: TCP through the userspace datapath needs software checksums.
+      await netdevPortChecksums(vs, br, port)
     })
   examples(
     needsRoot(addPort),

@@ -4,6 +4,7 @@
  * @module
  */
 import type { Command } from 'commander'
+import { runOpSync } from '../../op.js'
 import { runSandboxed } from '../../sandbox.js'
 import { examples } from '../context.js'
 
@@ -13,7 +14,7 @@ export function register(program: Command): void {
     .description('run a command in a fresh network, mount and PID namespace; exits with its status')
     .argument('<command...>', 'the command and its arguments, after "--"')
     .action((argv: string[]) => {
-      process.exitCode = runSandboxed(argv)
+      process.exitCode = runOpSync({ kind: 'sandbox', argv }, () => runSandboxed(argv), 0)
     })
   examples(
     sandbox,
