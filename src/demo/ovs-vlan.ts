@@ -51,7 +51,7 @@ export const WALKTHROUGH: Step[] = [
   { ping: ['ns1', '192.168.0.2'], expect: 'reply' },
 ]
 
-const CLEANUP: Step[] = [
+export const CLEANUP: Step[] = [
   { say: 'remove everything' },
   { nsdn: ['netns', 'del', 'ns1'] },
   { nsdn: ['netns', 'del', 'ns2'] },

@@ -147,7 +147,8 @@ function readNs(ns: string | undefined, o: { linkLocal: boolean }, all: Map<stri
       mtu: l.mtu,
     }
     if (l.master) s.master = l.master
-    if (macSet.has(l.ifname) && l.address) s.mac = l.address
+    // OVS sets a random MAC on the tap devices of its userspace bridges: not a learner's step.
+    if (macSet.has(l.ifname) && l.address && s.kind !== 'tun') s.mac = l.address
     if (info?.info_kind === 'veth' && l.link_index !== undefined) {
       let peerNs = key
       if (l.link_netnsid !== undefined) {
@@ -165,6 +166,10 @@ function readNs(ns: string | undefined, o: { linkLocal: boolean }, all: Map<stri
   })
   links.sort((a, b) => a.name.localeCompare(b.name))
 
+  // The kernel's own link-local addresses derive from MACs (random, and a bridge's changes with
+  // its ports); it never marks them nodad, which one set by hand for immediate use carries.
+  const kernelLinkLocal = (a: { local: string; scope: string; nodad?: boolean }): boolean =>
+    a.scope === 'link' && a.local.startsWith('fe80:') && !a.nodad
   const addrs = json<
     {
       ifname: string
@@ -180,7 +185,7 @@ function readNs(ns: string | undefined, o: { linkLocal: boolean }, all: Map<stri
   >(ipArgs(ns, ['addr', 'show']))
     .flatMap((l) =>
       l.addr_info
-        .filter((a) => o.linkLocal || !(a.scope === 'link' && a.local.startsWith('fe80:')))
+        .filter((a) => o.linkLocal || !kernelLinkLocal(a))
         .map(
           (a) =>
             `${l.ifname} ${a.local}${a.address && a.address !== a.local ? ` peer ${a.address}` : ''}` +
@@ -336,8 +341,9 @@ function ovsAnswers(db: string): boolean {
 
 /**
  * Everything a learner's state is made of, in this (sandboxed) host and every named netns.
- * `ovsDb` defaults to the private OVS's socket; `linkLocal` keeps the kernel's fe80::/64
- * addresses and routes (left out by default: they come with every link that goes up).
+ * `ovsDb` defaults to the private OVS's socket; `linkLocal` keeps the kernel's own fe80::/64
+ * addresses and fe80::/64 routes (left out by default: they come with every link that goes up,
+ * from MACs that are random). A link-local address set with nodad stays.
  */
 export function snapshot(opts: { ovsDb?: string; linkLocal?: boolean } = {}): HostState {
   const names = netnsList()

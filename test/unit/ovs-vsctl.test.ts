@@ -323,9 +323,7 @@ test('--explain prints each write as the ovs-vsctl command it runs, and runs it'
   await vs.addPort('br0', 'v1', { tag: 100 })
   await vs.listRows('Port')
   assert.equal(f.calls.length, 2)
-  assert.deepEqual(lines, [
-    'ovs-vsctl --may-exist add-port br0 v1 -- set Port v1 tag=100',
-  ])
+  assert.deepEqual(lines, ['ovs-vsctl --may-exist add-port br0 v1 -- set Port v1 tag=100'])
 })
 
 test('the real runner: execFile, no shell, exit status, missing program, timeout', async () => {

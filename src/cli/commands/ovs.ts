@@ -43,8 +43,9 @@ export function register(program: Command): void {
       const s = await runOp(op, () => ovsStart(), undefined)
       if (!s) return
       if (globals(cmd).json) printJson(s)
+      // stdout, the result: stderr carries the --explain lines, which must paste as they are.
       else
-        process.stderr.write(
+        process.stdout.write(
           `Open vSwitch ${s.version ?? ''} running in ${s.runDir} (datapath ${s.datapath})\n`,
         )
     })
