@@ -46,26 +46,53 @@ import {
 } from '../../src/netlink/link.js'
 import { Rtnl } from '../../src/netlink/rtnl.js'
 import { NetNs } from '../../src/netns/netns.js'
+import { explainWhy } from '../../src/op.js'
 import { validIfName } from '../../src/validate.js'
 
 /** In the order the probe tries them. */
 export const BACKENDS = ['8021q', 'bridge', 'ovs'] as const
 export type Backend = (typeof BACKENDS)[number]
 
-export interface VlanConf extends NetConfBase {
-  /** Chosen by config; undefined: the first available backend the config allows. */
-  backend?: Backend
-  /** The access VLAN: untagged inside the container. */
-  vlanId?: number
-  /** 8021q: the trunk device the sub-interface sits on (CNI vlan's `master`, or `link`). */
-  master?: string
-  /** bridge and ovs: the bridge the container's veth is a port of. */
-  bridge?: string
-  /** bridge and ovs: VLANs the port also carries, tagged. */
-  trunk: number[]
+interface Common extends NetConfBase {
   mtu?: number
   ipam?: IpamConf
 }
+
+/** The sub-interface's fields: the trunk device (CNI vlan's `master`, or `link`) and the VLAN. */
+interface SubIfFields {
+  master: string
+  vlanId: number
+}
+
+/** A bridge port's fields: the bridge, the access VLAN (untagged inside), tagged trunk VLANs. */
+interface PortFields {
+  bridge: string
+  vlanId?: number
+  trunk: number[]
+}
+
+/** backend "8021q": `<master>.<vlanId>`, moved into the container. */
+export interface SubIfConf extends Common, SubIfFields {
+  backend: '8021q'
+}
+
+/** backend "bridge" (a VLAN-filtering Linux bridge) or "ovs" (a tagged Open vSwitch port). */
+export interface PortConf extends Common, PortFields {
+  backend: 'bridge' | 'ovs'
+}
+
+/**
+ * No backend configured: the first available the config allows: 8021q when it gives `master`,
+ * else (or when the kernel lacks 802.1Q) a port of `bridge`, filtering or OVS. Decided by probe
+ * ({@link resolveBackend}).
+ */
+export interface AutoConf extends Common {
+  backend: 'auto'
+  sub?: SubIfFields
+  port?: PortFields
+}
+
+export type VlanConf = SubIfConf | PortConf | AutoConf
 
 function parseConf(raw: unknown, where = 'conf'): VlanConf {
   const { o, base } = parseBase(raw, 'vlan', where)
@@ -88,10 +115,14 @@ function parseConf(raw: unknown, where = 'conf'): VlanConf {
   const vlanId = optIntAt(o, 'vlanId', where, 1, 4094)
   const trunk = o.trunk === undefined ? [] : parseTrunks(o.trunk, at('trunk'), 1, 4094)
   const mtu = optMtuAt(o, where)
+  const common: Common = {
+    ...base,
+    ...(mtu !== undefined ? { mtu } : {}),
+    ...(o.ipam !== undefined ? { ipam: parseIpamConf(o.ipam, at('ipam')) } : {}),
+  }
   // Without a backend, the config must suit every backend it lets the probe pick.
   const auto = backend === undefined
-  const may8021q = backend === '8021q' || (auto && (master !== undefined || bridge === undefined))
-  if (may8021q) {
+  const subIf = (): SubIfFields => {
     if (master === undefined)
       throw new ConfigError('is required: the trunk device of the sub-interface', at('master'), {
         hint: auto ? 'give "master" (802.1Q) or "bridge" (a bridge port)' : '"master": "eth0"',
@@ -102,42 +133,46 @@ function parseConf(raw: unknown, where = 'conf'): VlanConf {
       throw new ConfigError('an 802.1Q sub-interface carries one VLAN', at('trunk'), {
         hint: 'trunks need a bridge port: set "bridge" and "backend": "bridge" or "ovs"',
       })
+    return { master, vlanId }
   }
-  if (backend === 'bridge' || backend === 'ovs' || (auto && bridge !== undefined)) {
+  const port = (): PortFields => {
     if (bridge === undefined)
       throw new ConfigError(`is required with backend "${backend}"`, at('bridge'))
     if (vlanId === undefined && !trunk.length)
       throw new ConfigError('a bridge port needs a VLAN', at('vlanId'), {
         hint: 'set "vlanId" (access VLAN), "trunk" (tagged VLANs), or both',
       })
+    return { bridge, ...(vlanId !== undefined ? { vlanId } : {}), trunk }
   }
+  if (backend === '8021q') return { ...common, backend, ...subIf() }
+  if (backend !== undefined) return { ...common, backend, ...port() }
   return {
-    ...base,
-    ...(backend ? { backend } : {}),
-    ...(vlanId !== undefined ? { vlanId } : {}),
-    ...(master !== undefined ? { master } : {}),
-    ...(bridge !== undefined ? { bridge } : {}),
-    trunk,
-    ...(mtu !== undefined ? { mtu } : {}),
-    ...(o.ipam !== undefined ? { ipam: parseIpamConf(o.ipam, at('ipam')) } : {}),
+    ...common,
+    backend: 'auto',
+    ...(master !== undefined || bridge === undefined ? { sub: subIf() } : {}),
+    ...(bridge !== undefined ? { port: port() } : {}),
   }
 }
 
-/**
- * The backend: the configured one, else the first available of 8021q (when `master` is set),
- * bridge and ovs (when `bridge` is set). The probes run once per process.
- */
-export async function pickBackend(c: VlanConf): Promise<Backend> {
-  if (c.backend) return c.backend
-  if (c.master !== undefined && (await probeLinkKind('vlan'))) return '8021q'
-  if (c.bridge === undefined) throw linkFeatureError('vlan')
-  return (await probeBridgeVlanFiltering()) ? 'bridge' : 'ovs'
+/** The config of the backend that serves `c`: itself, or what the probes (run once) choose. */
+async function resolveBackend(c: VlanConf): Promise<SubIfConf | PortConf> {
+  if (c.backend !== 'auto') return c
+  const { sub, port, backend: _, ...common } = c
+  if (sub && (await probeLinkKind('vlan'))) return { ...common, backend: '8021q', ...sub }
+  if (!port) throw linkFeatureError('vlan')
+  const backend = (await probeBridgeVlanFiltering()) ? 'bridge' : 'ovs'
+  return { ...common, backend, ...port }
 }
 
-const ip = (c: VlanConf): IpSetup => ({ network: c.name, ipam: c.ipam })
+/** The backend that serves `c`. */
+export async function pickBackend(c: VlanConf): Promise<Backend> {
+  return (await resolveBackend(c)).backend
+}
 
-const ovsPort = (c: VlanConf): OvsPortConf => ({
-  bridge: c.bridge ?? '',
+const ip = (c: Common): IpSetup => ({ network: c.name, ipam: c.ipam })
+
+const ovsPort = (c: PortConf): OvsPortConf => ({
+  bridge: c.bridge,
   ...(c.vlanId !== undefined ? { tag: c.vlanId } : {}),
   trunks: c.trunk,
   ...(c.mtu !== undefined ? { mtu: c.mtu } : {}),
@@ -152,13 +187,13 @@ const tmpName = (ctx: AttachContext): string => hostVethName(ctx.containerId, ct
  * 8021q: `<master>.<vlanId>` made under a temporary name in the host namespace, moved into the
  * container and renamed there to ctx.ifname (the name may exist in the host namespace).
  */
-async function addSubInterface(c: VlanConf, ctx: Ctx): Promise<CniResult> {
+async function addSubInterface(c: SubIfConf, ctx: Ctx): Promise<CniResult> {
   await requireLinkKind('vlan')
   const h = Rtnl.for(NetNs.current())
   const cn = Rtnl.for(ctx.netns)
   const tmp = tmpName(ctx)
   return Rollback.guard(async (rb) => {
-    await linkAddVlan(h, tmp, c.master ?? '', c.vlanId ?? 0)
+    await linkAddVlan(h, tmp, c.master, c.vlanId)
     rb.push(`vlan ${tmp}`, () => ignoreNotFound(linkDel(h, tmp)))
     await linkSet(h, tmp, { netns: ctx.netns })
     rb.push(`vlan ${tmp} in ${ctx.netns}`, () => ignoreNotFound(linkDel(cn, tmp)))
@@ -183,11 +218,11 @@ async function removeBridgeIfUnused(h: Rtnl, name: string): Promise<void> {
  * bridge: a veth whose host end is a port of a VLAN-filtering bridge (made when missing): the
  * access VLAN as PVID and untagged, trunk VLANs tagged.
  */
-async function addBridgePort(c: VlanConf, ctx: Ctx): Promise<CniResult> {
+async function addBridgePort(c: PortConf, ctx: Ctx): Promise<CniResult> {
   await requireBridgeVlanFiltering()
   const hostNs = NetNs.current()
   const h = Rtnl.for(hostNs)
-  const bridge = c.bridge ?? ''
+  const { bridge } = c
   const port = hostVethName(ctx.containerId, ctx.ifname)
   return Rollback.guard(async (rb) => {
     const br = await tryLinkByName(h, bridge)
@@ -214,53 +249,63 @@ async function addBridgePort(c: VlanConf, ctx: Ctx): Promise<CniResult> {
 const noNetns = (): NsdnError =>
   new NsdnError('E_NETNS', 'the vlan driver needs the container network namespace')
 
-async function add(c: VlanConf, ctx: AttachContext): Promise<CniResult> {
+async function add(conf: VlanConf, ctx: AttachContext): Promise<CniResult> {
   const { netns } = ctx
   if (!netns) throw noNetns()
-  const backend = await pickBackend(c)
+  const c = await resolveBackend(conf)
+  explainWhy(
+    `vlan backend ${c.backend}: ${conf.backend === 'auto' ? WHY_AUTO[c.backend] : 'configured'}`,
+  )
   const x = { ...ctx, netns }
   const r =
-    backend === '8021q'
+    c.backend === '8021q'
       ? await addSubInterface(c, x)
-      : backend === 'bridge'
+      : c.backend === 'bridge'
         ? await addBridgePort(c, x)
         : await ovsPortAdd(ovsPort(c), ip(c), x)
   return { ...(c.cniVersion ? { cniVersion: c.cniVersion } : {}), ...r }
 }
 
+/** Why the probe chose a backend, for --explain. */
+const WHY_AUTO: Record<Backend, string> = {
+  '8021q': 'the kernel has 802.1Q devices',
+  bridge: 'the kernel has bridge VLAN filtering (no 802.1Q devices, or no master given)',
+  ovs: 'the kernel has neither 802.1Q devices nor bridge VLAN filtering',
+}
+
 /** Remove what add made; anything gone already (the netns too) is fine. */
-async function del(c: VlanConf, ctx: AttachContext): Promise<void> {
+async function del(conf: VlanConf, ctx: AttachContext): Promise<void> {
   // No backend available: add made nothing, and the 8021q cleanup needs no kernel feature.
-  const backend = await pickBackend(c).catch((err: unknown) => {
-    if (isCode(err, 'E_KERNEL_FEATURE')) return '8021q' as const
+  const c = await resolveBackend(conf).catch((err: unknown) => {
+    if (isCode(err, 'E_KERNEL_FEATURE')) return undefined
     throw err
   })
-  if (backend === 'ovs') return ovsPortDel(ovsPort(c), ip(c), ctx)
+  if (c?.backend === 'ovs') return ovsPortDel(ovsPort(c), ip(c), ctx)
   const host = NetNs.current()
-  if (backend === 'bridge') await teardownVeth(host, hostVethName(ctx.containerId, ctx.ifname))
+  if (c?.backend === 'bridge') await teardownVeth(host, hostVethName(ctx.containerId, ctx.ifname))
   else {
     // A crashed add may have left the sub-interface under its temporary name.
     await ignoreNotFound(linkDel(Rtnl.for(host), tmpName(ctx)))
     if (ctx.netns) await ignoreNotFound(linkDel(Rtnl.for(ctx.netns), ctx.ifname))
   }
-  await releaseAddresses(ip(c), ctx)
+  await releaseAddresses(ip(conf), ctx)
 }
 
-async function check(c: VlanConf, ctx: AttachContext): Promise<void> {
+async function check(conf: VlanConf, ctx: AttachContext): Promise<void> {
   const { netns } = ctx
   if (!netns) throw noNetns()
-  const backend = await pickBackend(c)
-  const subject = `the vlan (${backend}) attachment`
-  if (backend === 'ovs') return ovsPortCheck(ovsPort(c), ip(c), { ...ctx, netns }, subject)
+  const c = await resolveBackend(conf)
+  const subject = `the vlan (${c.backend}) attachment`
+  if (c.backend === 'ovs') return ovsPortCheck(ovsPort(c), ip(c), { ...ctx, netns }, subject)
   const prev = recorded(ctx)
   const diffs = new Diffs()
   const cl = await checkAddresses(ip(c), { ...ctx, netns }, prev, diffs)
-  if (backend === '8021q') {
+  if (c.backend === '8021q') {
     if (cl && cl.kind !== 'vlan') diffs.add(`"${ctx.ifname}" in ${netns} is not a VLAN device`)
   } else {
     const h = Rtnl.for(NetNs.current())
     const port = hostVethName(ctx.containerId, ctx.ifname)
-    const [br, hv] = [await tryLinkByName(h, c.bridge ?? ''), await tryLinkByName(h, port)]
+    const [br, hv] = [await tryLinkByName(h, c.bridge), await tryLinkByName(h, port)]
     if (!hv) diffs.add(`host veth "${port}" is missing`)
     else if (!br || hv.master !== br.index)
       diffs.add(`host veth "${port}" is not a port of bridge "${c.bridge}"`)

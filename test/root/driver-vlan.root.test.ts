@@ -71,8 +71,31 @@ test('config: each backend states what it needs; bad values name their field', (
   assert.throws(() => conf({ master: 'eth9', vlanId: 4095 }), { message: /^conf\.vlanId: / })
   assert.throws(() => conf({ master: 'eth9', link: 'eth8', vlanId: 5 }), { message: /^conf\.link/ })
   assert.throws(() => conf({ master: 'eth9', vlanId: 5, trunk: [7] }), { message: /^conf\.trunk/ })
-  assert.equal(conf({ link: 'eth9', vlanId: 5 }).master, 'eth9')
-  assert.deepEqual(conf({ bridge: BR, trunk: [{ minID: 3, maxID: 4 }, 1] }).trunk, [1, 3, 4])
+  // One config type per backend, chosen by parseConf: no field of another backend, no blanks.
+  const pick = <K extends string>(o: object, ...keys: K[]) =>
+    Object.fromEntries(keys.filter((k) => k in o).map((k) => [k, (o as Record<K, unknown>)[k]]))
+  const keys = ['backend', 'master', 'bridge', 'vlanId', 'trunk', 'sub', 'port'] as const
+  assert.deepEqual(pick(conf({ link: 'eth9', vlanId: 5 }), ...keys), {
+    backend: 'auto',
+    sub: { master: 'eth9', vlanId: 5 },
+  })
+  assert.deepEqual(pick(conf({ backend: '8021q', master: 'eth9', vlanId: 5 }), ...keys), {
+    backend: '8021q',
+    master: 'eth9',
+    vlanId: 5,
+  })
+  assert.deepEqual(
+    pick(conf({ backend: 'ovs', bridge: BR, trunk: [{ minID: 3, maxID: 4 }, 1] }), ...keys),
+    {
+      backend: 'ovs',
+      bridge: BR,
+      trunk: [1, 3, 4],
+    },
+  )
+  assert.deepEqual(pick(conf({ bridge: BR, vlanId: 7 }), ...keys), {
+    backend: 'auto',
+    port: { bridge: BR, vlanId: 7, trunk: [] },
+  })
 })
 
 test('8021q and bridge backends fail before creating anything, naming the option', async (t) => {
