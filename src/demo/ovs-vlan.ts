@@ -10,7 +10,7 @@ import path from 'node:path'
 import { linkList } from '../netlink/link.js'
 import { Rtnl } from '../netlink/rtnl.js'
 import { NetNs } from '../netns/netns.js'
-import { ovsStatus } from '../ovs/daemon.js'
+import { ovsRunDir, ovsStatus } from '../ovs/daemon.js'
 
 type Step =
   | { say: string }
@@ -62,9 +62,17 @@ export const CLEANUP: Step[] = [
 const MAIN = path.resolve(__dirname, '../cli/main.js')
 const out = (line: string): void => void process.stdout.write(line + '\n')
 
+/** The shell the printed lines go to, as `ovs start`'s lines leave it (OVS_RUNDIR exported). */
+const shellEnv: NodeJS.ProcessEnv = { ...process.env }
+
 function runNsdn(args: string[]): boolean {
   out(`$ nsdn ${args.join(' ')}`)
-  const r = spawnSync(process.execPath, [MAIN, '--explain', ...args], { stdio: 'inherit' })
+  const r = spawnSync(process.execPath, [MAIN, '--explain', ...args], {
+    stdio: 'inherit',
+    env: shellEnv,
+  })
+  // Said once: the later steps' ovs-vsctl lines need not name the OVS again.
+  if (args[0] === 'ovs' && args[1] === 'start') shellEnv.OVS_RUNDIR = ovsRunDir()
   return r.status === 0
 }
 

@@ -75,6 +75,8 @@ function execNft(argv: string[], stdin?: string): Promise<string> {
         new ExecError(`nft ${argv.slice(0, 4).join(' ')}: ${line}`, ['nft', ...argv], exit, stderr),
       )
     })
+    // nft may exit before reading its input (a list of a missing table): its status says why.
+    child.stdin?.on('error', () => undefined)
     child.stdin?.end(stdin ?? '')
   })
 }

@@ -158,7 +158,8 @@ test('add -> check -> traffic -> del -> del: two namespaces on one bridge', asyn
   ip(['addr', 'add', '192.168.99.2/24', 'dev', 'eth0'], 'nsdn-t-out')
   ip(['link', 'set', 'eth0', 'up'], 'nsdn-t-out')
   assert.ok(pingSoon('192.168.99.2', 'nsdn-t-a'), 'a -> outside, masqueraded')
-  execFileSync('nft', ['flush', 'chain', 'inet', 'nsdn', 'postrouting'])
+  // a's masquerade rules are in its own chain, named after its host veth.
+  execFileSync('nft', ['flush', 'chain', 'inet', 'nsdn', hostVethName(a.containerId, a.ifname)])
   assert.ok(!ping('192.168.99.2', 'nsdn-t-a'), 'no answer without the rule: it was the masquerade')
   await assert.rejects(
     bridge.check(c, { ...a, prevResult: ra }),

@@ -34,6 +34,8 @@ interface Case {
   ping: string[]
   /** What a printed line must say (the point of the case). */
   prints?: RegExp[]
+  /** The same for detach. */
+  detachPrints?: RegExp[]
   /** Removes what nsdn's detach leaves on purpose (bridges, gateway, tables, sysctls). */
   cleanup: string
 }
@@ -67,6 +69,11 @@ const CASES: Case[] = [
       /ip daddr != 10\.81\.0\.0\/24 /,
       /^ip addr add 10\.81\.0\.1\/24 dev br-pb$/m,
       /^ip addr add fd81::1\/64 dev br-pb nodad$/m,
+    ],
+    // By name: a rule handle would only match on a host whose ruleset grew the same way.
+    detachPrints: [
+      /^nft delete chain inet nsdn veth\w+$/m,
+      /^nft delete chain bridge nsdn veth\w+$/m,
     ],
     cleanup:
       'ip link del br-pb\nnft delete table inet nsdn\nnft delete table bridge nsdn\n' +
@@ -130,6 +137,8 @@ for (const c of CASES)
       for (const re of c.prints ?? []) assert.match(attach, re)
       assert.match(attach, /^# /m, 'the steps come with comments that say why')
       const detach = net('detach', 'h2') + net('detach', 'h1')
+      for (const re of c.detachPrints ?? []) assert.match(detach, re)
+      assert.doesNotMatch(attach + detach, /\bhandle\b|'"'|';'/, 'no handles, no per-token quoting')
       const detached = snapshot()
       runPasted(leftovers + namespaces)
       assert.deepEqual(diffStates(fresh, snapshot()), [], 'a fresh state again')
