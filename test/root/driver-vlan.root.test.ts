@@ -21,7 +21,7 @@ const BR = 'nsdn-t-vlan'
 const DOWN = 'nsdn-t-down'
 const dataDir = ipamDataDir()
 
-usePrivateOvs()
+usePrivateOvs(dataDir)
 
 const conf = (extra: Record<string, unknown>): ReturnType<typeof driver.parseConf> =>
   driver.parseConf({
