@@ -3,7 +3,7 @@
  * decoded here), so checks do not go through nsdn's own OVS reads.
  */
 import assert from 'node:assert/strict'
-import { execFileSync } from 'node:child_process'
+import { execFileSync, spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import { after, afterEach, before } from 'node:test'
 import { Rtnl } from '../../src/netlink/rtnl.js'
@@ -38,9 +38,11 @@ export function usePrivateOvs(dataDir: string): void {
 export function sweep(dataDir: string): void {
   Rtnl.closeAll()
   for (const br of rows('Bridge')) vsctl('--if-exists', 'del-br', String(br.name))
-  for (const ns of netnsNames()) execFileSync('ip', ['netns', 'del', ns])
+  // Deleting one end of a veth deletes its peer: the second delete may find nothing.
+  const del = (...args: string[]): unknown => spawnSync('ip', args, { stdio: 'ignore' })
+  for (const ns of netnsNames()) del('netns', 'del', ns)
   for (const l of ipJson<{ ifname: string }[]>(['link', 'show', 'type', 'veth']))
-    execFileSync('ip', ['link', 'del', l.ifname])
+    del('link', 'del', l.ifname)
   for (const f of fs.readdirSync(dataDir)) fs.rmSync(`${dataDir}/${f}`, { recursive: true })
 }
 
