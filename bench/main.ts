@@ -2,15 +2,14 @@
  * The benchmark driver: `node dist/bench/main.js star [--n 10,100,250,1000] [--runs R]
  * [--methods nsdn,ip,ip-batch,pyroute2,mininet] [--json]`.
  *
- * For each run and N it runs every method back to back, each in its own fresh sandbox (the
- * anchors' sandbox.sh), method order rotated between runs, and reads the `RESULT` line each
- * prints. Output: a table of medians and "× slower than nsdn" ratios, or with --json only a JSON
+ * For each run and N it runs every method back to back, each in its own fresh sandbox
+ * (`nsdn sandbox`), method order rotated between runs, and reads the `RESULT` line each prints.
+ * The methods other than nsdn are the scripts in bench/star/. Output: a table of medians and "× slower than nsdn" ratios, or with --json only a JSON
  * array on stdout. Progress goes to stderr.
  * `node dist/bench/main.js drivers [--n 250] [--json]`: see drivers.ts.
  * @module
  */
 import { spawn, spawnSync } from 'node:child_process'
-import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -26,7 +25,9 @@ import {
 } from './format.js'
 
 const REPO = path.resolve(__dirname, '..', '..')
-const ANCHORS = path.resolve(REPO, '..', 'shared', 'bench', 'anchors')
+/** The other methods' scripts (sources, not compiled: they stay in the repository's bench/). */
+const STAR = path.join(REPO, 'bench', 'star')
+const NSDN = path.join(REPO, 'dist', 'src', 'cli', 'main.js')
 /** Debian's pyroute2 and mininet are installed for the system interpreter, not a pyenv one. */
 const PY = '/usr/bin/python3'
 const LIMIT_S = 300
@@ -38,18 +39,18 @@ const USAGE =
 
 /** The command (inside the sandbox) that builds, checks and tears down a star of n hosts. */
 function commandFor(m: Method, n: number, run: number): string[] {
-  const a = (f: string): string => path.join(ANCHORS, f)
+  const a = (f: string): string => path.join(STAR, f)
   switch (m) {
     case 'nsdn':
       return [process.execPath, path.join(__dirname, 'star-nsdn.js'), String(n), String(run)]
     case 'ip':
-      return ['bash', a('star_ip.sh'), String(n), String(run)]
+      return ['bash', a('ip.sh'), String(n), String(run)]
     case 'ip-batch':
-      return ['bash', a('star_batch.sh'), String(n), String(run)]
+      return ['bash', a('ip-batch.sh'), String(n), String(run)]
     case 'pyroute2':
-      return [PY, a('star_pyroute2.py'), String(n), String(run), '--mode', 'setns']
+      return [PY, a('pyroute2-star.py'), String(n), String(run)]
     case 'mininet':
-      return [PY, a('star_mininet.py'), String(n), String(run)]
+      return [PY, a('mininet-star.py'), String(n), String(run)]
   }
 }
 
@@ -62,7 +63,6 @@ function missing(m: Method): string | undefined {
   if (!onPath('ping')) return 'ping is not installed (apt-get install iputils-ping)'
   if (!onPath('ip')) return 'ip is not installed (apt-get install iproute2)'
   if (m === 'nsdn') return undefined
-  if (!fs.existsSync(path.join(ANCHORS, 'sandbox.sh'))) return `no anchor scripts in ${ANCHORS}`
   if (m === 'pyroute2' && !ok([PY, '-c', 'import pyroute2']))
     return `${PY} cannot import pyroute2 (apt-get install python3-pyroute2)`
   if (m === 'mininet') {
@@ -80,13 +80,17 @@ interface Outcome {
   timedOut: boolean
 }
 
-/** Run argv in a fresh sandbox, killed after LIMIT_S (sandbox.sh takes its PID namespace down). */
+/**
+ * Run argv in a fresh sandbox (`nsdn sandbox -- ARGV`), killed after LIMIT_S: the kill goes to
+ * the process group, which holds the sandbox's PID 1, so its whole PID namespace goes down.
+ */
 function runSandboxed(argv: string[]): Promise<Outcome> {
-  const viaAnchors = fs.existsSync(path.join(ANCHORS, 'sandbox.sh'))
-  // Without the anchors, star-nsdn.js puts itself in nsdn's own sandbox.
-  const full = viaAnchors ? [path.join(ANCHORS, 'sandbox.sh'), ...argv] : argv
   return new Promise((resolve) => {
-    const child = spawn(full[0]!, full.slice(1), { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, [NSDN, 'sandbox', '--', ...argv], {
+      cwd: REPO,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    })
     let stdout = ''
     let stderr = ''
     let timedOut = false
@@ -101,7 +105,7 @@ function runSandboxed(argv: string[]): Promise<Outcome> {
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
     const timer = setTimeout(() => {
       timedOut = true
-      child.kill('SIGKILL')
+      if (child.pid) process.kill(-child.pid, 'SIGKILL')
     }, LIMIT_S * 1000)
     child.on('error', (e) => {
       stderr += e.message

@@ -1,7 +1,7 @@
 /**
  * The star benchmark built with nsdn's library: N named namespaces bmh1..bmhN, each with lo up
  * and eth0 (10.77.x.y/16) up, eth0's veth peer bmvI a port of bridge bmbr0 in the root.
- * Same topology, timing points and checks as the anchor scripts in ../shared/bench/anchors.
+ * Same topology, timing points and checks as the other methods' scripts in bench/star/.
  *
  * Usage: node dist/bench/star-nsdn.js N [RUN]
  * Outside a sandbox it re-runs itself in one (src/sandbox.ts). Prints one line:
@@ -10,6 +10,7 @@
  * @module
  */
 import { spawnSync } from 'node:child_process'
+import path from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { addrAdd } from '../src/netlink/addr.js'
 import {
@@ -75,7 +76,7 @@ function configureHost(h: Rtnl, i: number, eth0: Pick<Link, 'index' | 'name'>): 
 }
 
 /**
- * Build the star in the order of the ip-batch anchor: first, from the root namespace, every
+ * Build the star in the order of the ip-batch method: first, from the root namespace, every
  * namespace and veth pair (peer created in the namespace, local end enslaved and up, one
  * request); then the configuration inside each namespace. Namespace creation is synchronous
  * (unshare + bind mount), and the kernel answers one host's requests while the next namespace
@@ -111,7 +112,7 @@ async function create(n: number): Promise<void> {
 /**
  * Close nsdn's sockets (an open socket would keep its namespace, and the veth in it, alive),
  * delete the bridge, then every namespace, and wait until no veth is left. The order of the
- * anchors; at N=1000 it beat deleting the namespaces first by 10-20 %.
+ * other methods; at N=1000 it beat deleting the namespaces first by 10-20 %.
  */
 async function teardown(n: number): Promise<number> {
   const t = performance.now()
@@ -134,30 +135,10 @@ async function teardown(n: number): Promise<number> {
   return cmdS
 }
 
-/** One ping host 1 -> host N (a check, so iproute2 and ping are fine here). */
-function verifyPing(n: number): { ok: boolean; s: number } {
-  const t = performance.now()
-  const argv = ['netns', 'exec', hostName(1), 'ping', '-q', '-c', '1', '-W', '2', hostAddr(n)]
-  const r = spawnSync('ip', argv, { stdio: 'ignore' })
-  return { ok: r.status === 0, s: (performance.now() - t) / 1000 }
-}
-
-/**
- * Untimed, with iproute2 as the anchors' lib.sh does it: the bridge has N ports with carrier,
- * and every host has lo up and eth0 up with its address.
- */
-function checkStruct(n: number): string {
-  const ip = (args: string[]): string => spawnSync('ip', args, { encoding: 'utf8' }).stdout ?? ''
-  const ports = ip(['-o', 'link', 'show', 'master', BRIDGE])
-    .split('\n')
-    .filter((l) => l.includes('LOWER_UP')).length
-  let bad = 0
-  for (let i = 1; i <= n; i++) {
-    const out = ip(['-n', hostName(i), '-o', '-4', 'addr', 'show', 'up'])
-    const lo = /\blo\s+inet 127\.0\.0\.1\/8 /.test(out)
-    if (!lo || !out.includes(`eth0    inet ${hostAddr(i)}/16 `)) bad++
-  }
-  return ports === n && bad === 0 ? 'ok' : `FAIL(ports=${ports},bad_ns=${bad})`
+/** The checks every method shares (bench/star/lib.sh): `ok SECONDS` / `ok` or a failure. */
+function check(...args: string[]): string {
+  const lib = path.resolve(__dirname, '../../bench/star/lib.sh')
+  return spawnSync('bash', [lib, ...args], { encoding: 'utf8' }).stdout.trim()
 }
 
 async function main(): Promise<void> {
@@ -177,8 +158,8 @@ async function main(): Promise<void> {
   await create(n).catch((e: unknown) => fail('create', e))
   const createS = (performance.now() - t0) / 1000
   step('created; verifying')
-  const v = verifyPing(n)
-  const st = checkStruct(n)
+  const [verified, verifyS] = check('verify', String(n)).split(' ')
+  const st = check('check_struct', String(n))
   step('verified; tearing down')
   const t2 = performance.now()
   const cmdS = await teardown(n).catch((e: unknown) => (fail('teardown', e), NaN))
@@ -186,15 +167,15 @@ async function main(): Promise<void> {
   Rtnl.closeAll()
   const f = (x: number): string => x.toFixed(4)
   process.stdout.write(
-    `RESULT method=nsdn n=${n} run=${run} create_s=${f(createS)} verify=${v.ok ? 'ok' : 'FAIL'} ` +
-      `verify_s=${f(v.s)} struct=${st} teardown_cmd_s=${f(cmdS)} teardown_s=${f(teardownS)} ` +
+    `RESULT method=nsdn n=${n} run=${run} create_s=${f(createS)} verify=${verified} ` +
+      `verify_s=${verifyS} struct=${st} teardown_cmd_s=${f(cmdS)} teardown_s=${f(teardownS)} ` +
       `errors=${errs}\n`,
   )
 }
 
-// The anchors' sandbox.sh makes this process PID 1 of its own namespaces; anything else is the
-// host, where the benchmark must not run: re-run in nsdn's sandbox.
-if (process.pid !== 1 && !inSandbox()) {
+// Outside a sandbox (run by hand) it re-runs itself in one: the benchmark never builds its star
+// on the host.
+if (!inSandbox()) {
   process.exit(runSandboxed([process.execPath, ...process.execArgv, ...process.argv.slice(1)]))
 } else {
   main().catch((e: unknown) => {

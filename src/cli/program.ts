@@ -18,6 +18,7 @@ import * as route from './commands/route.js'
 import * as sandbox from './commands/sandbox.js'
 import { checkRoot, examples, globals } from './context.js'
 import { usageFromCommander } from './errors.js'
+import { version } from './version.js'
 
 /** The command groups. A new group is a file in commands/ exporting register(), and a line here. */
 const GROUPS: ReadonlyArray<{ register(program: Command): void }> = [
@@ -47,6 +48,7 @@ function commandPath(cmd: Command): string {
 export function buildProgram(): Command {
   const program = new Command('nsdn')
     .description('wire Linux network namespaces together, the way iproute2 does, over netlink')
+    .version(version(), '-V, --version', 'print the version of nsdn')
     .option('-n, --netns <NS>', 'work in the named network namespace NS (like ip -n)')
     .option('--explain', 'print every step as the equivalent command on stderr')
     .option('--dry-run', 'print the steps as commands, change nothing')

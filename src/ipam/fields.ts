@@ -14,26 +14,35 @@ function jsonType(v: unknown): string {
   return typeof v === 'object' ? 'an object' : `a ${typeof v}`
 }
 
+/**
+ * v is not `what` (`a string`): "is missing" when the field is absent (JSON has no undefined),
+ * else what it is instead.
+ */
+function wrongType(v: unknown, what: string, where: string, hint: string): ConfigError {
+  if (v !== undefined)
+    return new ConfigError(`must be ${what}, got ${jsonType(v)}`, where, { hint })
+  const key = /(\w+)$/.exec(where)?.[1]
+  return new ConfigError('is missing', where, { hint: key ? `add "${key}", ${what}` : hint })
+}
+
 export function objectAt(
   v: unknown,
   where: string,
   hint = 'write a JSON object, {...}',
 ): JsonObject {
   if (typeof v !== 'object' || v === null || Array.isArray(v))
-    throw new ConfigError(`must be an object, got ${jsonType(v)}`, where, { hint })
+    throw wrongType(v, 'an object', where, hint)
   return v as JsonObject
 }
 
 export function listAt(v: unknown, where: string, hint = 'write a JSON list, [...]'): unknown[] {
-  if (!Array.isArray(v))
-    throw new ConfigError(`must be a list, got ${jsonType(v)}`, where, { hint })
+  if (!Array.isArray(v)) throw wrongType(v, 'a list', where, hint)
   return v
 }
 
 /** A non-empty string. */
 export function stringAt(v: unknown, where: string, hint = 'write a JSON string'): string {
-  if (typeof v !== 'string')
-    throw new ConfigError(`must be a string, got ${jsonType(v)}`, where, { hint })
+  if (typeof v !== 'string') throw wrongType(v, 'a string', where, hint)
   if (v === '') throw new ConfigError('must not be empty', where, { hint })
   return v
 }

@@ -22,8 +22,8 @@ export function parseIpamConf(json: unknown, where = 'ipam'): IpamConf {
   const o = objectAt(json, where)
   if (o.type === 'host-local') return parseHostLocalConf(o, where)
   if (o.type === 'static') return parseStaticConf(o, where)
-  const got = o.type === undefined ? 'no type' : `type ${JSON.stringify(o.type)}`
-  throw new ConfigError(`unknown IPAM ${got}`, `${where}.type`, {
+  const what = o.type === undefined ? 'is missing' : `unknown IPAM type ${JSON.stringify(o.type)}`
+  throw new ConfigError(what, `${where}.type`, {
     hint: 'use "type": "host-local" or "type": "static"',
   })
 }

@@ -128,3 +128,52 @@ test('an unknown driver or a bad config creates nothing and says what to do', ()
   assert.deepEqual(strayLinks(), [])
   assert.equal(nsdn('netns', 'del', 'x1').status, 0)
 })
+
+test('detach: after netns del, never attached, then check says not found; the result goes', () => {
+  const conf = JSON.stringify({
+    name: 'dlab',
+    bridge: 'br-dlab',
+    ipam: { type: 'host-local', subnet: '10.32.0.0/24', dataDir },
+  })
+  const net = (verb: string, ns: string): ReturnType<typeof nsdn> =>
+    nsdn('net', verb, ns, '--driver', 'bridge', '--conf', conf)
+  const result = (ns: string): string => `/run/nsdn/results/dlab-${ns}-eth0.json`
+  const leases = (): string[] =>
+    fs.readdirSync(path.join(dataDir, 'dlab')).filter((f) => /^\d/.test(f))
+  for (const h of ['d1', 'd2']) assert.equal(nsdn('netns', 'add', h).status, 0)
+
+  // A detach removes the recorded result; CHECK after DEL is "not found", exit 1.
+  assert.equal(net('attach', 'd1').status, 0)
+  assert.ok(fs.existsSync(result('d1')), 'attach records its result')
+  assert.equal(leases().length, 1)
+  const d = net('detach', 'd1')
+  assert.equal(d.status, 0, d.stderr)
+  assert.ok(!fs.existsSync(result('d1')), 'detach removes the result')
+  assert.deepEqual(leases(), [])
+  const c = net('check', 'd1')
+  assert.equal(c.status, 1, c.stderr)
+  assert.match(c.stderr, /^nsdn: no recorded attachment of d1 to "dlab" \[E_NOT_FOUND\]$/m)
+
+  // The namespace deleted first (the container is gone): detach still cleans up after it.
+  assert.equal(net('attach', 'd1').status, 0)
+  assert.equal(nsdn('netns', 'del', 'd1').status, 0)
+  const g = net('detach', 'd1')
+  assert.equal(g.status, 0, g.stderr)
+  assert.ok(!fs.existsSync(result('d1')))
+  assert.deepEqual(leases(), [], 'the lease of the deleted namespace is released')
+  assert.deepEqual(strayLinks(), ['br-dlab'], 'its host veth went with it')
+  assert.equal(nsdn('link', 'del', 'br-dlab').status, 0)
+
+  // Never attached, existing or not: detach succeeds and creates nothing.
+  for (const h of ['d2', 'd3']) {
+    const n = net('detach', h)
+    assert.equal(n.status, 0, `${h}: ${n.stderr}`)
+    assert.equal(n.stderr, '')
+    assert.deepEqual(strayLinks(), [], `${h}: detach made nothing`)
+    assert.deepEqual(ipAddrs('d2'), [])
+    assert.ok(!fs.existsSync(result(h)))
+  }
+  assert.deepEqual(leases(), [])
+  assert.equal(nsdn('netns', 'del', 'd2').status, 0)
+  assert.deepEqual(netnsNames(), [])
+})

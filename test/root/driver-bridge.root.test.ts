@@ -384,7 +384,7 @@ test('bad config is a ConfigError with the field path', () => {
     [{ vlan: 5000 }, /^conf\.vlan: must be a whole number from 0 to 4094/],
     [{ vlanTrunk: 'all' }, /^conf\.vlanTrunk: must be a list/],
     [{ name: '../x' }, /^conf\.name: invalid network name/],
-    [{ name: undefined }, /^conf\.name: must be a string/],
+    [{ name: undefined }, /^conf\.name: is missing$/],
     [{ type: 'routed' }, /^conf\.type: /],
     [{ ipam: { type: 'dhcp' } }, /^conf\.ipam\.type: unknown IPAM/],
     [

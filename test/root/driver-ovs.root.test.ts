@@ -10,14 +10,14 @@ import { NetNs } from '../../src/netns/netns.js'
 import { driver } from '../../plugins/ovs/index.js'
 import { rows, set, usePrivateOvs, vsctl } from '../helpers/ovs.js'
 import { container, dropContainer, iperf, ipamDataDir, leases } from '../helpers/attach.js'
-import { ipAddrs, ipLinks, pingSoon } from '../helpers/kernel.js'
+import { ipAddrs, ipJson, ipLinks, netnsNames, pingSoon } from '../helpers/kernel.js'
 
 const BR = 'nsdn-t-br0'
 const NET = 'ovsnet'
 const STEPS = ['bridge', 'veth', 'port', 'ipam', 'addresses']
 const dataDir = ipamDataDir()
 
-usePrivateOvs()
+usePrivateOvs(dataDir)
 
 const portNames = (): string[] => rows('Port').map((r) => String(r.name))
 const bridgeNames = (): string[] => rows('Bridge').map((r) => String(r.name))
@@ -177,4 +177,20 @@ test('a failure after any step of add leaves nothing behind', async (t) => {
   } finally {
     delete process.env.NSDN_FAIL_AFTER
   }
+})
+
+// A test that fails half-way leaves its attachment behind; the sweep after each test
+// (usePrivateOvs) removes it, so the next test starts clean.
+test('a test that stops half-way (on purpose here: attached, never detached)', async (t) => {
+  const a = ctr(t, 'nsdn-t-a')
+  await driver.add(conf(), a)
+  assert.deepEqual(portNames().sort(), [BR, hostVethName('nsdn-t-a', 'eth0')].sort())
+})
+
+test('leaves the next test no bridge, port, veth, namespace or lease', () => {
+  assert.deepEqual(bridgeNames(), [])
+  assert.deepEqual(rows('Port'), [])
+  assert.deepEqual(ipJson(['link', 'show', 'type', 'veth']), [])
+  assert.deepEqual(netnsNames(), [])
+  assert.deepEqual(leases(dataDir, NET), [])
 })

@@ -10,10 +10,11 @@ import { linkAddVeth } from '../../src/netlink/link.js'
 import { Rtnl } from '../../src/netlink/rtnl.js'
 import { NetNs } from '../../src/netns/netns.js'
 import { ovsRunDir } from '../../src/ovs/daemon.js'
+import { probeBridgeVlanFiltering, probeLinkKind } from '../../src/netlink/features.js'
 import { driver, pickBackend } from '../../plugins/vlan/index.js'
 import { rows, set, usePrivateOvs, vsctl } from '../helpers/ovs.js'
 import { container, dropContainer, iperf, ipamDataDir, leases } from '../helpers/attach.js'
-import { ipLinks, netnsNames, pingSoon } from '../helpers/kernel.js'
+import { type IpLink, ipJson, ipLinks, netnsNames, ping, pingSoon } from '../helpers/kernel.js'
 
 const NET = 'vlanlab'
 const BR = 'nsdn-t-vlan'
@@ -21,7 +22,7 @@ const BR = 'nsdn-t-vlan'
 const DOWN = 'nsdn-t-down'
 const dataDir = ipamDataDir()
 
-usePrivateOvs()
+usePrivateOvs(dataDir)
 
 const conf = (extra: Record<string, unknown>): ReturnType<typeof driver.parseConf> =>
   driver.parseConf({
@@ -98,20 +99,17 @@ test('config: each backend states what it needs; bad values name their field', (
   })
 })
 
-test('8021q and bridge backends fail before creating anything, naming the option', async (t) => {
-  // A trunk device for the 802.1Q sub-interface, so that only the kernel can say no.
-  await linkAddVeth(Rtnl.for(), 'nsdn-t-trunk', 'nsdn-t-trunkp')
-  t.after(() => execFileSync('ip', ['link', 'del', 'nsdn-t-trunk']))
+/**
+ * add with a backend this kernel lacks fails before creating anything, names the kernel option
+ * and points to the ovs backend; del (also without the netns) is fine with nothing there.
+ */
+async function assertRefused(
+  t: TestContext,
+  cases: readonly Record<string, unknown>[],
+  kconfig: string,
+): Promise<void> {
   const a = ctr(t, 'nsdn-t-a')
-  const cases = [
-    [{ backend: '8021q', master: 'nsdn-t-trunk', vlanId: 100 }, 'CONFIG_VLAN_8021Q'],
-    [{ master: 'nsdn-t-trunk', vlanId: 100 }, 'CONFIG_VLAN_8021Q'],
-    [
-      { backend: 'bridge', bridge: 'nsdn-t-vbr', vlanId: 100, trunk: [200] },
-      'CONFIG_BRIDGE_VLAN_FILTERING',
-    ],
-  ] as const
-  for (const [extra, kconfig] of cases) {
+  for (const extra of cases) {
     const c = conf(extra)
     const before = snapshot('nsdn-t-a')
     const err = await driver.add(c, a).catch((e: unknown) => e)
@@ -123,8 +121,166 @@ test('8021q and bridge backends fail before creating anything, naming the option
     await driver.del(c, { ...a, netns: undefined })
     assert.deepEqual(snapshot('nsdn-t-a'), before)
   }
+}
+
+/** A trunk device for 802.1Q sub-interfaces: a veth whose far end is in namespace far. */
+async function trunkTo(t: TestContext, far: string): Promise<void> {
+  const f = ctr(t, far)
+  await linkAddVeth(Rtnl.for(), 'nsdn-t-trunk', 'nsdn-t-trunkp', { peerNs: f.netns, up: true })
+  t.after(() => spawnSync('ip', ['link', 'del', 'nsdn-t-trunk'], { stdio: 'ignore' }))
+  ip('-n', far, 'link', 'set', 'nsdn-t-trunkp', 'up')
+}
+
+const ip = (...args: string[]): string => execFileSync('ip', args, { encoding: 'utf8' })
+
+/** The VLAN device a container's eth0 is, as `ip -d` shows it. */
+function vlanOf(ns: string): { kind: string | undefined; id: unknown } {
+  const [l] = ipJson<IpLink[]>(['-d', 'link', 'show', 'eth0'], ns)
+  return { kind: l?.linkinfo?.info_kind, id: l?.linkinfo?.info_data?.id }
+}
+
+test('8021q backend, without 802.1Q devices: refused before anything is made', async (t) => {
+  if (await probeLinkKind('vlan'))
+    return t.skip('this kernel has 802.1Q VLAN devices: the backend is tested working below')
+  // A trunk device, so that only the kernel can say no.
+  await linkAddVeth(Rtnl.for(), 'nsdn-t-trunk', 'nsdn-t-trunkp')
+  t.after(() => spawnSync('ip', ['link', 'del', 'nsdn-t-trunk'], { stdio: 'ignore' }))
+  const cases = [
+    { backend: '8021q', master: 'nsdn-t-trunk', vlanId: 100 },
+    { master: 'nsdn-t-trunk', vlanId: 100 },
+  ]
+  await assertRefused(t, cases, 'CONFIG_VLAN_8021Q')
+})
+
+/**
+ * The 802.1Q backend working: containers a (VLAN 100) and b (VLAN 200) get sub-interfaces of
+ * the trunk device; its far end, in namespace far, has a VLAN 100 sub-interface of its own
+ * (made by the test). a reaches it, b does not.
+ */
+test('8021q backend: a sub-interface of the trunk in the container, in its VLAN only', async (t) => {
+  if (!(await probeLinkKind('vlan')))
+    return t.skip('this kernel lacks 802.1Q VLAN devices (CONFIG_VLAN_8021Q)')
+  await trunkTo(t, 'nsdn-t-far')
+  ip(
+    '-n',
+    'nsdn-t-far',
+    'link',
+    'add',
+    'link',
+    'nsdn-t-trunkp',
+    'name',
+    'far.100',
+    'type',
+    'vlan',
+    'id',
+    '100',
+  )
+  ip('-n', 'nsdn-t-far', 'addr', 'add', '10.60.0.250/24', 'dev', 'far.100')
+  ip('-n', 'nsdn-t-far', 'link', 'set', 'far.100', 'up')
+  const a = ctr(t, 'nsdn-t-a')
+  const b = ctr(t, 'nsdn-t-b')
+  const ca = conf({ backend: '8021q', master: 'nsdn-t-trunk', vlanId: 100 })
+  const cb = conf({ master: 'nsdn-t-trunk', vlanId: 200 }) // no backend: the probe picks 8021q
+  const ra = await driver.add(ca, a)
+  const rb = await driver.add(cb, b)
+  await driver.check(ca, { ...a, prevResult: ra })
+  await driver.check(cb, { ...b, prevResult: rb })
+  assert.deepEqual(vlanOf('nsdn-t-a'), { kind: 'vlan', id: 100 })
+  assert.deepEqual(vlanOf('nsdn-t-b'), { kind: 'vlan', id: 200 })
+  assert.deepEqual(leases(dataDir, NET), [addrOf(ra), addrOf(rb)].sort())
+  assert.ok(pingSoon('10.60.0.250', 'nsdn-t-a'), 'a (VLAN 100) -> the far end in VLAN 100')
+  assert.ok(!ping('10.60.0.250', 'nsdn-t-b'), 'b (VLAN 200) -> VLAN 100: no')
+  for (const [c, ctx] of [
+    [ca, a],
+    [cb, b],
+  ] as const) {
+    await driver.del(c, ctx)
+    await driver.del(c, ctx)
+    assert.ok(!ipLinks(ctx.containerId).some((l) => l.ifname === 'eth0'), 'container side gone')
+  }
+  assert.deepEqual(leases(dataDir, NET), [])
+  assert.deepEqual(
+    ipLinks().filter((l) => l.linkinfo?.info_kind === 'vlan'),
+    [],
+    'no temporary sub-interface left in the host namespace',
+  )
+})
+
+test('bridge backend, without bridge VLAN filtering: refused before anything is made', async (t) => {
+  if (await probeBridgeVlanFiltering())
+    return t.skip('this kernel has bridge VLAN filtering: the backend is tested working below')
+  await assertRefused(
+    t,
+    [{ backend: 'bridge', bridge: 'nsdn-t-vbr', vlanId: 100, trunk: [200] }],
+    'CONFIG_BRIDGE_VLAN_FILTERING',
+  )
   assert.ok(!ipLinks().some((l) => l.ifname === 'nsdn-t-vbr'), 'no Linux bridge made')
-  assert.equal(await pickBackend(conf({ bridge: BR, vlanId: 100 })), 'ovs', 'auto: ovs here')
+})
+
+/** `bridge -j vlan show dev PORT`: each VLAN of the port with its flags (PVID, Egress Untagged). */
+function portVlans(port: string): Record<number, string[]> {
+  const out = execFileSync('bridge', ['-j', 'vlan', 'show', 'dev', port], { encoding: 'utf8' })
+  const rows = JSON.parse(out || '[]') as { vlans?: { vlan: number; flags?: string[] }[] }[]
+  return Object.fromEntries((rows[0]?.vlans ?? []).map((v) => [v.vlan, v.flags ?? []]))
+}
+
+/**
+ * The bridge backend working: a and b in VLAN 100, c in VLAN 200 with VLAN 300 tagged, ports of
+ * a VLAN-filtering Linux bridge. a reaches b, not c; the kernel shows each port's VLANs.
+ */
+test('bridge backend: ports of a VLAN-filtering bridge, PVID untagged, trunk tagged', async (t) => {
+  if (!(await probeBridgeVlanFiltering()))
+    return t.skip('this kernel lacks bridge VLAN filtering (CONFIG_BRIDGE_VLAN_FILTERING)')
+  const VBR = 'nsdn-t-vbr'
+  t.after(() => spawnSync('ip', ['link', 'del', VBR], { stdio: 'ignore' }))
+  const nodes = {
+    a: { ctx: ctr(t, 'nsdn-t-a'), conf: conf({ backend: 'bridge', bridge: VBR, vlanId: 100 }) },
+    b: { ctx: ctr(t, 'nsdn-t-b'), conf: conf({ backend: 'bridge', bridge: VBR, vlanId: 100 }) },
+    // No backend: with bridge VLAN filtering, the probe picks the Linux bridge.
+    c: { ctx: ctr(t, 'nsdn-t-c'), conf: conf({ bridge: VBR, vlanId: 200, trunk: [300] }) },
+  }
+  const ips: Record<string, string> = {}
+  for (const [k, n] of Object.entries(nodes)) {
+    const r = await driver.add(n.conf, n.ctx)
+    await driver.check(n.conf, { ...n.ctx, prevResult: r })
+    ips[k] = addrOf(r)
+  }
+  const [br] = ipJson<IpLink[]>(['-d', 'link', 'show', VBR])
+  assert.equal(br?.linkinfo?.info_kind, 'bridge')
+  assert.equal(br?.linkinfo?.info_data?.vlan_filtering, 1)
+  const port = (k: keyof typeof nodes): string => hostVethName(nodes[k].ctx.containerId, 'eth0')
+  for (const k of ['a', 'b'] as const) {
+    assert.ok(ipLinks().find((l) => l.ifname === port(k))?.master === VBR, `${k}: a port of ${VBR}`)
+    assert.deepEqual(portVlans(port(k))[100]?.sort(), ['Egress Untagged', 'PVID'], k)
+  }
+  assert.deepEqual(portVlans(port('c'))[200]?.sort(), ['Egress Untagged', 'PVID'])
+  assert.deepEqual(portVlans(port('c'))[300], [], 'trunk VLAN 300: tagged, not the PVID')
+  assert.ok(pingSoon(ips.b ?? '', 'nsdn-t-a'), 'a -> b: both in VLAN 100')
+  assert.ok(!ping(ips.c ?? '', 'nsdn-t-a'), 'a -> c: VLAN 100 vs 200')
+  for (const n of Object.values(nodes)) {
+    await driver.del(n.conf, n.ctx)
+    await driver.del(n.conf, n.ctx)
+  }
+  assert.deepEqual(leases(dataDir, NET), [])
+  const left = ipLinks()
+  assert.deepEqual(
+    left.filter((l) => l.master === VBR || /^veth/.test(l.ifname)).map((l) => l.ifname),
+    [],
+    'the ports are gone',
+  )
+  assert.ok(
+    left.some((l) => l.ifname === VBR),
+    'the Linux bridge stays, as with the CNI bridge plugin',
+  )
+})
+
+test('without a backend, the probe picks what this kernel has', async () => {
+  const filtering = await probeBridgeVlanFiltering()
+  assert.equal(await pickBackend(conf({ bridge: BR, vlanId: 100 })), filtering ? 'bridge' : 'ovs')
+  const has8021q = await probeLinkKind('vlan')
+  const m = pickBackend(conf({ master: 'nsdn-t-trunk', vlanId: 100 }))
+  if (has8021q) assert.equal(await m, '8021q')
+  else await assert.rejects(m, { code: 'E_KERNEL_FEATURE', message: /CONFIG_VLAN_8021Q/ })
 })
 
 /**
@@ -137,10 +293,15 @@ test('8021q and bridge backends fail before creating anything, naming the option
  * shows the trunk port learning addresses in both VLANs.
  */
 test('ovs backend: same tag talks, different tags do not, the trunk sees both', async (t) => {
+  const filtering = await probeBridgeVlanFiltering()
   vsctl('add-br', DOWN, '--', 'set', 'Bridge', DOWN, 'datapath_type=netdev')
   t.after(() => vsctl('--if-exists', 'del-br', DOWN))
   const nodes = {
-    a: { ctx: ctr(t, 'nsdn-t-a'), conf: conf({ bridge: BR, vlanId: 100 }) },
+    // No backend: the probe picks ovs here; with bridge VLAN filtering it would pick that.
+    a: {
+      ctx: ctr(t, 'nsdn-t-a'),
+      conf: conf({ ...(filtering ? { backend: 'ovs' } : {}), bridge: BR, vlanId: 100 }),
+    },
     b: { ctx: ctr(t, 'nsdn-t-b'), conf: conf({ backend: 'ovs', bridge: BR, vlanId: 100 }) },
     c: { ctx: ctr(t, 'nsdn-t-c'), conf: conf({ backend: 'ovs', bridge: BR, vlanId: 200 }) },
     d: { ctx: ctr(t, 'nsdn-t-d'), conf: conf({ backend: 'ovs', bridge: BR, vlanId: 300 }) },

@@ -58,17 +58,38 @@ for (const [code, entry] of Object.entries(ERROR_TABLE))
     assert.ok(entry.exit === 1 || isSysexit(entry.exit), `exit ${entry.exit}: 1 or a sysexits code`)
   })
 
-const pinned: [ErrorCode, number, number][] = [
-  ['E_CONFIG', 7, 78],
-  ['E_CNI_VERSION', 1, 78],
-  ['E_DECODE', 6, 65],
-  ['E_TRY_AGAIN', 11, 75],
-  ['E_INTERNAL', 999, 70],
-]
-for (const [code, cni, exit] of pinned)
-  test(`ERROR_TABLE ${code} stays cni ${cni}, exit ${exit} (runtimes rely on these)`, () => {
-    assert.deepEqual(ERROR_TABLE[code], { cni, exit })
+/**
+ * Every row, written out: exit statuses are what scripts test and CNI codes what runtimes read,
+ * so a change to the table must change this test too. A new code gets its row here.
+ */
+const PINNED: Record<ErrorCode, { cni: number; exit: number }> = {
+  E_CONFIG: { cni: 7, exit: 78 },
+  E_UNSUPPORTED_FIELD: { cni: 2, exit: 78 },
+  E_CNI_VERSION: { cni: 1, exit: 78 },
+  E_CNI_ENV: { cni: 4, exit: 64 },
+  E_USAGE: { cni: 4, exit: 64 },
+  E_DECODE: { cni: 6, exit: 65 },
+  E_NETNS: { cni: 8, exit: 66 },
+  E_TRY_AGAIN: { cni: 11, exit: 75 },
+  E_UNAVAILABLE: { cni: 50, exit: 69 },
+  E_KERNEL_FEATURE: { cni: 50, exit: 69 },
+  E_KERNEL: { cni: 100, exit: 71 },
+  E_NOT_FOUND: { cni: 101, exit: 1 },
+  E_EXISTS: { cni: 102, exit: 1 },
+  E_PERM: { cni: 103, exit: 77 },
+  E_EXEC: { cni: 104, exit: 1 },
+  E_IPAM_EXHAUSTED: { cni: 110, exit: 1 },
+  E_INTERNAL: { cni: 999, exit: 70 },
+}
+
+for (const [code, { cni, exit }] of Object.entries(PINNED))
+  test(`ERROR_TABLE ${code} stays cni ${cni}, exit ${exit} (scripts and runtimes rely on these)`, () => {
+    assert.deepEqual(ERROR_TABLE[code as ErrorCode], { cni, exit })
   })
+
+test('ERROR_TABLE has exactly the pinned codes', () => {
+  assert.deepEqual(Object.keys(ERROR_TABLE).sort(), Object.keys(PINNED).sort())
+})
 
 test('plugin-specific CNI codes are unique, so a runtime can tell them apart', () => {
   const specific = Object.values(ERROR_TABLE)

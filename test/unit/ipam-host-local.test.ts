@@ -202,7 +202,7 @@ test('the legacy single-range form is range set 0, before "ranges"', async () =>
 test('bad configs: field path and hint', () => {
   const cases: [unknown, string, RegExp][] = [
     [{ type: 'dhcp' }, 'ipam.type', /unknown IPAM type "dhcp"/],
-    [{}, 'ipam.type', /unknown IPAM no type/],
+    [{}, 'ipam.type', /^ipam\.type: is missing$/],
     [null, 'ipam', /must be an object/],
     [{ type: 'host-local' }, 'ipam.ranges', /no address ranges/],
     [{ type: 'host-local', rangeStart: '10.0.0.5' }, 'ipam.rangeStart', /without subnet/],
@@ -227,7 +227,11 @@ test('bad configs: field path and hint', () => {
       'ipam.routes[0].gw',
       /not of the family/,
     ],
-    [{ type: 'host-local', subnet: '10.0.0.0/24', routes: [{}] }, 'ipam.routes[0].dst', /string/],
+    [
+      { type: 'host-local', subnet: '10.0.0.0/24', routes: [{}] },
+      'ipam.routes[0].dst',
+      /is missing/,
+    ],
     [{ type: 'static' }, 'ipam.addresses', /no addresses/],
     [
       { type: 'static', addresses: [{ address: '10.0.0.1' }] },

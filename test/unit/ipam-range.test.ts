@@ -58,7 +58,7 @@ test('explicit rangeStart, rangeEnd and gateway are kept', () => {
 
 test('bad ranges: ConfigError with the field path and a hint', () => {
   const cases: { raw: unknown; where: string; msg: RegExp }[] = [
-    { raw: {}, where: `${W}.subnet`, msg: /must be a string/ },
+    { raw: {}, where: `${W}.subnet`, msg: /is missing/ },
     { raw: 'x', where: W, msg: /must be an object/ },
     { raw: { subnet: '10.1.0.0' }, where: `${W}.subnet`, msg: /invalid subnet "10\.1\.0\.0"/ },
     { raw: { subnet: '10.1.0.0/33' }, where: `${W}.subnet`, msg: /prefix length 33 is over 32/ },

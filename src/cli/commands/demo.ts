@@ -20,5 +20,5 @@ export function register(program: Command): void {
         ? await runDemo()
         : runSandboxed([process.execPath, path.resolve(__dirname, '../main.js'), 'demo'])
     })
-  examples(needsRoot(demo), 'sudo nsdn demo', 'npm run demo')
+  examples(needsRoot(demo), 'sudo nsdn demo')
 }

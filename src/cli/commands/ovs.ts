@@ -13,6 +13,7 @@ import {
   ovsStop,
 } from '../../ovs/daemon.js'
 import { netdevPortChecksums } from '../../ovs/netdev.js'
+import { NsdnError } from '../../errors.js'
 import { runOp } from '../../op.js'
 import { parseIntIn, validIfName } from '../../validate.js'
 import { examples, globals, needsRoot } from '../context.js'
@@ -24,6 +25,28 @@ function trunksOf(text: string): number[] {
   return text.split(',').map((t) => parseIntIn(t, 0, 4095, 'trunks'))
 }
 
+interface PortOpts {
+  tag?: string
+  trunks?: string
+}
+
+/** `tag=N` and `trunks=A,B` after the port, as ovs-vsctl takes them, merged into the options. */
+function withSettings(o: PortOpts, settings: readonly string[]): PortOpts {
+  const out = { ...o }
+  for (const s of settings) {
+    const m = /^(tag|trunks)=(.+)$/.exec(s)
+    if (!m)
+      throw new NsdnError('E_USAGE', `add-port: unknown setting ${JSON.stringify(s)}`, {
+        hint: 'write tag=N or trunks=A,B (as ovs-vsctl), or --tag N / --trunks A,B',
+      })
+    const key = m[1] as 'tag' | 'trunks'
+    if (out[key] !== undefined)
+      throw new NsdnError('E_USAGE', `add-port: ${key} given twice`, { hint: `give ${key} once` })
+    out[key] = m[2]!
+  }
+  return out
+}
+
 export function register(program: Command): void {
   const ovs = program
     .command('ovs')
@@ -32,7 +55,7 @@ export function register(program: Command): void {
     ovs,
     'nsdn ovs start',
     'nsdn ovs add-br OVS-1',
-    'nsdn ovs add-port OVS-1 veth-ns1 tag 100',
+    'nsdn ovs add-port OVS-1 veth-ns1 tag=100',
   )
 
   const start = ovs
@@ -111,9 +134,11 @@ export function register(program: Command): void {
     .description('add a port to a bridge, optionally an access port (tag) or a trunk')
     .argument('<bridge>', 'bridge name')
     .argument('<port>', 'port (an existing link, e.g. a veth end)')
+    .argument('[settings...]', 'tag=N, trunks=A,B (ovs-vsctl form of --tag, --trunks)')
     .option('--tag <vlan>', 'access VLAN 0-4095')
     .option('--trunks <list>', 'trunk VLANs, e.g. 100,200')
-    .action(async (br: string, port: string, o: { tag?: string; trunks?: string }) => {
+    .action(async (br: string, port: string, settings: string[], opts: PortOpts) => {
+      const o = withSettings(opts, settings)
       const vs = ovsClient()
       await vs.addPort(validIfName(br, 'bridge'), validIfName(port, 'port'), {
         ...(o.tag !== undefined ? { tag: tagOf(o.tag) } : {}),
@@ -126,6 +151,7 @@ export function register(program: Command): void {
     needsRoot(addPort),
     'nsdn ovs add-port OVS-1 veth-ns1',
     'nsdn ovs add-port OVS-1 veth-ns2 --tag 200',
+    'nsdn ovs add-port OVS-1 veth-ns3 trunks=100,200',
   )
 
   const delPort = ovs
