@@ -44,7 +44,7 @@ import {
   isCode,
 } from '../../src/errors.js'
 import { listAt, stringAt } from '../../src/ipam/fields.js'
-import { type IpamConf, ipamAdd, ipamDel, parseIpamConf } from '../../src/ipam/index.js'
+import { type IpamConf, ipamAdd, ipamDel, ipamUndo, parseIpamConf } from '../../src/ipam/index.js'
 import { addrAdd, addrDel, addrList } from '../../src/netlink/addr.js'
 import { probeBridgeVlanFiltering } from '../../src/netlink/features.js'
 import {
@@ -258,7 +258,7 @@ async function add(c: BridgeConf, ctx: AttachContext): Promise<CniResult> {
 
     const ipam = c.ipam
     const r = ipam ? await ipamAdd(ipam, ipamArgs(c, ctx)) : { ips: [], routes: [], dns: {} }
-    if (ipam) rb.push('ipam', () => ipamDel(ipam, ipamArgs(c, ctx)))
+    if (ipam) rb.push('ipam', () => ipamUndo(ipam, ipamArgs(c, ctx)))
     failpoint('ipam')
 
     const ips = r.ips.map((ip): CniIpConfig => {
@@ -273,7 +273,7 @@ async function add(c: BridgeConf, ctx: AttachContext): Promise<CniResult> {
       }
       enableForwarding(hostNs, ips)
     }
-    await configureContainer(netns, ctx.ifname, ips, [])
+    await configureContainer(netns, ctx.ifname, ips, [], rb)
     failpoint('addresses')
 
     const routes = routesFor(c, ips, r.routes)

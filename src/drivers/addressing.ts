@@ -4,7 +4,7 @@
  * and their del and check.
  * @module
  */
-import { type IpamArgs, type IpamConf, ipamAdd, ipamDel } from '../ipam/index.js'
+import { type IpamArgs, type IpamConf, ipamAdd, ipamDel, ipamUndo } from '../ipam/index.js'
 import type { Link } from '../netlink/link.js'
 import type { NetNs } from '../netns/netns.js'
 import type { AttachContext, CniResult } from './api.js'
@@ -37,9 +37,9 @@ export async function setupAddresses(
 ): Promise<Pick<CniResult, 'ips' | 'routes' | 'dns'>> {
   const conf = ip.ipam
   const r = conf ? await ipamAdd(conf, owner(ip, ctx)) : undefined
-  if (conf) rb.push('ipam', () => ipamDel(conf, owner(ip, ctx)))
+  if (conf) rb.push('ipam', () => ipamUndo(conf, owner(ip, ctx)))
   failpoint('ipam')
-  await configureContainer(ctx.netns, ctx.ifname, r?.ips ?? [], r?.routes ?? [])
+  await configureContainer(ctx.netns, ctx.ifname, r?.ips ?? [], r?.routes ?? [], rb)
   failpoint('addresses')
   if (!r) return {}
   const dns = Object.keys(r.dns).length ? { dns: r.dns } : {}
