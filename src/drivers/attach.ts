@@ -6,11 +6,18 @@
  */
 import fs from 'node:fs'
 import path from 'node:path'
-import { ConfigError, NsdnError } from '../errors.js'
+import { ConfigError, NsdnError, errorMessage, isCode } from '../errors.js'
+import { io, mkdirp } from '../files.js'
+import { logger } from '../log.js'
 import { NetNs, netnsDir } from '../netns/netns.js'
-import { validIfName, validNetnsName } from '../validate.js'
+import { validContainerId, validIfName, validNetnsName } from '../validate.js'
 import type { AttachContext, CniResult, NetConfBase } from './api.js'
 import { getDriver } from './registry.js'
+
+/** The longest file name (NAME_MAX of Linux file systems). */
+const NAME_MAX = 255
+
+const log = logger('attach')
 
 /** Where results are kept: on /run, since the namespaces they describe do not outlive a boot. */
 export function resultDir(): string {
@@ -42,8 +49,13 @@ function prepare(req: AttachRequest): {
   const conf = driver.parseConf({ type: req.driver, ...raw }, 'conf')
   const netns = validNetnsName(req.netns, 'NETNS')
   const ifname = validIfName(req.ifname ?? 'eth0', '--ifname')
-  const containerId = req.containerId ?? netns
-  const file = path.join(resultDir(), `${conf.name}-${containerId}-${ifname}.json`)
+  const containerId = validContainerId(req.containerId ?? netns, '--container-id')
+  const base = `${conf.name}-${containerId}-${ifname}.json`
+  if (Buffer.byteLength(base) > NAME_MAX)
+    throw new ConfigError(`the result file name ${base} is over ${NAME_MAX} bytes`, 'conf.name', {
+      hint: 'shorten the network name or the container id',
+    })
+  const file = path.join(resultDir(), base)
   return {
     driver,
     conf,
@@ -58,8 +70,16 @@ export async function attach(req: AttachRequest): Promise<CniResult> {
   const netns = NetNs.open(req.netns)
   try {
     const result = await driver.add(conf, { ...ctx, netns })
-    fs.mkdirSync(path.dirname(file), { recursive: true })
-    fs.writeFileSync(file, JSON.stringify(result))
+    try {
+      mkdirp(path.dirname(file))
+      io(`write ${file}`, () => fs.writeFileSync(file, JSON.stringify(result)))
+    } catch (err) {
+      // Without its result, detach could not be told what add made: take it all back.
+      await driver.del(conf, { ...ctx, netns, prevResult: result }).catch((e: unknown) => {
+        log.warn({ err: errorMessage(e) }, 'rollback of the attachment failed')
+      })
+      throw err
+    }
     return result
   } finally {
     netns.close()
@@ -72,7 +92,14 @@ export async function detach(req: AttachRequest): Promise<void> {
   const netns = NetNs.exists(req.netns) ? NetNs.open(req.netns) : undefined
   try {
     const prev = readResult(file)
-    await driver.del(conf, { ...ctx, netns, ...(prev ? { prevResult: prev } : {}) })
+    try {
+      await driver.del(conf, { ...ctx, netns, ...(prev ? { prevResult: prev } : {}) })
+    } catch (err) {
+      // A service that is down (Open vSwitch): the driver freed the rest, and what is left it
+      // finds again by name, without the result.
+      if (isCode(err, 'E_UNAVAILABLE')) fs.rmSync(file, { force: true })
+      throw err
+    }
     fs.rmSync(file, { force: true })
   } finally {
     netns?.close()

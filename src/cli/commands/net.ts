@@ -35,7 +35,8 @@ function readConf(text: string): unknown {
     }
   }
   try {
-    return JSON.parse(json) as unknown
+    // Editors on some systems save UTF-8 with a byte order mark; JSON.parse refuses it.
+    return JSON.parse(json.replace(/^\uFEFF/, '')) as unknown
   } catch (err) {
     throw new ConfigError(`not valid JSON: ${(err as Error).message}`, '--conf', {
       hint: `e.g. --conf '{"name":"net1","bridge":"br0","ipam":{...}}'`,
