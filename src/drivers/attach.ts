@@ -13,6 +13,11 @@ import { NetNs, netnsDir } from '../netns/netns.js'
 import { validContainerId, validIfName, validNetnsName } from '../validate.js'
 import type { AttachContext, CniResult, NetConfBase } from './api.js'
 import { getDriver } from './registry.js'
+import { canonicalCidr } from './check.js'
+import type { IpamConf } from '../ipam/index.js'
+import { addrList } from '../netlink/addr.js'
+import { Rtnl } from '../netlink/rtnl.js'
+import { failpoint } from './rollback.js'
 
 /** The longest file name (NAME_MAX of Linux file systems). */
 const NAME_MAX = 255
@@ -50,12 +55,13 @@ function prepare(req: AttachRequest): {
   const netns = validNetnsName(req.netns, 'NETNS')
   const ifname = validIfName(req.ifname ?? 'eth0', '--ifname')
   const containerId = validContainerId(req.containerId ?? netns, '--container-id')
-  const base = `${conf.name}-${containerId}-${ifname}.json`
-  if (Buffer.byteLength(base) > NAME_MAX)
-    throw new ConfigError(`the result file name ${base} is over ${NAME_MAX} bytes`, 'conf.name', {
-      hint: 'shorten the network name or the container id',
-    })
-  const file = path.join(resultDir(), base)
+  const base = `${containerId}-${ifname}.json`
+  for (const n of [conf.name, base])
+    if (Buffer.byteLength(n) > NAME_MAX)
+      throw new ConfigError(`the file name ${n} is over ${NAME_MAX} bytes`, 'conf.name', {
+        hint: 'shorten the network name',
+      })
+  const file = path.join(resultDir(), conf.name, base)
   return {
     driver,
     conf,
@@ -64,13 +70,49 @@ function prepare(req: AttachRequest): {
   }
 }
 
+/**
+ * Refuse static addresses that an attachment of the same network holds already (its recorded
+ * result) or that an interface of this host has: two containers with one address break both.
+ */
+async function refuseTakenStatic(conf: NetConfBase, file: string): Promise<void> {
+  const ipam = (conf as { ipam?: IpamConf }).ipam
+  if (ipam?.type !== 'static') return
+  const bare = (cidr: string): string => canonicalCidr(cidr.split('/')[0] ?? '')
+  const holders = new Map<string, string>()
+  for (const a of await addrList(Rtnl.for())) holders.set(bare(a.cidr), 'this host')
+  const dir = path.dirname(file)
+  const names = fs.existsSync(dir) ? io(`ls ${dir}`, () => fs.readdirSync(dir)) : []
+  for (const name of names.filter((n) => n.endsWith('.json'))) {
+    const other = path.join(dir, name)
+    if (other === file) continue
+    for (const ip of readResult(other)?.ips ?? [])
+      holders.set(
+        bare(ip.address),
+        `attachment ${name.replace(/\.json$/, '')} of network "${conf.name}"`,
+      )
+  }
+  ipam.addresses.forEach((a, i) => {
+    const holder = holders.get(bare(a.address))
+    if (holder)
+      throw new NsdnError(
+        'E_EXISTS',
+        `conf.ipam.addresses[${i}]: ${a.address} is taken by ${holder}`,
+        {
+          hint: 'give this container another address, or detach the one that holds it',
+        },
+      )
+  })
+}
+
 /** Equivalent of CNI ADD on a named namespace. */
 export async function attach(req: AttachRequest): Promise<CniResult> {
   const { driver, conf, ctx, file } = prepare(req)
+  await refuseTakenStatic(conf, file)
   const netns = NetNs.open(req.netns)
   try {
     const result = await driver.add(conf, { ...ctx, netns })
     try {
+      failpoint('result')
       mkdirp(path.dirname(file))
       io(`write ${file}`, () => fs.writeFileSync(file, JSON.stringify(result)))
     } catch (err) {
@@ -97,10 +139,10 @@ export async function detach(req: AttachRequest): Promise<void> {
     } catch (err) {
       // A service that is down (Open vSwitch): the driver freed the rest, and what is left it
       // finds again by name, without the result.
-      if (isCode(err, 'E_UNAVAILABLE')) fs.rmSync(file, { force: true })
+      if (isCode(err, 'E_UNAVAILABLE')) removeResult(file)
       throw err
     }
-    fs.rmSync(file, { force: true })
+    removeResult(file)
   } finally {
     netns?.close()
   }
@@ -119,6 +161,16 @@ export async function check(req: AttachRequest): Promise<void> {
     await driver.check(conf, { ...ctx, netns, prevResult: prev })
   } finally {
     netns.close()
+  }
+}
+
+/** Remove a result, and its network's directory with its last one. */
+function removeResult(file: string): void {
+  fs.rmSync(file, { force: true })
+  try {
+    fs.rmdirSync(path.dirname(file))
+  } catch {
+    // other attachments' results are in it, or it is gone
   }
 }
 
