@@ -14,7 +14,8 @@ import { validContainerId, validIfName, validNetnsName } from '../validate.js'
 import type { AttachContext, CniResult, NetConfBase } from './api.js'
 import { getDriver } from './registry.js'
 import { canonicalCidr } from './check.js'
-import type { IpamConf } from '../ipam/index.js'
+import { type IpamConf, ipamUndo } from '../ipam/index.js'
+import { linkSet, tryLinkByName } from '../netlink/link.js'
 import { addrList } from '../netlink/addr.js'
 import { Rtnl } from '../netlink/rtnl.js'
 import { failpoint } from './rollback.js'
@@ -70,12 +71,15 @@ function prepare(req: AttachRequest): {
   }
 }
 
+/** The `ipam` section of a veth driver's config, if it has one. */
+const ipamOf = (conf: NetConfBase): IpamConf | undefined => (conf as { ipam?: IpamConf }).ipam
+
 /**
  * Refuse static addresses that an attachment of the same network holds already (its recorded
  * result) or that an interface of this host has: two containers with one address break both.
  */
 async function refuseTakenStatic(conf: NetConfBase, file: string): Promise<void> {
-  const ipam = (conf as { ipam?: IpamConf }).ipam
+  const ipam = ipamOf(conf)
   if (ipam?.type !== 'static') return
   const bare = (cidr: string): string => canonicalCidr(cidr.split('/')[0] ?? '')
   const holders = new Map<string, string>()
@@ -110,14 +114,23 @@ export async function attach(req: AttachRequest): Promise<CniResult> {
   await refuseTakenStatic(conf, file)
   const netns = NetNs.open(req.netns)
   try {
+    const h = Rtnl.for(netns)
+    const loWasUp = (await tryLinkByName(h, 'lo'))?.up ?? true
     const result = await driver.add(conf, { ...ctx, netns })
     try {
       failpoint('result')
       mkdirp(path.dirname(file))
       io(`write ${file}`, () => fs.writeFileSync(file, JSON.stringify(result)))
     } catch (err) {
-      // Without its result, detach could not be told what add made: take it all back.
-      await driver.del(conf, { ...ctx, netns, prevResult: result }).catch((e: unknown) => {
+      // Without its result, detach could not be told what add made: take it all back, to the
+      // state before (del alone leaves lo up and the lease directory).
+      const ipam = ipamOf(conf)
+      const undo = async (): Promise<void> => {
+        await driver.del(conf, { ...ctx, netns, prevResult: result })
+        if (ipam) await ipamUndo(ipam, { network: conf.name, ...ctx })
+        if (!loWasUp) await linkSet(h, 'lo', { up: false })
+      }
+      await undo().catch((e: unknown) => {
         log.warn({ err: errorMessage(e) }, 'rollback of the attachment failed')
       })
       throw err

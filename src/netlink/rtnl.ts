@@ -208,7 +208,12 @@ export class Rtnl {
 function kernelError(op: Op, err: unknown): unknown {
   if (!(err instanceof NetlinkErrno)) return err
   const command = formatOp(op)
-  const hint = HINTS[err.errno]
+  // The kernel refuses an IPv6 address on a link whose MTU is under 1280 with a bare EINVAL.
+  const v6 = (op.kind === 'addr.add' || op.kind === 'addr.replace') && op.cidr.includes(':')
+  const hint =
+    v6 && err.errno === 'EINVAL'
+      ? `IPv6 needs an MTU of 1280 or more: check the MTU of ${op.dev} ("mtu" in a config)`
+      : HINTS[err.errno]
   return new KernelError(codeForErrno(err.errno), `${command}: ${err.errno}`, err.errno, command, {
     cause: err,
     ...(hint ? { hint } : {}),

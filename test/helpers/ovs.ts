@@ -9,7 +9,8 @@ import { Rtnl } from '../../src/netlink/rtnl.js'
 import { ovsStart, ovsStop } from '../../src/ovs/daemon.js'
 import { eventually, netnsNames, strayLinks } from './kernel.js'
 
-let db = ''
+// The private instance's database until usePrivateOvs learns it from ovsStart.
+let db = 'unix:/run/nsdn/ovs/db.sock'
 
 /** Start the private OVS before the file's tests; after them stop it and assert nothing is left. */
 export function usePrivateOvs(): void {
