@@ -46,7 +46,7 @@ export function mkdirp(dir: string, mode = 0o755): string | undefined {
   const abs = path.resolve(dir)
   const missing: string[] = []
   for (let d = abs; ; d = path.dirname(d)) {
-    const st = fs.statSync(d, { throwIfNoEntry: false })
+    const st = io(`mkdir ${abs}`, () => fs.statSync(d, { throwIfNoEntry: false }))
     if (st) {
       if (!st.isDirectory()) throw ioError(`mkdir ${abs}`, { code: 'ENOTDIR' })
       break

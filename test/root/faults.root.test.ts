@@ -272,6 +272,14 @@ test('SIGINT or SIGTERM during attach rolls back, then exits 130 or 143', async 
     assert.equal(r.status, status, `${sig}: ${r.signal} ${r.stderr}`)
     assert.match(r.stderr, new RegExp(`interrupted by ${sig}`))
     assert.equal(loUp(NS), loBefore, 'lo as it was')
+    // The test made the lease directory (for its lock): no lease may be in it.
+    const left = fs.existsSync(path.dirname(lock)) ? fs.readdirSync(path.dirname(lock)) : []
+    assert.deepEqual(
+      left.filter((f) => /^\d/.test(f)),
+      [],
+      'no lease',
+    )
+    fs.rmSync(path.dirname(lock), { recursive: true, force: true })
     assertNoLeaks(`after ${sig}`)
   }
 })
