@@ -12,7 +12,7 @@ import { hostVethName } from '../../src/drivers/veth.js'
 import { Rtnl } from '../../src/netlink/rtnl.js'
 import { ovsStart, ovsStatus, ovsStop } from '../../src/ovs/daemon.js'
 import { container, dropContainer, leases } from '../helpers/attach.js'
-import { counts, filesUnder, nsdn } from '../helpers/faults.js'
+import { counts, ended, filesUnder, leaks, nsdn, nsdnChild } from '../helpers/faults.js'
 import { eventually, netnsNames, pingSoon, strayLinks } from '../helpers/kernel.js'
 import { rows, vsctl } from '../helpers/ovs.js'
 
@@ -221,4 +221,50 @@ test('attach and detach race on one bridge: every success leaves a working port'
   assert.deepEqual(rows('Bridge'), [])
   assert.deepEqual(leases(dataDir, 'race'), [])
   assert.ok(path.isAbsolute(dataDir))
+})
+
+test('the race across processes: concurrent CLI attach and detach on one bridge', async () => {
+  for (const n of ['p1', 'p2']) assert.equal(nsdn(['netns', 'add', n]).status, 0)
+  const c = conf({ name: 'ovsp', bridge: 'ovs-p' })
+  for (let round = 0; round < 6; round++) {
+    counts.faults++
+    assert.equal(net('attach', 'p1', c).status, 0)
+    const [d, a] = await Promise.all([
+      ended(nsdnChild(['net', 'detach', 'p1', '--driver', 'ovs', '--conf', c])),
+      ended(nsdnChild(['net', 'attach', 'p2', '--driver', 'ovs', '--conf', c])),
+    ])
+    assert.equal(d.status, 0, d.stderr)
+    assert.equal(a.status, 0, `round ${round}: ${a.stderr}`)
+    assert.equal(vsctl('port-to-br', port('p2')).trim(), 'ovs-p', `round ${round}`)
+    const k = net('check', 'p2', c)
+    assert.equal(k.status, 0, k.stderr)
+    assert.equal(net('detach', 'p2', c).status, 0)
+  }
+  assert.deepEqual(rows('Bridge'), [])
+})
+
+test('kill -9 at any point of an ovs attach or detach, then detach: nothing left', async () => {
+  const c = conf({ name: 'ovsk', bridge: 'ovs-k' })
+  for (let i = 0; i < 10; i++) {
+    counts.faults++
+    const delay = (i * 53) % 500
+    const verb = i % 2 ? 'detach' : 'attach'
+    if (verb === 'detach') assert.equal(net('attach', 'p1', c).status, 0)
+    const child = nsdnChild(['net', verb, 'p1', '--driver', 'ovs', '--conf', c])
+    const done = ended(child)
+    await new Promise((r) => setTimeout(r, delay))
+    child.kill('SIGKILL')
+    await done
+    const d = net('detach', 'p1', c)
+    assert.equal(d.status, 0, d.stderr)
+    const left = leaks({
+      keepNetns: netnsNames(),
+      extra: [
+        () => rows('Port').map((r) => `port ${String(r.name)}`),
+        () => rows('Bridge').map((r) => `bridge ${String(r.name)}`),
+        () => leases(dataDir, 'ovsk').map((l) => `lease ${l}`),
+      ],
+    })
+    assert.deepEqual(left, [], `kill -9 ${delay} ms into ${verb}`)
+  }
 })
