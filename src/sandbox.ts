@@ -1,6 +1,6 @@
 /**
  * A private host to experiment in: a fresh network, mount and PID namespace, with its own
- * /run (so /run/netns is private) and a sysfs that shows the new namespace's devices.
+ * /run (so /run/netns is private), its own /var/lib/cni (IPAM leases) and a sysfs that shows the new namespace's devices.
  * Everything created inside vanishes when the command exits; any daemon it left behind is
  * killed with it (sandbox-init.ts is PID 1 of the new PID namespace and mounts its /proc).
  * @module
@@ -11,9 +11,17 @@ import path from 'node:path'
 import { constants } from 'node:os'
 import { NsdnError } from './errors.js'
 import { CLONE, MS, mount, setns, unshare } from './ffi/libc.js'
+import { mkdirp } from './files.js'
 import { NetNs } from './netns/netns.js'
 
 export const SANDBOX_ENV = 'NSDN_SANDBOX'
+
+/**
+ * Directories of state outside /run that get a tmpfs of their own in the sandbox: the leases
+ * of host-local IPAM (theirs and the reference plugin's default), which would otherwise land
+ * on the host's disk, outlive the sandbox and collide with the host's real leases.
+ */
+export const SANDBOX_STATE_DIRS = ['/var/lib/cni']
 
 /**
  * Move the main thread into new namespaces and prepare the mounts. Spawned children inherit
@@ -30,6 +38,11 @@ function enterSandbox(): void {
   mount('nsdn-run', '/run', 'tmpfs', MS.NOSUID | MS.NODEV, 'mode=755')
   fs.mkdirSync('/run/netns')
   fs.mkdirSync('/run/lock')
+  // State that lives on disk (IPAM leases) is the sandbox's own too, as /run is.
+  for (const dir of SANDBOX_STATE_DIRS) {
+    mkdirp(dir)
+    mount('nsdn-state', dir, 'tmpfs', MS.NOSUID | MS.NODEV, 'mode=755')
+  }
   mount('nsdn-sys', '/sys', 'sysfs', MS.NOSUID | MS.NODEV | MS.NOEXEC)
   NetNs.reset()
 }

@@ -37,6 +37,19 @@ export function validNetnsName(name: string, where = 'netns name'): string {
   return name
 }
 
+/** Longest container id: ids become parts of file names (leases, results) of at most 255 bytes. */
+export const CONTAINER_ID_MAX = 128
+
+/** A container id (CNI SPEC: an alphanumeric, then alphanumerics, "_", "." or "-"). */
+export function validContainerId(id: string, where = 'container id'): string {
+  const hint = `start with a letter or digit; then letters, digits, "_", "." or "-"; at most ${CONTAINER_ID_MAX}`
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(id))
+    throw new ConfigError(`invalid container id ${shown(id)}`, where, { hint })
+  if (id.length > CONTAINER_ID_MAX)
+    throw new ConfigError(`container id is ${id.length} characters long`, where, { hint })
+  return id
+}
+
 export interface Cidr {
   /** The address as written (host bits kept). */
   address: string

@@ -28,7 +28,7 @@ import { macSpoofAdd, masqAdd, nftOwner, nftRules, nftRulesDel } from '../../src
 import type { NftFamily } from '../../src/drivers/nft.js'
 import { explainIpam } from '../../src/drivers/addressing.js'
 import { Rollback, failpoint } from '../../src/drivers/rollback.js'
-import { firstAddress, overlaps } from '../../src/drivers/subnet.js'
+import { firstAddress, overlaps, subnetOf } from '../../src/drivers/subnet.js'
 import {
   addContainerRoutes,
   configureContainer,
@@ -46,7 +46,7 @@ import {
   isCode,
 } from '../../src/errors.js'
 import { listAt, stringAt } from '../../src/ipam/fields.js'
-import { type IpamConf, ipamAdd, ipamDel, parseIpamConf } from '../../src/ipam/index.js'
+import { type IpamConf, ipamAdd, ipamDel, ipamUndo, parseIpamConf } from '../../src/ipam/index.js'
 import { addrAdd, addrDel, addrList } from '../../src/netlink/addr.js'
 import { probeBridgeVlanFiltering } from '../../src/netlink/features.js'
 import {
@@ -60,7 +60,9 @@ import {
   linkSetPromisc,
   tryLinkByName,
 } from '../../src/netlink/link.js'
+import { routeList } from '../../src/netlink/route.js'
 import { Rtnl } from '../../src/netlink/rtnl.js'
+import { logger } from '../../src/log.js'
 import { NetNs } from '../../src/netns/netns.js'
 import { explainWhy } from '../../src/op.js'
 import { sysctlGet, sysctlSet } from '../../src/sysctl.js'
@@ -114,6 +116,8 @@ function parseConf(raw: unknown, where = 'conf'): BridgeConf {
     ...(o.ipam !== undefined ? { ipam: parseIpamConf(o.ipam, fieldPath(where, 'ipam')) } : {}),
   }
 }
+
+const log = logger('bridge')
 
 const noNetns = (): NsdnError =>
   new NsdnError('E_NETNS', 'the bridge driver needs the container network namespace')
@@ -188,6 +192,7 @@ async function ensureGatewayAddr(
       )
     await addrDel(h, a.cidr, br)
   }
+  await warnIfRoutedElsewhere(h, gw, br)
   try {
     // No DAD: the containers use the gateway as soon as add returns.
     await addrAdd(h, gw, br, { nodad: true })
@@ -199,6 +204,24 @@ async function ensureGatewayAddr(
   rb.push(`address ${text} on ${br.name}`, async () => {
     if (!(await hasOtherPorts(h, br, o.port))) await ignoreNotFound(addrDel(h, gw, br))
   })
+}
+
+/**
+ * The gateway address makes the kernel route its subnet to the bridge: another interface with
+ * a route to that subnet (the same subnet on two bridges) would then get half the traffic.
+ */
+async function warnIfRoutedElsewhere(h: Rtnl, gw: Cidr, br: Link): Promise<void> {
+  const subnet = subnetOf(gw)
+  const other = (await routeList(h, gw.family)).find(
+    (r) => r.dst === subnet && r.oif !== undefined && r.oif !== br.index,
+  )
+  if (!other?.oif) return
+  const dev = (await linkList(h)).find((l) => l.index === other.oif)?.name ?? `#${other.oif}`
+  log.warn(
+    { subnet, bridge: br.name, dev },
+    `subnet ${subnet} is already routed to "${dev}": "${br.name}" gets a second route to it, ` +
+      'and hosts behind one of them will be unreachable; give this network another subnet',
+  )
 }
 
 /** Turn on forwarding for each family the gateway serves (only where it is off). */
@@ -270,7 +293,7 @@ async function add(c: BridgeConf, ctx: AttachContext): Promise<CniResult> {
 
     const ipam = c.ipam
     const r = ipam ? await ipamAdd(ipam, ipamArgs(c, ctx)) : { ips: [], routes: [], dns: {} }
-    if (ipam) rb.push('ipam', () => ipamDel(ipam, ipamArgs(c, ctx)))
+    if (ipam) rb.push('ipam', () => ipamUndo(ipam, ipamArgs(c, ctx)))
     if (ipam) explainIpam(ipam, c.name, r)
     failpoint('ipam')
 
@@ -287,7 +310,7 @@ async function add(c: BridgeConf, ctx: AttachContext): Promise<CniResult> {
       }
       enableForwarding(hostNs, ips)
     }
-    await configureContainer(netns, ctx.ifname, ips, [])
+    await configureContainer(netns, ctx.ifname, ips, [], rb)
     failpoint('addresses')
 
     const routes = routesFor(c, ips, r.routes)

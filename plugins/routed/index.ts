@@ -39,7 +39,7 @@ import {
   vethInterfaces,
 } from '../../src/drivers/veth.js'
 import { ConfigError, NsdnError } from '../../src/errors.js'
-import { type IpamConf, ipamAdd, ipamDel, parseIpamConf } from '../../src/ipam/index.js'
+import { type IpamConf, ipamAdd, ipamDel, ipamUndo, parseIpamConf } from '../../src/ipam/index.js'
 import { addrAdd, addrList } from '../../src/netlink/addr.js'
 import { type Link, linkByName, tryLinkByName } from '../../src/netlink/link.js'
 import { routeAdd, routeList } from '../../src/netlink/route.js'
@@ -153,7 +153,7 @@ async function add(c: RoutedConf, ctx: AttachContext): Promise<CniResult> {
     failpoint('veth')
 
     const r = await ipamAdd(c.ipam, ipamArgs(c, ctx))
-    rb.push('ipam', () => ipamDel(c.ipam, ipamArgs(c, ctx)))
+    rb.push('ipam', () => ipamUndo(c.ipam, ipamArgs(c, ctx)))
     explainIpam(c.ipam, c.name, r)
     failpoint('ipam')
 
@@ -163,6 +163,7 @@ async function add(c: RoutedConf, ctx: AttachContext): Promise<CniResult> {
       ctx.ifname,
       plans.map((p) => ({ address: p.host })),
       [],
+      rb,
     )
     // The same gateway address on every host end is fine: each is its own /32 on its link.
     explainWhy('routed: the container holds a /32 (/128); the host end holds the gateway')

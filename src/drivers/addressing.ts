@@ -5,7 +5,14 @@
  * @module
  */
 import path from 'node:path'
-import { type IpamArgs, type IpamConf, type IpamResult, ipamAdd, ipamDel } from '../ipam/index.js'
+import {
+  type IpamArgs,
+  type IpamConf,
+  type IpamResult,
+  ipamAdd,
+  ipamDel,
+  ipamUndo,
+} from '../ipam/index.js'
 import { explainWhy } from '../op.js'
 import type { Link } from '../netlink/link.js'
 import type { NetNs } from '../netns/netns.js'
@@ -50,10 +57,10 @@ export async function setupAddresses(
 ): Promise<Pick<CniResult, 'ips' | 'routes' | 'dns'>> {
   const conf = ip.ipam
   const r = conf ? await ipamAdd(conf, owner(ip, ctx)) : undefined
-  if (conf) rb.push('ipam', () => ipamDel(conf, owner(ip, ctx)))
+  if (conf) rb.push('ipam', () => ipamUndo(conf, owner(ip, ctx)))
   if (conf && r) explainIpam(conf, ip.network, r)
   failpoint('ipam')
-  await configureContainer(ctx.netns, ctx.ifname, r?.ips ?? [], r?.routes ?? [])
+  await configureContainer(ctx.netns, ctx.ifname, r?.ips ?? [], r?.routes ?? [], rb)
   failpoint('addresses')
   if (!r) return {}
   const dns = Object.keys(r.dns).length ? { dns: r.dns } : {}

@@ -5,13 +5,29 @@
  * a bridge someone else made is never removed.
  * @module
  */
-import { ConfigError, ignoreNotFound } from '../errors.js'
+import path from 'node:path'
+import {
+  ConfigError,
+  KernelFeatureError,
+  NsdnError,
+  errorMessage,
+  ignoreNotFound,
+  isCode,
+} from '../errors.js'
+import { withFileLock } from '../files.js'
 import { tryLinkByName } from '../netlink/link.js'
 import { Rtnl } from '../netlink/rtnl.js'
 import { NetNs } from '../netns/netns.js'
-import { defaultDatapathType, ovsClient } from '../ovs/daemon.js'
+import {
+  defaultDatapathType,
+  ovsClient,
+  ovsRunDir,
+  requireSwitch,
+  switchLog,
+  switchRunning,
+} from '../ovs/daemon.js'
 import { softwareTxChecksum } from '../ovs/netdev.js'
-import { type DatapathType, type Vsctl, cmd } from '../ovs/vsctl.js'
+import { type DatapathType, type Vsctl, cmd, ovsSet } from '../ovs/vsctl.js'
 import { parseIntIn } from '../validate.js'
 import { type IpSetup, checkAddresses, releaseAddresses, setupAddresses } from './addressing.js'
 import type { AttachContext, CniResult } from './api.js'
@@ -71,41 +87,84 @@ export function parseTrunks(raw: unknown, where: string, min = 0, max = 4095): n
 const ovsPortName = (ctx: AttachContext): string => hostVethName(ctx.containerId, ctx.ifname)
 
 /**
- * Create the bridge when missing, marked as nsdn's. Returns whether this call created it and
- * the bridge's datapath type ("" in OVSDB means the default, "system").
+ * Run fn holding the bridge's lock (a flock in the OVS run directory). Creating a missing bridge
+ * and adding a port to it, and removing a bridge whose last port went, each run under it, so
+ * a bridge is never removed between another attach's check and its add-port.
  */
-async function ensureBridge(
-  vs: Vsctl,
-  c: OvsPortConf,
-): Promise<{ created: boolean; datapathType: string }> {
+function withBridgeLock<T>(bridge: string, fn: () => Promise<T>): Promise<T> {
+  return withFileLock(path.join(ovsRunDir(), `bridge-${bridge}.lock`), fn)
+}
+
+/** A client for removals: without a running switch they change the database and do not wait. */
+const removalClient = (): Vsctl => ovsClient({ noWait: !switchRunning() })
+
+/**
+ * Create the bridge when missing, marked as nsdn's. Returns the bridge's datapath type ("" in
+ * OVSDB means the default, "system"). Refuses, before anything changes, what ovs-vswitchd could
+ * not set up: the kernel datapath without the openvswitch module, a name some device has.
+ */
+async function ensureBridge(vs: Vsctl, c: OvsPortConf, rb: Rollback): Promise<string> {
   const [row] = await vs.listRows('Bridge', { records: [c.bridge], columns: ['datapath_type'] })
-  if (row) return { created: false, datapathType: String(row.datapath_type) }
+  if (row) return String(row.datapath_type)
   const datapathType = c.datapathType ?? (await defaultDatapathType())
+  if (datapathType === 'system' && (await defaultDatapathType()) !== 'system')
+    throw new KernelFeatureError(
+      'the Open vSwitch kernel datapath',
+      'CONFIG_OPENVSWITCH',
+      'set "datapathType": "netdev" (the userspace datapath), or load the openvswitch module',
+    )
+  const clash = await tryLinkByName(Rtnl.for(NetNs.current()), c.bridge)
+  if (clash)
+    throw new NsdnError('E_EXISTS', `a network device named "${c.bridge}" exists already`, {
+      details: `its kind is ${clash.kind ?? 'none (a physical or loopback device)'}`,
+      hint: 'an OVS bridge makes a device of its own name: set "bridge" to another name',
+    })
+  // Pushed first: ovs-vsctl may commit the bridge and then report that the switch failed it.
+  rb.push(`ovs bridge ${c.bridge}`, () => removeBridgeIfUnused(c.bridge))
   await vs.run([
     ...cmd.addBr(c.bridge, { datapathType }),
     ['set', 'Bridge', c.bridge, `external_ids:${CREATED_BY_NSDN}=true`],
   ])
-  return { created: true, datapathType }
+  return datapathType
+}
+
+/**
+ * What ovs-vswitchd says about the named interfaces (their `error` column; `ofport` -1 means
+ * it could not open the device): one line each, none when all work.
+ */
+async function interfaceErrors(vs: Vsctl, names: readonly string[]): Promise<string[]> {
+  const rows = await vs.listRows('Interface', {
+    records: names,
+    columns: ['name', 'error', 'ofport'],
+  })
+  return rows.flatMap((r) => {
+    const error = ovsSet(r.error)[0]
+    if (error !== undefined) return [`OVS interface "${String(r.name)}": ${String(error)}`]
+    if (ovsSet(r.ofport)[0] === -1)
+      return [`OVS interface "${String(r.name)}" has no OpenFlow port`]
+    return []
+  })
 }
 
 /**
  * Remove the bridge when nsdn created it and no port is left on it (`list-ports` leaves out the
  * bridge's own internal port). Equivalent: `ovs-vsctl --if-exists del-br BR`.
  */
-async function removeBridgeIfUnused(vs: Vsctl, bridge: string): Promise<void> {
-  // Runtimes run DELs concurrently: another one may remove the bridge between these reads.
-  const rows = await ignoreNotFound(
-    vs.listRows('Bridge', { records: [bridge], columns: ['external_ids'] }),
-  )
-  const ids = rows?.[0]?.external_ids
-  if (!(ids instanceof Map) || ids.get(CREATED_BY_NSDN) !== 'true') return
-  const ports = await ignoreNotFound(vs.listPorts(bridge))
-  if (ports?.length === 0) await vs.delBr(bridge)
+function removeBridgeIfUnused(bridge: string): Promise<void> {
+  return withBridgeLock(bridge, async () => {
+    const vs = removalClient()
+    const rows = await vs.listRows('Bridge', { records: [bridge], columns: ['external_ids'] })
+    const ids = rows[0]?.external_ids
+    if (!(ids instanceof Map) || ids.get(CREATED_BY_NSDN) !== 'true') return
+    const ports = await ignoreNotFound(vs.listPorts(bridge))
+    if (ports?.length === 0) await vs.delBr(bridge)
+  })
 }
 
 /**
  * Add: bridge (when missing), veth pair, OVS port with tag and trunks in one ovs-vsctl call,
  * IPAM, container addresses. Atomic: a failure after any step undoes the steps before it.
+ * Nothing starts while the switch is down: OVSDB would take the port and nothing would apply it.
  */
 export function ovsPortAdd(
   c: OvsPortConf,
@@ -113,27 +172,34 @@ export function ovsPortAdd(
   ctx: AttachContext & { netns: NetNs },
 ): Promise<CniResult> {
   const vs = ovsClient()
+  requireSwitch()
   const port = ovsPortName(ctx)
   return Rollback.guard(async (rb) => {
-    explainWhy(`the Open vSwitch bridge ${c.bridge} (made when missing)`)
-    const br = await ensureBridge(vs, c)
-    if (br.created) rb.push(`ovs bridge ${c.bridge}`, () => removeBridgeIfUnused(vs, c.bridge))
-    failpoint('bridge')
-    const pair = await setupVeth(ctx, NetNs.current(), port, rb, {
-      ...(c.mtu !== undefined ? { mtu: c.mtu } : {}),
+    const pair = await withBridgeLock(c.bridge, async () => {
+      explainWhy(`the Open vSwitch bridge ${c.bridge} (made when missing)`)
+      const datapathType = await ensureBridge(vs, c, rb)
+      failpoint('bridge')
+      const pair = await setupVeth(ctx, NetNs.current(), port, rb, {
+        ...(c.mtu !== undefined ? { mtu: c.mtu } : {}),
+      })
+      // The userspace datapath forwards frames as they are: TCP needs software checksums.
+      if (datapathType === 'netdev') {
+        explainWhy('netdev (userspace) datapath: checksums in software, else TCP stalls')
+        await softwareTxChecksum(ctx.netns, ctx.ifname)
+      }
+      failpoint('veth')
+      const vlans = { ...(c.tag !== undefined ? { tag: c.tag } : {}), trunks: c.trunks }
+      explainWhy(
+        `the OVS port: access VLAN ${c.tag ?? 'none'}, trunks ${c.trunks.join(',') || 'none'}`,
+      )
+      // Pushed first: a switch that dies now leaves the committed row behind a timeout.
+      rb.push(`ovs port ${port}`, () => removalClient().delPort(port, c.bridge))
+      await vs.run(cmd.addPort(c.bridge, port, vlans))
+      const errors = await interfaceErrors(vs, [c.bridge, port])
+      if (errors.length)
+        throw new NsdnError('E_EXEC', errors.join('; '), { hint: `see ${switchLog()}` })
+      return pair
     })
-    // The userspace datapath forwards frames as they are: TCP needs software checksums.
-    if (br.datapathType === 'netdev') {
-      explainWhy('netdev (userspace) datapath: checksums in software, else TCP stalls')
-      await softwareTxChecksum(ctx.netns, ctx.ifname)
-    }
-    failpoint('veth')
-    const vlans = { ...(c.tag !== undefined ? { tag: c.tag } : {}), trunks: c.trunks }
-    explainWhy(
-      `the OVS port: access VLAN ${c.tag ?? 'none'}, trunks ${c.trunks.join(',') || 'none'}`,
-    )
-    await vs.run(cmd.addPort(c.bridge, port, vlans))
-    rb.push(`ovs port ${port}`, () => vs.delPort(port, c.bridge))
     failpoint('port')
     const addrs = await setupAddresses(ip, ctx, rb, 1)
     return { interfaces: vethInterfaces(pair, ctx.netnsPath), ...addrs }
@@ -142,15 +208,28 @@ export function ovsPortAdd(
 
 /**
  * Del: the port, the pair, the addresses' leases, and the bridge when nsdn created it and this
- * was its last port. Anything already gone is fine.
+ * was its last port. Anything already gone is fine. With Open vSwitch down it frees the rest
+ * and then fails with E_UNAVAILABLE naming the port it could not remove (a later del does).
  */
 export async function ovsPortDel(c: OvsPortConf, ip: IpSetup, ctx: AttachContext): Promise<void> {
-  const vs = ovsClient()
   const port = ovsPortName(ctx)
-  await vs.delPort(port, c.bridge)
+  let unavailable: unknown
+  try {
+    await removalClient().delPort(port, c.bridge)
+    await removeBridgeIfUnused(c.bridge)
+  } catch (err) {
+    if (!isCode(err, 'E_UNAVAILABLE')) throw err
+    unavailable = err
+  }
   await teardownVeth(NetNs.current(), port)
   await releaseAddresses(ip, ctx)
-  await removeBridgeIfUnused(vs, c.bridge)
+  if (unavailable)
+    throw new NsdnError(
+      'E_UNAVAILABLE',
+      `freed veth "${port}" and the leases, but not OVS port "${port}" on bridge "${c.bridge}": ` +
+        errorMessage(unavailable),
+      { cause: unavailable, hint: 'start Open vSwitch ("nsdn ovs start") and detach again' },
+    )
 }
 
 const show = (v: readonly number[]): string => (v.length ? v.join(',') : 'none')
@@ -169,11 +248,13 @@ export async function ovsPortCheck(
   const prev = recorded(ctx)
   const diffs = new Diffs()
   const vs = ovsClient()
+  if (!switchRunning()) diffs.add('ovs-vswitchd is not running: the switch is down')
   const name = ovsPortName(ctx)
   const br = await vs.portToBr(name)
   const p = br === undefined ? undefined : await vs.getPort(name)
   if (!p) diffs.add(`OVS port "${name}" is missing (expected on bridge "${c.bridge}")`)
   else {
+    for (const e of await interfaceErrors(vs, [c.bridge, name])) diffs.add(e)
     if (br !== c.bridge) diffs.add(`OVS port "${name}" is on bridge "${br}", not "${c.bridge}"`)
     if (p.tag !== c.tag)
       diffs.add(`OVS port "${name}" has tag ${p.tag ?? 'none'}, expected ${c.tag ?? 'none'}`)

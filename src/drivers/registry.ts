@@ -15,9 +15,20 @@ const BUILTIN_DIR = path.resolve(__dirname, '../../plugins')
 
 const extraDirs: string[] = []
 
-/** Add a directory to search for drivers (the CLI's --driver-path). */
-export function addDriverDir(dir: string): void {
-  extraDirs.push(path.resolve(dir))
+/** Add a directory to search for drivers (the CLI's --driver-path); it must exist. */
+export function addDriverDir(dir: string, where = '--driver-path'): void {
+  const abs = path.resolve(dir)
+  let isDir = false
+  try {
+    isDir = fs.statSync(abs).isDirectory()
+  } catch {
+    // missing: said below
+  }
+  if (!isDir)
+    throw new ConfigError(`no directory ${abs}`, where, {
+      hint: 'give a directory that holds driver folders (NAME/index.js)',
+    })
+  extraDirs.push(abs)
 }
 
 function searchDirs(): string[] {

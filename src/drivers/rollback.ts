@@ -39,11 +39,34 @@ export class Rollback {
   }
 }
 
+/** An add stopped at a step boundary because the process was told to stop (SIGINT, SIGTERM). */
+export class InterruptedError extends NsdnError {
+  constructor(
+    readonly signal: NodeJS.Signals,
+    step: string,
+  ) {
+    super('E_TRY_AGAIN', `interrupted by ${signal} after step "${step}": rolled back`, {
+      hint: 'run it again',
+    })
+  }
+}
+
+let interruptedBy: NodeJS.Signals | undefined
+
 /**
- * Failure injection for rollback tests: NSDN_FAIL_AFTER=<step> makes `failpoint(step)` throw
- * right after that step of an add.
+ * Ask every add in progress to stop at its next step boundary and roll back (a front calls it
+ * from its signal handler; the add then rejects with {@link InterruptedError}).
+ */
+export function interrupt(signal: NodeJS.Signals): void {
+  interruptedBy = signal
+}
+
+/**
+ * A step boundary of an add. Throws {@link InterruptedError} after {@link interrupt}; and, for
+ * rollback tests, NSDN_FAIL_AFTER=<step> makes it throw right after that step.
  */
 export function failpoint(step: string): void {
+  if (interruptedBy) throw new InterruptedError(interruptedBy, step)
   if (process.env.NSDN_FAIL_AFTER === step)
     throw new NsdnError('E_INTERNAL', `injected failure after step "${step}"`)
 }

@@ -5,7 +5,7 @@
  * @module
  */
 import { createHash } from 'node:crypto'
-import { ignoreNotFound } from '../errors.js'
+import { ConfigError, ignoreNotFound } from '../errors.js'
 import { addrAdd } from '../netlink/addr.js'
 import {
   type Link,
@@ -81,25 +81,41 @@ export async function setupVeth(
   return { host: await linkByName(h, hostName), container: await linkByName(c, ctx.ifname) }
 }
 
+/** The smallest MTU IPv6 allows on a link (RFC 8200, section 5). */
+export const IPV6_MIN_MTU = 1280
+
 /**
  * Give the container interface its addresses (IPv6 without DAD, so it is usable at once),
- * bring it and lo up, and add the routes.
+ * bring it and lo up, and add the routes. Bringing lo up is undone on rb: a rolled-back add
+ * leaves the namespace as it was.
  */
 export async function configureContainer(
   netns: NetNs,
   ifname: string,
   ips: CniIpConfig[],
   routes: CniRoute[],
+  rb: Rollback,
 ): Promise<void> {
   const c = Rtnl.for(netns)
   const link = await linkByName(c, ifname)
-  if (ips.some((ip) => ip.address.includes(':')))
-    explainWhy('IPv6 with nodad: usable at once, without a second of duplicate detection')
+  const v6 = ips.find((ip) => ip.address.includes(':'))
+  // The kernel's answer would be a bare EINVAL.
+  if (v6 && link.mtu !== undefined && link.mtu < IPV6_MIN_MTU)
+    throw new ConfigError(
+      `MTU ${link.mtu} of "${ifname}" is below ${IPV6_MIN_MTU}, the least IPv6 needs, ` +
+        `so it cannot take ${v6.address}`,
+      'mtu',
+      { hint: `raise "mtu" to ${IPV6_MIN_MTU} or more, or give this network IPv4 only` },
+    )
+  if (v6) explainWhy('IPv6 with nodad: usable at once, without a second of duplicate detection')
   for (const ip of ips)
     await addrAdd(c, parseCidr(ip.address, 'ips[].address', true), link, { nodad: true })
   await linkSet(c, link, { up: true })
   const lo = await tryLinkByName(c, 'lo')
-  if (lo && !lo.up) await linkSet(c, lo, { up: true })
+  if (lo && !lo.up) {
+    rb.push(`lo up in ${netns}`, () => ignoreNotFound(linkSet(c, 'lo', { up: false })))
+    await linkSet(c, lo, { up: true })
+  }
   await addContainerRoutes(netns, link, ips, routes)
 }
 

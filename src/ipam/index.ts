@@ -61,6 +61,17 @@ export async function ipamDel(conf: IpamConf, args: IpamArgs): Promise<void> {
   if (conf.type === 'host-local') await hostLocal(conf, args).release(args.containerId, args.ifname)
 }
 
+/**
+ * Undo an ADD being rolled back: release, and remove the network's lease directory when no
+ * lease is left in it, so a failed first attach leaves no empty directory behind.
+ */
+export async function ipamUndo(conf: IpamConf, args: IpamArgs): Promise<void> {
+  if (conf.type !== 'host-local') return
+  const store = FileStore.open(conf.dataDir, args.network)
+  await new HostLocal(conf, store).release(args.containerId, args.ifname)
+  await store.removeIfUnused()
+}
+
 /** CHECK: the addresses the interface holds; E_NOT_FOUND when ADD has not reserved them. */
 export async function ipamCheck(conf: IpamConf, args: IpamArgs): Promise<IpamResult> {
   if (conf.type === 'host-local') return hostLocal(conf, args).get(args.containerId, args.ifname)

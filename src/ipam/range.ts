@@ -117,7 +117,58 @@ function parseSubnet(v: unknown, where: string): Pick<IpRange, 'family' | 'netwo
       hint: `write the network address: ${fixed}`,
     })
   }
+  refuseSpecial({ family: addr.family, value: network }, prefixLen, `subnet "${text}"`, where)
   return { family: addr.family, network, prefixLen }
+}
+
+/**
+ * Throw when the prefix a/prefixLen meets a block no interface can be numbered from (0.0.0.0/0,
+ * loopback, multicast): `what` names it in the message ("subnet "127.1.0.0/24"").
+ */
+export function refuseSpecial(a: Addr, prefixLen: number, what: string, where: string): void {
+  const special = SPECIAL[a.family].find((b) => prefixesMeet(a.family, b, a.value, prefixLen))
+  if (special)
+    throw new ConfigError(`${what} takes in ${special.what} (${special.cidr})`, where, {
+      hint: 'hosts cannot use those addresses: pick a private subnet, e.g. 10.1.0.0/24 or fd00::/64',
+    })
+}
+
+/** A block no interface can be numbered from: a subnet that meets one hands out useless addresses. */
+interface SpecialBlock {
+  cidr: string
+  what: string
+  network: bigint
+  prefixLen: number
+}
+
+function block(family: Family, cidr: string, what: string): SpecialBlock {
+  const [a = '', len = ''] = cidr.split('/')
+  return { cidr, what, network: family === 4 ? v4Value(a) : v6Value(a), prefixLen: Number(len) }
+}
+
+const SPECIAL: Record<Family, SpecialBlock[]> = {
+  4: [
+    block(4, '0.0.0.0/8', '"this network" addresses'),
+    block(4, '127.0.0.0/8', 'loopback addresses'),
+    block(4, '224.0.0.0/4', 'multicast addresses'),
+    block(4, '240.0.0.0/4', 'reserved and broadcast addresses'),
+  ],
+  6: [
+    block(6, '::/128', 'the unspecified address'),
+    block(6, '::1/128', 'the loopback address'),
+    block(6, 'ff00::/8', 'multicast addresses'),
+  ],
+}
+
+/** True when one prefix contains the other. */
+function prefixesMeet(
+  family: Family,
+  b: { network: bigint; prefixLen: number },
+  network: bigint,
+  prefixLen: number,
+): boolean {
+  const host = BigInt(BITS[family] - Math.min(b.prefixLen, prefixLen))
+  return b.network >> host === network >> host
 }
 
 /** "10.1.0.0/24" */

@@ -5,6 +5,7 @@
  */
 import { ConfigError } from '../errors.js'
 import { parseCidr, parseGateway } from '../validate.js'
+import { parseAddr, refuseSpecial } from './range.js'
 import { listAt, objectAt, optStringAt, stringAt, type JsonObject } from './fields.js'
 import { type Dns, type IpConfig, type IpamResult, type Route } from './result.js'
 import { parseDns, parseRoutes } from './result.js'
@@ -27,7 +28,9 @@ export function parseStaticConf(o: JsonObject, where: string): StaticConf {
     const at = `${where}.addresses[${i}]`
     const a = objectAt(raw, at)
     const address = stringAt(a.address, `${at}.address`)
-    const { family } = parseCidr(address, `${at}.address`, true)
+    const { family, prefixLen } = parseCidr(address, `${at}.address`, true)
+    const host = parseAddr(address.split('/')[0], `${at}.address`)
+    refuseSpecial(host, prefixLen, `address ${address}`, `${at}.address`)
     const gateway = optStringAt(a, 'gateway', at)
     if (gateway === undefined) return { address }
     return { address, gateway: parseGateway(gateway, family, address, `${at}.gateway`) }

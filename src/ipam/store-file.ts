@@ -6,50 +6,20 @@
  *     <dataDir>/<network>/last_reserved_ip.<N>  the address last reserved in range set N
  *     <dataDir>/<network>/lock                  flock(2)ed for the length of each operation
  *
- * IPv6 file names are the RFC 5952 text (fd00::a), as Go prints them. flock rather than a lock
- * file made with O_EXCL: the kernel drops the lock when its holder dies, so no stale lock can
- * outlive a killed plugin, and it excludes the reference plugin too, which flocks the same file.
+ * IPv6 file names are the RFC 5952 text (fd00::a), as Go prints them. The lock is a flock
+ * (src/files.ts), which excludes the reference plugin too: it flocks the same file.
  * @module
  */
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync } from 'node:fs'
-import { constants as fsc, unlinkSync, writeFileSync } from 'node:fs'
+import { readdirSync, readFileSync, rmdirSync, unlinkSync, writeFileSync } from 'node:fs'
 import { isIP } from 'node:net'
 import { join, resolve } from 'node:path'
-import { ConfigError, KernelError, NsdnError, codeForErrno } from '../errors.js'
-import { LOCK, flock, flockAsync } from '../ffi/libc.js'
+import { ConfigError } from '../errors.js'
+import { errnoOf, io, ioError, mkdirp, withFileLock } from '../files.js'
 import type { IpamStore, Owner } from './store.js'
 
 const LINE_BREAK = '\r\n'
 const LAST_PREFIX = 'last_reserved_ip.'
-
-/**
- * The tail of each lock file's queue in this process. Callers in one process wait here, in
- * order, so that at most one of them waits in the kernel (on a pool thread) per lock file.
- */
-const queues = new Map<string, Promise<unknown>>()
-
-function errnoOf(err: unknown): string | undefined {
-  const code = (err as { code?: unknown } | null)?.code
-  return typeof code === 'string' ? code : undefined
-}
-
-/** Node's system error as a KernelError with a code; anything else as it is. */
-function ioError(what: string, err: unknown): unknown {
-  const errno = errnoOf(err)
-  if (err instanceof NsdnError || errno === undefined) return err
-  return new KernelError(codeForErrno(errno), `${what}: ${errno}`, errno, undefined, {
-    cause: err,
-    ...(errno === 'EACCES' && { hint: 'run as root, or point dataDir at a writable directory' }),
-  })
-}
-
-function io<T>(what: string, f: () => T): T {
-  try {
-    return f()
-  } catch (err) {
-    throw ioError(what, err)
-  }
-}
+const LOCK_FILE = 'lock'
 
 /** A network name becomes a directory name: CNI SPEC's network name syntax keeps it one. */
 function validNetworkName(name: string): string {
@@ -69,29 +39,35 @@ export class FileStore implements IpamStore {
    */
   static open(dataDir: string, network: string): FileStore {
     const dir = resolve(dataDir, validNetworkName(network))
-    io(`mkdir ${dir}`, () => mkdirSync(dir, { recursive: true, mode: 0o755 }))
+    mkdirp(dir)
     return new FileStore(dir)
   }
 
+  /** Equivalent: `flock <dir>/lock <fn>` */
   withLock<T>(fn: () => T): Promise<T> {
-    const key = this.location
-    const run = (queues.get(key) ?? Promise.resolve()).then(() => this.locked(fn))
-    const tail = run.catch(() => undefined)
-    queues.set(key, tail)
-    void tail.then(() => queues.get(key) === tail && queues.delete(key))
-    return run
+    return withFileLock(join(this.location, LOCK_FILE), fn)
   }
 
-  /** Equivalent: `flock <dir>/lock <fn>` */
-  private async locked<T>(fn: () => T): Promise<T> {
-    const path = join(this.location, 'lock')
-    const fd = io(`open ${path}`, () => openSync(path, fsc.O_RDONLY | fsc.O_CREAT, 0o644))
+  /**
+   * Remove the network's directory when it holds no lease (only the lock and round-robin
+   * files): what a rolled-back first add leaves. Runs under the lock; a process waiting for it
+   * then finds the lock file gone and makes a new one. Equivalent: `rm -r <dir>`.
+   */
+  async removeIfUnused(): Promise<void> {
+    await this.withLock(() => {
+      const names = io(`ls ${this.location}`, () => readdirSync(this.location))
+      if (names.some((n) => n !== LOCK_FILE && !n.startsWith(LAST_PREFIX))) return
+      for (const n of names) if (n !== LOCK_FILE) this.unlink(join(this.location, n))
+      this.unlink(join(this.location, LOCK_FILE))
+      io(`rmdir ${this.location}`, () => rmdirSync(this.location))
+    })
+  }
+
+  private unlink(file: string): void {
     try {
-      // Try without waiting first; wait off the main thread only while another process holds it.
-      while (!flock(fd, LOCK.EX | LOCK.NB)) if (await flockAsync(fd, LOCK.EX)) break
-      return fn()
-    } finally {
-      closeSync(fd) // drops the lock
+      unlinkSync(file)
+    } catch (err) {
+      if (errnoOf(err) !== 'ENOENT') throw ioError(`rm ${file}`, err)
     }
   }
 
@@ -114,12 +90,7 @@ export class FileStore implements IpamStore {
   }
 
   release(ip: string): void {
-    const file = join(this.location, ip)
-    try {
-      unlinkSync(file)
-    } catch (err) {
-      if (errnoOf(err) !== 'ENOENT') throw ioError(`rm ${file}`, err)
-    }
+    this.unlink(join(this.location, ip))
   }
 
   lastReserved(rangeSet: number): string | undefined {

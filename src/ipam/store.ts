@@ -4,8 +4,7 @@
  * else in the process interleaves with a critical section.
  * @module
  */
-import { ConfigError } from '../errors.js'
-import { validIfName } from '../validate.js'
+import { validContainerId, validIfName } from '../validate.js'
 
 /** Who holds an address: a container's interface. */
 export interface Owner {
@@ -34,13 +33,12 @@ export interface IpamStore {
 }
 
 /**
- * Check a container id (CNI SPEC: an alphanumeric, then alphanumerics, "_", "." or "-") and an
- * interface name. The id is written into lease files, so a line break in it would corrupt them.
+ * Check a container id and an interface name. The id is written into lease files, so a line
+ * break in it would corrupt them.
  */
 export function validOwner(containerId: string, ifname: string): Owner {
-  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(containerId))
-    throw new ConfigError(`invalid container id "${containerId}"`, 'containerId', {
-      hint: 'start with a letter or digit; then letters, digits, "_", "." or "-"',
-    })
-  return { containerId, ifname: validIfName(ifname, 'ifname') }
+  return {
+    containerId: validContainerId(containerId, 'containerId'),
+    ifname: validIfName(ifname, 'ifname'),
+  }
 }

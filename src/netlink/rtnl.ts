@@ -3,8 +3,18 @@
  * window, it stays in that namespace), and the choke point every kernel operation passes.
  * The `netlink` package carries the bytes (sequence numbers, multipart replies); errors and
  * interrupted dumps, which it leaves unhandled, are decoded here.
+ *
+ * The rule for library users: a socket keeps its namespace alive, and with it the namespace's
+ * devices (the host ends of its veths). So a handle is closed
+ * - by `NetNs.delete(name)` (nsdn's `netns del`), before the namespace's file goes;
+ * - when the file it was opened from goes away behind nsdn's back (`ip netns del`, a process
+ *   whose /proc/PID/ns/net was used exiting): a timer checks each such file once a second;
+ * - by `handle.close()` or `Rtnl.closeAll()`, which a program calls when it is done (the CLI
+ *   does after every command). A namespace nsdn holds no file of (opened from an fd only) is
+ *   freed only this way.
  * @module
  */
+import fs from 'node:fs'
 import { NetlinkSocket, createNetlink } from 'netlink'
 import type { NetlinkMessage } from 'netlink'
 import { KernelError, NsdnError, codeForErrno } from '../errors.js'
@@ -16,6 +26,9 @@ import * as K from './wire/constants.js'
 import type { Request } from './wire/messages.js'
 
 const NETLINK_ROUTE = 0
+
+/** How often the files of namespaces with an open socket are checked. */
+const SWEEP_MS = 1000
 
 /** How often an interrupted dump is retried before giving up with E_TRY_AGAIN. */
 const DUMP_RETRIES = 5
@@ -48,8 +61,26 @@ export class Rtnl {
   ) {
     this.nsName = ns.name
     this.nsId = ns.id
+    this.nsPath = ns.path
     this.where = String(ns)
     this.port = sock.address().port
+  }
+
+  /** The namespace's file, watched: when it goes away, so does the socket. */
+  private readonly nsPath: string | undefined
+  private static sweeper: NodeJS.Timeout | undefined
+
+  /** Close the handles whose namespace file is gone or now holds another namespace. */
+  static sweep(): void {
+    for (const h of Rtnl.cache.values()) {
+      if (h.nsPath === undefined) continue
+      const st = fs.statSync(h.nsPath, { throwIfNoEntry: false })
+      if (!st || `${st.dev}:${st.ino}` !== h.nsId) h.close()
+    }
+    if (![...Rtnl.cache.values()].some((h) => h.nsPath !== undefined)) {
+      clearInterval(Rtnl.sweeper)
+      Rtnl.sweeper = undefined
+    }
   }
 
   /** iproute2 name of the namespace, for Ops (`ip -n NAME`); undefined for nsdn's own. */
@@ -69,6 +100,9 @@ export class Rtnl {
     sock.unref()
     const h = new Rtnl(ns, sock)
     Rtnl.cache.set(ns.id, h)
+    if (h.nsPath !== undefined && !Rtnl.sweeper)
+      // Unref'd: the watch never keeps the process alive.
+      Rtnl.sweeper = setInterval(Rtnl.sweep, SWEEP_MS).unref()
     return h
   }
 
@@ -174,7 +208,12 @@ export class Rtnl {
 function kernelError(op: Op, err: unknown): unknown {
   if (!(err instanceof NetlinkErrno)) return err
   const command = formatOp(op)
-  const hint = HINTS[err.errno]
+  // The kernel refuses an IPv6 address on a link whose MTU is under 1280 with a bare EINVAL.
+  const v6 = (op.kind === 'addr.add' || op.kind === 'addr.replace') && op.cidr.includes(':')
+  const hint =
+    v6 && err.errno === 'EINVAL'
+      ? `IPv6 needs an MTU of 1280 or more: check the MTU of ${op.dev} ("mtu" in a config)`
+      : HINTS[err.errno]
   return new KernelError(codeForErrno(err.errno), `${command}: ${err.errno}`, err.errno, command, {
     cause: err,
     ...(hint ? { hint } : {}),

@@ -45,6 +45,8 @@ export class NetNs {
     readonly fd: number,
     /** "dev:ino" of the namespace file: equal ids mean the same namespace. */
     readonly id: string,
+    /** The file it was opened from, while that is known (not for nsdn's own). */
+    readonly path?: string,
   ) {}
 
   private static self: NetNs | undefined
@@ -63,9 +65,9 @@ export class NetNs {
     NetNs.current()
   }
 
-  private static fromFd(name: string | undefined, fd: number): NetNs {
+  private static fromFd(name: string | undefined, fd: number, file?: string): NetNs {
     const st = fs.fstatSync(fd)
-    return new NetNs(name, fd, `${st.dev}:${st.ino}`)
+    return new NetNs(name, fd, `${st.dev}:${st.ino}`, file)
   }
 
   /** Open the named namespace NAME. Throws E_NETNS when there is none. */
@@ -80,7 +82,7 @@ export class NetNs {
         hint: `create it with "nsdn netns add ${name}"; "nsdn netns list" shows the existing ones`,
       })
     }
-    const ns = NetNs.fromFd(name, fd)
+    const ns = NetNs.fromFd(name, fd, path.join(netnsDir(), name))
     if (!isNetnsFile(fd)) {
       fs.closeSync(fd)
       throw new NsdnError('E_NETNS', `${path.join(netnsDir(), name)} is not a network namespace`)
@@ -101,7 +103,7 @@ export class NetNs {
       throw new NsdnError('E_NETNS', `"${nsPath}" is not a network namespace`)
     }
     const name = path.dirname(nsPath) === netnsDir() ? path.basename(nsPath) : undefined
-    return NetNs.fromFd(name, fd)
+    return NetNs.fromFd(name, fd, path.resolve(nsPath))
   }
 
   /** Equivalent: `ip netns add NAME`. */
@@ -146,7 +148,7 @@ export class NetNs {
           fs.rmSync(file, { force: true })
           throw err
         }
-        return NetNs.fromFd(name, fd)
+        return NetNs.fromFd(name, fd, file)
       },
       new NetNs(name, -1, `dry:${name}`),
     )

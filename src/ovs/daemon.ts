@@ -15,6 +15,7 @@ import net from 'node:net'
 import path from 'node:path'
 import { ExecError, NsdnError, errorMessage } from '../errors.js'
 import { logger } from '../log.js'
+import { mkdirp } from '../files.js'
 import { genlFamilyExists } from '../netlink/genl.js'
 import { quoteArgv } from '../teach/quote.js'
 import {
@@ -75,7 +76,7 @@ function files(dir: string, d: Daemon): { pid: string; log: string; ctl: string 
 /** The files a private instance creates; stop removes these and nothing else. */
 const OWN_FILE = new RegExp(
   '^(conf\\.db|\\.conf\\.db\\.~lock~|db\\.sock|(ovsdb-server|ovs-vswitchd)\\.(pid|log|ctl)' +
-    '|.+\\.(mgmt|snoop))$',
+    '|.+\\.(mgmt|snoop|lock))$',
 )
 
 /** 'system' when the openvswitch kernel module is loaded, else 'netdev' (userspace datapath). */
@@ -190,6 +191,19 @@ async function must(argv: string[]): Promise<void> {
   })
 }
 
+/** Run a setup program and return its stdout, trimmed. */
+async function output(argv: string[]): Promise<string> {
+  const [file, ...args] = argv as [string, ...string[]]
+  const r = await execProgram(file, args, START_MS)
+  if (r.exitCode === 0) return r.stdout.trim()
+  throw new ExecError(
+    `${path.basename(file)} failed: ${r.stderr.trim()}`,
+    argv,
+    r.exitCode,
+    r.stderr,
+  )
+}
+
 /** Start one daemon as a child in its own session and wait until ready() says it answers. */
 async function startDaemon(
   dir: string,
@@ -262,14 +276,18 @@ export async function ovsStart(o: OvsDaemonOptions = {}): Promise<OvsStatus> {
   const vsctl = locate('ovs-vsctl')
   for (const p of ['ovsdb-server', 'ovs-vswitchd', 'ovs-appctl']) locate(p)
   const schema = schemaPath()
-  // Whatever a crashed or half-started instance left.
-  await ovsStop(o)
+  // Whatever a crashed or half-started instance left, but its database: it holds the bridges
+  // and ports of live attachments, which come back once ovs-vswitchd reads it again.
+  await stopDaemons(dir)
   const t0 = Date.now()
-  fs.mkdirSync(dir, { recursive: true, mode: 0o755 })
+  mkdirp(dir)
   const sock = dbSock(dir)
+  const db = path.join(dir, 'conf.db')
+  const kept = fs.existsSync(db)
   try {
-    await must([tool, 'create', path.join(dir, 'conf.db'), schema])
-    const db = path.join(dir, 'conf.db')
+    if (!kept) await must([tool, 'create', db, schema])
+    else if ((await output([tool, 'needs-conversion', db, schema])) === 'yes')
+      await must([tool, 'convert', db, schema])
     await startDaemon(dir, 'ovsdb-server', [`--remote=punix:${sock}`, db], () => answers(sock))
     await must([vsctl, `--db=unix:${sock}`, '--timeout=5', '--no-wait', 'init'])
     await startDaemon(dir, 'ovs-vswitchd', [`unix:${sock}`], () => vswitchdReady(dir))
@@ -277,7 +295,7 @@ export async function ovsStart(o: OvsDaemonOptions = {}): Promise<OvsStatus> {
     await ovsStop(o).catch((e: unknown) => log.warn({ err: errorMessage(e) }, 'cleanup failed'))
     throw err
   }
-  log.info({ runDir: dir, ms: Date.now() - t0 }, 'private Open vSwitch started')
+  log.info({ runDir: dir, ms: Date.now() - t0, keptDatabase: kept }, 'private Open vSwitch started')
   return ovsStatus(o)
 }
 
@@ -299,6 +317,11 @@ async function stopDaemon(dir: string, d: Daemon, exitArgs: string[]): Promise<v
   await waitFor(() => !alive(pid), STOP_MS)
 }
 
+async function stopDaemons(dir: string): Promise<void> {
+  await stopDaemon(dir, 'ovs-vswitchd', ['exit', '--cleanup'])
+  await stopDaemon(dir, 'ovsdb-server', ['exit'])
+}
+
 /**
  * Stop the private Open vSwitch and remove its run directory; nothing to do when none runs.
  * `--cleanup` makes ovs-vswitchd delete the datapath and ports it created.
@@ -308,8 +331,7 @@ async function stopDaemon(dir: string, d: Daemon, exitArgs: string[]): Promise<v
 export async function ovsStop(o: OvsDaemonOptions = {}): Promise<void> {
   const dir = ovsRunDir(o)
   if (!fs.existsSync(dir)) return
-  await stopDaemon(dir, 'ovs-vswitchd', ['exit', '--cleanup'])
-  await stopDaemon(dir, 'ovsdb-server', ['exit'])
+  await stopDaemons(dir)
   const left: string[] = []
   for (const name of fs.readdirSync(dir)) {
     if (OWN_FILE.test(name)) fs.rmSync(path.join(dir, name), { force: true })
@@ -344,13 +366,50 @@ export async function ovsStatus(o: OvsDaemonOptions = {}): Promise<OvsStatus> {
   }
 }
 
+/** Set to an OVSDB remote (unix:/var/run/openvswitch/db.sock) to use that Open vSwitch instead. */
+export const OVS_DB_ENV = 'NSDN_OVS_DB'
+
 /**
- * An ovs-vsctl client for the private instance when its ovsdb-server runs in the run
- * directory, else for the system's default database socket.
+ * An ovs-vsctl client that always names its database: $NSDN_OVS_DB when set, else the private
+ * instance's. It never falls back to the system's default socket: a change meant for the
+ * private switch must not land in a production one. E_UNAVAILABLE when the private instance's
+ * ovsdb-server does not run.
  */
 export function ovsClient(o: OvsDaemonOptions & Omit<VsctlOptions, 'db'> = {}): Vsctl {
-  const dir = ovsRunDir(o)
   const { runDir: _, ...rest } = o
-  if (daemonPid(dir, 'ovsdb-server') === undefined) return new Vsctl(rest)
-  return new Vsctl({ ...rest, db: `unix:${dbSock(dir)}` })
+  const db = process.env[OVS_DB_ENV]
+  if (db) return new Vsctl({ ...rest, db })
+  const dir = ovsRunDir(o)
+  if (daemonPid(dir, 'ovsdb-server') === undefined)
+    throw new NsdnError('E_UNAVAILABLE', `the private Open vSwitch in ${dir} is not running`, {
+      hint: `start it with "nsdn ovs start" (or set ${OVS_DB_ENV} to another OVSDB remote)`,
+    })
+  return new Vsctl({
+    switchLog: files(dir, 'ovs-vswitchd').log,
+    ...rest,
+    db: `unix:${dbSock(dir)}`,
+  })
+}
+
+/**
+ * Whether the switch (ovs-vswitchd) runs: without it OVSDB takes changes that nothing applies.
+ * With $NSDN_OVS_DB nsdn cannot tell, and trusts ovs-vsctl's own timeout.
+ */
+export function switchRunning(o: OvsDaemonOptions = {}): boolean {
+  return !!process.env[OVS_DB_ENV] || daemonPid(ovsRunDir(o), 'ovs-vswitchd') !== undefined
+}
+
+/** E_UNAVAILABLE unless the switch runs: what attach checks before it changes anything. */
+export function requireSwitch(o: OvsDaemonOptions = {}): void {
+  if (!switchRunning(o))
+    throw new NsdnError(
+      'E_UNAVAILABLE',
+      `ovs-vswitchd of the private Open vSwitch in ${ovsRunDir(o)} is not running (the switch is down)`,
+      { hint: 'start it again with "nsdn ovs start": bridges and ports are kept' },
+    )
+}
+
+/** The log of the instance's ovs-vswitchd, where it says why a bridge or port failed. */
+export function switchLog(o: OvsDaemonOptions = {}): string {
+  return files(ovsRunDir(o), 'ovs-vswitchd').log
 }

@@ -223,6 +223,10 @@ export interface VsctlOptions {
   db?: string
   /** Seconds ovs-vsctl waits for the database and ovs-vswitchd (--timeout); default 5. */
   timeoutSec?: number
+  /** Change the database without waiting for ovs-vswitchd to apply it (--no-wait). */
+  noWait?: boolean
+  /** The ovs-vswitchd log, named in errors. */
+  switchLog?: string
   exec?: ExecFunc
 }
 
@@ -232,17 +236,25 @@ const log = logger('ovs')
 export class Vsctl {
   readonly db: string | undefined
   readonly timeoutSec: number
+  private readonly noWait: boolean
+  private readonly switchLog: string | undefined
   private readonly execFn: ExecFunc
 
   constructor(o: VsctlOptions = {}) {
     this.db = o.db
     this.timeoutSec = parseIntIn(o.timeoutSec ?? 5, 1, 3600, 'ovs-vsctl timeout')
+    this.noWait = o.noWait ?? false
+    this.switchLog = o.switchLog
     this.execFn = o.exec ?? execProgram
   }
 
-  /** Options that precede every command: `--db=...`, `--timeout=N`. */
+  /** Options that precede every command: `--db=...`, `--timeout=N`, `--no-wait`. */
   get globals(): string[] {
-    return [...(this.db ? [`--db=${this.db}`] : []), `--timeout=${this.timeoutSec}`]
+    return [
+      ...(this.db ? [`--db=${this.db}`] : []),
+      `--timeout=${this.timeoutSec}`,
+      ...(this.noWait ? ['--no-wait'] : []),
+    ]
   }
 
   /** Run commands as one ovs-vsctl call (one OVSDB transaction); resolves to its stdout. */
@@ -261,10 +273,30 @@ export class Vsctl {
   private async exec(argv: string[]): Promise<string> {
     const r = await this.execFn('ovs-vsctl', argv, (this.timeoutSec + 5) * 1000)
     if (r.exitCode === 0) {
+      const failed = this.setupError(argv, r)
+      if (failed) throw failed
       if (r.stderr.trim()) log.warn({ argv, stderr: r.stderr.trim() }, 'ovs-vsctl warned')
       return r.stdout
     }
     throw this.error(argv, r)
+  }
+
+  /**
+   * ovs-vsctl commits the change and exits 0 even when ovs-vswitchd then fails to set up a
+   * bridge or port; it only says so on stderr. That is a failure: the bridge does not work.
+   */
+  private setupError(argv: string[], r: ExecResult): ExecError | undefined {
+    const m = /Error detected while setting up '([^']*)'(?:: (.*?))?\.\s+See ovs-vswitchd log/.exec(
+      r.stderr,
+    )
+    if (!m) return undefined
+    const full = ['ovs-vsctl', ...argv]
+    const why = m[2] ? `: ${m[2]}` : ''
+    return new ExecError(`ovs-vswitchd could not set up "${m[1]}"${why}`, full, 0, r.stderr, {
+      code: 'E_EXEC',
+      details: quoteArgv(full),
+      hint: `see ${this.switchLog ?? 'the ovs-vswitchd log'}`,
+    })
   }
 
   /** Turn a failed run into an ExecError with a code callers can branch on. */

@@ -10,7 +10,8 @@ import { Rtnl } from '../../src/netlink/rtnl.js'
 import { ovsStart, ovsStop } from '../../src/ovs/daemon.js'
 import { eventually, ipJson, netnsNames, strayLinks } from './kernel.js'
 
-let db = ''
+// The private instance's database until usePrivateOvs learns it from ovsStart.
+let db = 'unix:/run/nsdn/ovs/db.sock'
 
 /**
  * Start the private OVS before the file's tests; after them stop it and assert nothing is left.
@@ -43,7 +44,8 @@ export function sweep(dataDir: string): void {
   for (const ns of netnsNames()) del('netns', 'del', ns)
   for (const l of ipJson<{ ifname: string }[]>(['link', 'show', 'type', 'veth']))
     del('link', 'del', l.ifname)
-  for (const f of fs.readdirSync(dataDir)) fs.rmSync(`${dataDir}/${f}`, { recursive: true })
+  if (fs.existsSync(dataDir))
+    for (const f of fs.readdirSync(dataDir)) fs.rmSync(`${dataDir}/${f}`, { recursive: true })
 }
 
 export function vsctl(...args: string[]): string {

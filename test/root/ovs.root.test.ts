@@ -150,7 +150,8 @@ test('LXC book VLAN lab on a private OVS: same tag pings, different tags do not'
   assert.equal(fs.existsSync(DIR), false, 'run dir removed')
   assert.ok(await eventually(() => !alive(ovsdbServer) && !alive(ovsVswitchd)), 'daemons gone')
   assert.equal((await ovsStatus()).running, false)
-  assert.equal(ovsClient().db, undefined, 'no private instance: the system default socket')
+  // No private instance: an error, never the system's default socket.
+  assert.throws(() => ovsClient(), { code: 'E_UNAVAILABLE', hint: /nsdn ovs start/ })
   await ovsStop() // nothing to stop: no error
   assert.ok(await eventually(() => strayLinks().length === 0), `left: ${strayLinks()}`)
   assert.deepEqual(netnsNames(), [])

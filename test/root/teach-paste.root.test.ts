@@ -18,7 +18,7 @@ import { diffStates, explainScript, runPasted, snapshot } from '../helpers/paste
 const MAIN = path.resolve(__dirname, '../../src/cli/main.js')
 const DATA = '/run/nsdn-t-paste-ipam'
 
-usePrivateOvs()
+usePrivateOvs(DATA)
 
 function nsdn(...args: string[]): string {
   const r = spawnSync(process.execPath, [MAIN, '--explain', ...args], { encoding: 'utf8' })

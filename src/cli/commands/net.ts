@@ -4,11 +4,14 @@
  * @module
  */
 import fs from 'node:fs'
+import os from 'node:os'
 import type { Command } from 'commander'
 import { type AttachRequest, attach, check, detach } from '../../drivers/attach.js'
 import type { CniResult } from '../../drivers/api.js'
 import { addDriverDir, listDrivers } from '../../drivers/registry.js'
-import { ConfigError, NsdnError } from '../../errors.js'
+import { ConfigError, NsdnError, errorMessage } from '../../errors.js'
+import { interrupt } from '../../drivers/rollback.js'
+import { Rtnl } from '../../netlink/rtnl.js'
 import { opMode } from '../../op.js'
 import { examples, globals, needsRoot } from '../context.js'
 import { printJson, printTable } from '../output.js'
@@ -35,7 +38,8 @@ function readConf(text: string): unknown {
     }
   }
   try {
-    return JSON.parse(json) as unknown
+    // Editors on some systems save UTF-8 with a byte order mark; JSON.parse refuses it.
+    return JSON.parse(json.replace(/^\uFEFF/, '')) as unknown
   } catch (err) {
     throw new ConfigError(`not valid JSON: ${(err as Error).message}`, '--conf', {
       hint: `e.g. --conf '{"name":"net1","bridge":"br0","ipam":{...}}'`,
@@ -57,6 +61,30 @@ function request(netns: string, o: NetOpts): AttachRequest {
     netns,
     ...(o.ifname ? { ifname: o.ifname } : {}),
     ...(o.containerId ? { containerId: o.containerId } : {}),
+  }
+}
+
+/**
+ * Run an attach so that SIGINT or SIGTERM rolls it back before the process exits (130, 143)
+ * instead of killing it half-way.
+ */
+async function interruptible<T>(fn: () => Promise<T>): Promise<T> {
+  let got: NodeJS.Signals | undefined
+  const on = (sig: NodeJS.Signals): void => {
+    got = sig
+    interrupt(sig)
+  }
+  const sigs = ['SIGINT', 'SIGTERM'] as const
+  for (const s of sigs) process.on(s, on)
+  try {
+    return await fn()
+  } catch (err) {
+    if (!got) throw err
+    Rtnl.closeAll()
+    process.stderr.write(`nsdn: ${errorMessage(err)}\n`)
+    return process.exit(128 + (os.constants.signals[got] ?? 0))
+  } finally {
+    for (const s of sigs) process.off(s, on)
   }
 }
 
@@ -94,7 +122,8 @@ export function register(program: Command): void {
   const att = withOptions(net.command('attach'))
     .description('attach NETNS (CNI ADD); --json prints the CNI Result')
     .action(async (netns: string, o: NetOpts, cmd: Command) => {
-      printResult(await attach(request(netns, o)), globals(cmd).json)
+      const r = await interruptible(() => attach(request(netns, o)))
+      printResult(r, globals(cmd).json)
     })
   examples(
     needsRoot(att),
