@@ -137,7 +137,7 @@ test('detach: after netns del, never attached, then check says not found; the re
   })
   const net = (verb: string, ns: string): ReturnType<typeof nsdn> =>
     nsdn('net', verb, ns, '--driver', 'bridge', '--conf', conf)
-  const result = (ns: string): string => `/run/nsdn/results/dlab-${ns}-eth0.json`
+  const result = (ns: string): string => `/run/nsdn/results/dlab/${ns}-eth0.json`
   const leases = (): string[] =>
     fs.readdirSync(path.join(dataDir, 'dlab')).filter((f) => /^\d/.test(f))
   for (const h of ['d1', 'd2']) assert.equal(nsdn('netns', 'add', h).status, 0)
