@@ -106,8 +106,9 @@ const removalClient = (): Vsctl => ovsClient({ noWait: !switchRunning() })
 async function ensureBridge(vs: Vsctl, c: OvsPortConf, rb: Rollback): Promise<string> {
   const [row] = await vs.listRows('Bridge', { records: [c.bridge], columns: ['datapath_type'] })
   if (row) return String(row.datapath_type)
-  const datapathType = c.datapathType ?? (await defaultDatapathType())
-  if (datapathType === 'system' && (await defaultDatapathType()) !== 'system')
+  const available = await defaultDatapathType()
+  const datapathType = c.datapathType ?? available
+  if (datapathType === 'system' && available !== 'system')
     throw new KernelFeatureError(
       'the Open vSwitch kernel datapath',
       'CONFIG_OPENVSWITCH',
