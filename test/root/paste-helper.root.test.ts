@@ -8,7 +8,7 @@ sandboxThisFile()
  */
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { netnsNames, strayLinks } from '../helpers/kernel.js'
+import { eventually, netnsNames, strayLinks } from '../helpers/kernel.js'
 import { diffStates, explainScript, runPasted, snapshot } from '../helpers/paste.js'
 
 const BUILD = `ip netns add p1
@@ -33,7 +33,7 @@ table inet t {
 EOF
 `
 
-test('snapshot sees links, peers, MACs, addresses, routes, sysctls and nft; a paste rebuilds them', () => {
+test('snapshot sees links, peers, MACs, addresses, routes, sysctls and nft; a paste rebuilds them', async () => {
   const empty = snapshot()
   runPasted(BUILD)
   const built = snapshot()
@@ -80,10 +80,14 @@ test('snapshot sees links, peers, MACs, addresses, routes, sysctls and nft; a pa
   const teardown =
     'ip netns del p1\nip link del br-p\nnft delete table inet t\nsysctl -qw net.ipv4.ip_forward=0\n'
   runPasted(teardown)
+  // The kernel destroys a deleted namespace's devices a moment later.
+  await eventually(() => diffStates(empty, snapshot()).length === 0)
   assert.deepEqual(diffStates(empty, snapshot()), [])
   runPasted(BUILD.replace('mtu 1400', 'mtu 1300'))
   assert.deepEqual(diffStates(built, snapshot()), ['netns p1: link eth0: mtu 1400 != 1300'])
   runPasted(teardown)
+  // The kernel destroys a deleted namespace's devices a moment later.
+  await eventually(() => diffStates(empty, snapshot()).length === 0)
   assert.deepEqual(diffStates(empty, snapshot()), [])
   assert.deepEqual(netnsNames(), [])
   assert.deepEqual(strayLinks(), [])

@@ -14,7 +14,7 @@ import path from 'node:path'
 import { test } from 'node:test'
 import { CLEANUP, WALKTHROUGH } from '../../src/demo/ovs-vlan.js'
 import { iperf } from '../helpers/attach.js'
-import { netnsNames, pingSoon, strayLinks } from '../helpers/kernel.js'
+import { eventually, netnsNames, pingSoon, strayLinks } from '../helpers/kernel.js'
 import { diffStates, explainScript, runPasted, snapshot } from '../helpers/paste.js'
 
 const MAIN = path.resolve(__dirname, '../../src/cli/main.js')
@@ -47,6 +47,9 @@ test('the demo: pasted --explain lines build the same state; TCP works on both p
   )
   await tcpWorks()
   const teardown = runSteps(CLEANUP)
+  // The kernel destroys a deleted namespace's devices a moment later.
+  const isEmpty = (): boolean => diffStates(empty, snapshot()).length === 0
+  await eventually(isEmpty)
   assert.deepEqual(diffStates(empty, snapshot()), [], 'nsdn cleaned up')
 
   // The printed lines say which OVS they talk to, and print the checksum step.
@@ -59,6 +62,7 @@ test('the demo: pasted --explain lines build the same state; TCP works on both p
   assert.deepEqual(diffStates(built, snapshot()), [])
   await tcpWorks()
   runPasted(teardown)
+  await eventually(isEmpty)
   assert.deepEqual(diffStates(empty, snapshot()), [], 'the pasted cleanup removed everything')
   assert.deepEqual(netnsNames(), [])
   assert.deepEqual(strayLinks(), [])

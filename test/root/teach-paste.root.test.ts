@@ -11,7 +11,7 @@ import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import path from 'node:path'
 import { test } from 'node:test'
-import { ping, pingSoon } from '../helpers/kernel.js'
+import { eventually, ping, pingSoon } from '../helpers/kernel.js'
 import { usePrivateOvs } from '../helpers/ovs.js'
 import { diffStates, explainScript, runPasted, snapshot } from '../helpers/paste.js'
 
@@ -24,6 +24,12 @@ function nsdn(...args: string[]): string {
   const r = spawnSync(process.execPath, [MAIN, '--explain', ...args], { encoding: 'utf8' })
   assert.equal(r.status, 0, `nsdn ${args.join(' ')}: ${r.stderr}`)
   return explainScript(r.stderr)
+}
+
+/** The state equals `want` once the kernel has destroyed what a deleted netns held. */
+async function settlesTo(want: ReturnType<typeof snapshot>, what: string): Promise<void> {
+  await eventually(() => diffStates(want, snapshot()).length === 0)
+  assert.deepEqual(diffStates(want, snapshot()), [], what)
 }
 
 interface Case {
@@ -141,7 +147,7 @@ for (const c of CASES)
       assert.doesNotMatch(attach + detach, /\bhandle\b|'"'|';'/, 'no handles, no per-token quoting')
       const detached = snapshot()
       runPasted(leftovers + namespaces)
-      assert.deepEqual(diffStates(fresh, snapshot()), [], 'a fresh state again')
+      await settlesTo(fresh, 'a fresh state again')
 
       runPasted(attach)
       assert.deepEqual(diffStates(built, snapshot()), [], `pasted:\n${attach}`)
@@ -152,10 +158,10 @@ for (const c of CASES)
     } finally {
       runPasted(`set +e\n${leftovers}true\n`)
     }
-    assert.deepEqual(diffStates(empty, snapshot()), [], 'the case left nothing behind')
+    await settlesTo(empty, 'the case left nothing behind')
   })
 
-test('paste: CLI steps: a gatewayless IPv6 default route, IPv4 without nodad, netns exec', () => {
+test('paste: CLI steps: a gatewayless IPv6 default route, IPv4 without nodad, netns exec', async () => {
   const empty = snapshot()
   const steps = [
     ['link', 'add', 'v1', 'type', 'veth', 'peer', 'eth0', 'netns', 'h1'],
@@ -175,7 +181,9 @@ test('paste: CLI steps: a gatewayless IPv6 default route, IPv4 without nodad, ne
     // DAD is IPv6's: nothing to say (or set) on an IPv4 address.
     assert.match(script, /^ip -n h1 addr add 10\.86\.0\.2\/24 dev eth0$/m)
     assert.ok(built.netns.h1!.addrs.includes('eth0 10.86.0.2/24 scope global'))
-    runPasted('ip netns del h1\nip netns add h1\n')
+    runPasted('ip netns del h1\n')
+    await settlesTo(empty, 'v1 went with h1')
+    runPasted('ip netns add h1\n')
     runPasted(script)
     assert.deepEqual(diffStates(built, snapshot()), [], `pasted:\n${script}`)
 
@@ -197,5 +205,5 @@ test('paste: CLI steps: a gatewayless IPv6 default route, IPv4 without nodad, ne
   } finally {
     runPasted('set +e\nip netns del h1\ntrue\n')
   }
-  assert.deepEqual(diffStates(empty, snapshot()), [])
+  await settlesTo(empty, 'nothing left')
 })
