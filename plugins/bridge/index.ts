@@ -302,7 +302,10 @@ async function add(c: BridgeConf, ctx: AttachContext): Promise<CniResult> {
       return c.isGateway ? { ...ip, gateway: ip.gateway ?? firstAddress(cidr) } : ip
     })
     if (c.isGateway) {
-      explainWhy(`the bridge is the gateway: its address (nodad: in use at once), forwarding on`)
+      const nodad = ips.some((ip) => ip.address.includes(':'))
+        ? ' (IPv6 with nodad: in use at once)'
+        : ''
+      explainWhy(`the bridge is the gateway: its address${nodad}, forwarding on`)
       for (const ip of ips) {
         const cidr = parseCidr(ip.address, 'ipam result', true)
         const gw = parseCidr(`${ip.gateway}/${cidr.prefixLen}`, 'gateway', true)
