@@ -44,3 +44,15 @@ test('product code never runs ip, brctl, unshare or nsenter', () => {
   )
   assert.deepEqual(bad, [])
 })
+
+test('the CNI front imports no CLI code, and nothing below the fronts imports the CNI front', () => {
+  const cniToCli = sources('src/cni').filter((f) =>
+    /from '\.\.\/cli\//.test(fs.readFileSync(path.join(root, f), 'utf8')),
+  )
+  assert.deepEqual(cniToCli, [])
+  const below = [...sources('src'), ...sources('plugins')].filter(
+    (f) => !f.startsWith('src/cni/') && !f.startsWith('src/cli/'),
+  )
+  const bad = below.filter((f) => /from '[./]*cni\//.test(fs.readFileSync(path.join(root, f), 'utf8')))
+  assert.deepEqual(bad, [])
+})

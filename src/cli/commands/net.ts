@@ -10,6 +10,7 @@ import type { CniResult } from '../../drivers/api.js'
 import { addDriverDir, listDrivers } from '../../drivers/registry.js'
 import { ConfigError, NsdnError } from '../../errors.js'
 import { opMode } from '../../op.js'
+import { versionOf, writeResult } from '../../cni/spec.js'
 import { examples, globals, needsRoot } from '../context.js'
 import { printJson, printTable } from '../output.js'
 
@@ -60,8 +61,9 @@ function request(netns: string, o: NetOpts): AttachRequest {
   }
 }
 
-function printResult(r: CniResult, json: boolean | undefined): void {
-  if (json) return printJson(r)
+/** The Result in the version the config asks for (cniVersion always set, as CNI requires). */
+function printResult(r: CniResult, conf: unknown, json: boolean | undefined): void {
+  if (json) return printJson(writeResult(r, versionOf(conf)))
   const ifs = r.interfaces ?? []
   printTable(
     ['interface', 'address', 'gateway'],
@@ -94,7 +96,8 @@ export function register(program: Command): void {
   const att = withOptions(net.command('attach'))
     .description('attach NETNS (CNI ADD); --json prints the CNI Result')
     .action(async (netns: string, o: NetOpts, cmd: Command) => {
-      printResult(await attach(request(netns, o)), globals(cmd).json)
+      const req = request(netns, o)
+      printResult(await attach(req), req.conf, globals(cmd).json)
     })
   examples(
     needsRoot(att),

@@ -1,0 +1,124 @@
+/**
+ * The resident half of the thick-plugin pattern: `nsdn cni agent` answers the calls the
+ * installed shims (shim/shim.c) forward on a unix socket, with the plugin code a Node plugin
+ * process would run (skel.runPlugin), but with Node started, the code loaded and the host's
+ * netlink socket open already. A call from another network or mount namespace is declined
+ * (status 255) before anything is done: the shim then runs it in a Node process.
+ * @module
+ */
+import { AsyncLocalStorage } from 'node:async_hooks'
+import fs from 'node:fs'
+import net from 'node:net'
+import path from 'node:path'
+import { NsdnError, errorMessage } from '../errors.js'
+import { logger } from '../log.js'
+import { NetNs } from '../netns/netns.js'
+import { opMode } from '../op.js'
+import { loadPlugin } from './plugins.js'
+import { type Env, runPlugin } from './skel.js'
+import { errorJson } from './spec.js'
+
+const log = logger('cni.agent')
+
+export const DEFAULT_SOCKET = '/run/nsdn/cni.sock'
+
+export function agentSocket(): string {
+  return process.env.NSDN_CNI_SOCKET || DEFAULT_SOCKET
+}
+
+/** The status that tells the shim to run the call itself. */
+export const DECLINED = 255
+
+/** One forwarded call's explain flag and its stderr lines. */
+const callOut = new AsyncLocalStorage<{ explain: boolean; stderr: string[] }>()
+
+/**
+ * Explain lines belong to the call that caused them, not to the agent's own stderr: the
+ * choke point's switches read the current call.
+ */
+function routeExplainPerCall(): void {
+  Object.defineProperty(opMode, 'explain', {
+    get: () => callOut.getStore()?.explain ?? false,
+    configurable: true,
+  })
+  const write = opMode.write
+  opMode.write = (line) => {
+    const c = callOut.getStore()
+    if (c) c.stderr.push(line + '\n')
+    else write(line)
+  }
+}
+
+/** Split a request: environment block, then stdin. */
+export function decodeRequest(buf: Buffer): { env: Record<string, string>; stdin: Buffer } {
+  if (buf.length < 4) throw new NsdnError('E_DECODE', 'short request')
+  const n = buf.readUInt32LE(0)
+  if (4 + n > buf.length) throw new NsdnError('E_DECODE', 'truncated environment block')
+  const env: Record<string, string> = {}
+  for (const kv of buf.subarray(4, 4 + n).toString('utf8').split('\0')) {
+    const eq = kv.indexOf('=')
+    if (eq > 0) env[kv.slice(0, eq)] = kv.slice(eq + 1)
+  }
+  return { env, stdin: buf.subarray(4 + n) }
+}
+
+export function encodeReply(status: number, stdout: string, stderr: string): Buffer {
+  const out = Buffer.from(stdout)
+  const head = Buffer.alloc(5)
+  head.writeUInt8(status, 0)
+  head.writeUInt32LE(out.length, 1)
+  return Buffer.concat([head, out, Buffer.from(stderr)])
+}
+
+function nsId(p: string): string {
+  const st = fs.statSync(p)
+  return `${st.dev}:${st.ino}`
+}
+
+/** Answer one forwarded call. */
+export async function serveCall(buf: Buffer, self: { net: string; mnt: string }): Promise<Buffer> {
+  const { env, stdin } = decodeRequest(buf)
+  if (env.NSDN_NETNS_ID !== self.net || env.NSDN_MNTNS_ID !== self.mnt)
+    return encodeReply(DECLINED, '', '')
+  const type = env.NSDN_PLUGIN ?? ''
+  const plugin = await loadPlugin(type)
+  if (!plugin) return encodeReply(DECLINED, '', '')
+  const out = { explain: env.NSDN_EXPLAIN === '1', stderr: [] as string[] }
+  const reply = await callOut.run(out, () => runPlugin(plugin, env as Env, stdin))
+  return encodeReply(reply.exitCode, reply.stdout ? reply.stdout + '\n' : '', out.stderr.join(''))
+}
+
+/** Listen on `socketPath` until the process is told to stop; resolves when it has stopped. */
+export async function runAgent(socketPath = agentSocket()): Promise<void> {
+  routeExplainPerCall()
+  const self = { net: NetNs.current().id, mnt: nsId('/proc/thread-self/ns/mnt') }
+  fs.mkdirSync(path.dirname(socketPath), { recursive: true })
+  fs.rmSync(socketPath, { force: true }) // a stale socket of a dead agent
+  // allowHalfOpen: the shim shuts its write side after stdin; the reply goes the other way.
+  const server = net.createServer({ allowHalfOpen: true }, (conn) => {
+    const chunks: Buffer[] = []
+    conn.on('data', (b: Buffer) => chunks.push(b))
+    conn.on('error', (err) => log.warn({ err: errorMessage(err) }, 'connection'))
+    conn.on('end', () => {
+      serveCall(Buffer.concat(chunks), self)
+        .catch((err: unknown) =>
+          encodeReply(1, JSON.stringify(errorJson(err, undefined)) + '\n', ''),
+        )
+        .then((reply) => conn.end(reply))
+        .catch(() => undefined)
+    })
+  })
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(socketPath, () => resolve())
+  })
+  log.info({ socketPath }, 'agent listening')
+  await new Promise<void>((resolve) => {
+    const stop = (): void => {
+      server.close(() => resolve())
+      fs.rmSync(socketPath, { force: true })
+    }
+    process.once('SIGTERM', stop)
+    process.once('SIGINT', stop)
+  })
+}
