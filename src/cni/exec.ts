@@ -62,8 +62,9 @@ export interface PluginRun {
  * Equivalent: `CNI_COMMAND=... plugin < conf.json`.
  */
 export function execPlugin(exe: string, run: PluginRun, stdin: Buffer | string): Promise<string> {
+  // The runtime's environment plus the CNI variables, as libcni passes them.
   const env: NodeJS.ProcessEnv = {
-    PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
+    ...process.env,
     CNI_COMMAND: run.command,
     CNI_CONTAINERID: run.containerId ?? '',
     CNI_NETNS: run.netns ?? '',
@@ -71,8 +72,6 @@ export function execPlugin(exe: string, run: PluginRun, stdin: Buffer | string):
     CNI_ARGS: run.args ?? '',
     CNI_PATH: run.path.join(':'),
   }
-  for (const k of ['NSDN_EXPLAIN', 'NSDN_LOG_LEVEL', 'NSDN_CNI_SOCKET', 'NSDN_NETNS_DIR'])
-    if (process.env[k] !== undefined) env[k] = process.env[k]
   const name = path.basename(exe)
   return new Promise((resolve, reject) => {
     const child = spawn(exe, [], { env, stdio: ['pipe', 'pipe', 'pipe'] })
