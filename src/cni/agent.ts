@@ -83,6 +83,7 @@ export async function serveCall(buf: Buffer, self: { net: string; mnt: string })
   const type = env.NSDN_PLUGIN ?? ''
   const plugin = await loadPlugin(type)
   if (!plugin) return encodeReply(DECLINED, '', '')
+  log.info({ type, command: env.CNI_COMMAND, containerId: env.CNI_CONTAINERID }, 'call')
   const out = { explain: env.NSDN_EXPLAIN === '1', stderr: [] as string[] }
   const reply = await callOut.run(out, () => runPlugin(plugin, env as Env, stdin))
   return encodeReply(reply.exitCode, reply.stdout ? reply.stdout + '\n' : '', out.stderr.join(''))
@@ -95,7 +96,10 @@ export async function runAgent(socketPath = agentSocket()): Promise<void> {
   fs.mkdirSync(path.dirname(socketPath), { recursive: true })
   fs.rmSync(socketPath, { force: true }) // a stale socket of a dead agent
   // allowHalfOpen: the shim shuts its write side after stdin; the reply goes the other way.
+  const conns = new Set<net.Socket>()
   const server = net.createServer({ allowHalfOpen: true }, (conn) => {
+    conns.add(conn)
+    conn.on('close', () => conns.delete(conn))
     const chunks: Buffer[] = []
     conn.on('data', (b: Buffer) => chunks.push(b))
     conn.on('error', (err) => log.warn({ err: errorMessage(err) }, 'connection'))
@@ -114,9 +118,12 @@ export async function runAgent(socketPath = agentSocket()): Promise<void> {
   })
   log.info({ socketPath }, 'agent listening')
   await new Promise<void>((resolve) => {
+    // Stop taking calls; a call still running loses its connection (its shim reports it).
     const stop = (): void => {
-      server.close(() => resolve())
+      server.close()
+      for (const c of conns) c.destroy()
       fs.rmSync(socketPath, { force: true })
+      resolve()
     }
     process.once('SIGTERM', stop)
     process.once('SIGINT', stop)

@@ -296,13 +296,17 @@ async function invoke(
  */
 export async function addNetworkList(list: ConfList, rt: RuntimeConf): Promise<Json> {
   let prev: CniResult | undefined
+  let reached = 0
   try {
     for (const p of list.plugins) {
+      reached++
       const out = await invoke('ADD', list, p, rt, prev)
       prev = readResult(JSON.parse(out) as unknown)
     }
   } catch (err) {
-    await delNetworkList(list, rt).catch((e: unknown) =>
+    // Only the plugins ADD reached may have done something.
+    const ran = { ...list, plugins: list.plugins.slice(0, reached) }
+    await delNetworkList(ran, rt).catch((e: unknown) =>
       log.warn({ err: errorMessage(e) }, 'DEL after a failed ADD failed'),
     )
     throw err
@@ -318,12 +322,19 @@ export function cachedResult(list: ConfList, rt: RuntimeConf): CniResult | undef
   return e?.result ? readResult(e.result) : undefined
 }
 
-/** DEL the list in reverse order, each plugin given the cached Result; then drop the cache. */
+/**
+ * DEL the list in reverse order, each plugin given the cached Result; then drop the cache.
+ * A plugin's failure does not stop the others' DEL (each removes what it can); the first
+ * error is thrown at the end and the cache kept, so the DEL can be retried.
+ */
 export async function delNetworkList(list: ConfList, rt: RuntimeConf): Promise<void> {
   const cached = cachedResult(list, rt)
   // prevResult on DEL came with 0.4.0.
   const prev = compareVersions(list.cniVersion, '0.4.0') >= 0 ? cached : undefined
-  for (const p of [...list.plugins].reverse()) await invoke('DEL', list, p, rt, prev)
+  const errors: unknown[] = []
+  for (const p of [...list.plugins].reverse())
+    await invoke('DEL', list, p, rt, prev).catch((err: unknown) => errors.push(err))
+  if (errors.length) throw errors[0]
   fs.rmSync(cacheFile(list, rt), { force: true })
 }
 

@@ -7,7 +7,7 @@ import type { CniPlugin } from './skel.js'
 
 const DRIVER_PLUGINS = { 'nsdn-bridge': 'bridge', 'nsdn-ovs': 'ovs', 'nsdn-vlan': 'vlan', 'nsdn-routed': 'routed' } as const
 
-export const PLUGIN_TYPES = [...Object.keys(DRIVER_PLUGINS), 'nsdn-ipam'] as const
+export const PLUGIN_TYPES = [...Object.keys(DRIVER_PLUGINS), 'nsdn-ipam', 'nsdn-portmap'] as const
 
 const cache = new Map<string, CniPlugin>()
 
@@ -19,6 +19,7 @@ export async function loadPlugin(type: string): Promise<CniPlugin | undefined> {
   if (type in DRIVER_PLUGINS)
     p = (await import('./driver-plugin.js')).driverPlugin(DRIVER_PLUGINS[type as keyof typeof DRIVER_PLUGINS])
   else if (type === 'nsdn-ipam') p = (await import('./ipam-plugin.js')).ipamPlugin
+  else if (type === 'nsdn-portmap') p = (await import('./portmap.js')).portmapPlugin
   if (p) cache.set(type, p)
   return p
 }

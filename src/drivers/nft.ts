@@ -127,7 +127,12 @@ export async function macSpoofAdd(tag: string, hostIf: string, mac: string): Pro
 
 /** Our rules in one family's table carrying `tag`; none when the table does not exist. */
 export async function nftRules(family: NftFamily, tag: string): Promise<NftRule[]> {
-  const argv = ['-j', 'list', 'table', family, TABLE]
+  return (await nftTableRules(family, TABLE)).filter((r) => r.comment === tag)
+}
+
+/** Every rule of a table (nsdn's, or another of nsdn's, e.g. the portmap plugin's). */
+export async function nftTableRules(family: NftFamily, table: string): Promise<NftRule[]> {
+  const argv = ['-j', 'list', 'table', family, table]
   let out: string
   try {
     out = await runOp({ kind: 'nft.show', argv }, () => execNft(argv), '')
@@ -137,8 +142,11 @@ export async function nftRules(family: NftFamily, tag: string): Promise<NftRule[
   }
   if (!out.trim()) return []
   const items = (JSON.parse(out) as { nftables?: { rule?: NftRule }[] }).nftables ?? []
-  return items.flatMap((i) => (i.rule && i.rule.comment === tag ? [i.rule] : []))
+  return items.flatMap((i) => (i.rule ? [i.rule] : []))
 }
+
+/** nft commands in one transaction. Equivalent: `nft 'CMD ; CMD ...'`. */
+export const nftBatch = (cmds: string[][]): Promise<string> => nft(batch(cmds))
 
 /**
  * Remove every rule carrying `tag` in the given families. Succeeds when there are none, or no

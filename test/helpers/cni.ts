@@ -92,13 +92,27 @@ export function failed(a: Answer, code: number, what: string): Record<string, un
   return j
 }
 
+export interface Agent {
+  /** How many calls the agent has served so far (from its info log). */
+  served(): number
+  stop(): Promise<void>
+}
+
 /** `nsdn cni agent` on socket, until stop(). */
-export async function startAgent(socket: string): Promise<{ stop(): Promise<void> }> {
+export async function startAgent(socket: string): Promise<Agent> {
+  // Its log goes to a file, read synchronously: tests call plugins with spawnSync, so a pipe
+  // would not be read until they yield.
+  const logFile = `${socket}.log`
+  const fd = fs.openSync(logFile, 'w')
   const child: ChildProcess = spawn(process.execPath, [CLI, 'cni', 'agent', '--socket', socket], {
-    stdio: ['ignore', 'inherit', 'inherit'],
+    stdio: ['ignore', 'inherit', fd],
+    env: { ...process.env, NSDN_LOG_LEVEL: 'info' },
   })
+  fs.closeSync(fd)
   assert.ok(await eventually(() => fs.existsSync(socket), 15_000), 'agent did not start')
   return {
+    served: () =>
+      fs.readFileSync(logFile, 'utf8').split('\n').filter((l) => l.includes('"msg":"call"')).length,
     async stop() {
       const exited = new Promise((r) => child.once('exit', r))
       child.kill('SIGTERM')
