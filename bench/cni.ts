@@ -105,7 +105,7 @@ interface Row {
 
 async function run(n: number): Promise<Row[]> {
   fs.mkdirSync('/run/netns', { recursive: true })
-  installPlugins(BIN, SOCK)
+  installPlugins(BIN, { socket: SOCK })
   const agent = spawn(process.execPath, [CLI, 'cni', 'agent', '--socket', SOCK], { stdio: 'inherit' })
   try {
     for (let i = 0; i < 100 && !fs.existsSync(SOCK); i++) await new Promise((r) => setTimeout(r, 100))

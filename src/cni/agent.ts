@@ -2,8 +2,10 @@
  * The resident half of the thick-plugin pattern: `nsdn cni agent` answers the calls the
  * installed shims (shim/shim.c) forward on a unix socket, with the plugin code a Node plugin
  * process would run (skel.runPlugin), but with Node started, the code loaded and the host's
- * netlink socket open already. A call from another network or mount namespace is declined
- * (status 255) before anything is done: the shim then runs it in a Node process.
+ * netlink socket open already. A call the agent cannot serve as the shim's own process would
+ * is declined (status 255) before anything is done, and the shim runs it in a Node process:
+ * one from another network namespace, or whose CNI_NETNS path names another namespace here
+ * (the agent in a pod sees the host's /var/run/netns and /proc only through its mounts).
  * @module
  */
 import { AsyncLocalStorage } from 'node:async_hooks'
@@ -70,16 +72,21 @@ export function encodeReply(status: number, stdout: string, stderr: string): Buf
   return Buffer.concat([head, out, Buffer.from(stderr)])
 }
 
-function nsId(p: string): string {
-  const st = fs.statSync(p)
-  return `${st.dev}:${st.ino}`
+/** CNI_NETNS names here the namespace it names for the shim (when the shim could stat it). */
+function sameTarget(env: Record<string, string>): boolean {
+  if (!env.CNI_NETNS || env.NSDN_TARGET_ID === undefined) return true
+  try {
+    const st = fs.statSync(env.CNI_NETNS)
+    return `${st.dev}:${st.ino}` === env.NSDN_TARGET_ID
+  } catch {
+    return false
+  }
 }
 
 /** Answer one forwarded call. */
-export async function serveCall(buf: Buffer, self: { net: string; mnt: string }): Promise<Buffer> {
+export async function serveCall(buf: Buffer, self: { net: string }): Promise<Buffer> {
   const { env, stdin } = decodeRequest(buf)
-  if (env.NSDN_NETNS_ID !== self.net || env.NSDN_MNTNS_ID !== self.mnt)
-    return encodeReply(DECLINED, '', '')
+  if (env.NSDN_NETNS_ID !== self.net || !sameTarget(env)) return encodeReply(DECLINED, '', '')
   const type = env.NSDN_PLUGIN ?? ''
   const plugin = await loadPlugin(type)
   if (!plugin) return encodeReply(DECLINED, '', '')
@@ -92,7 +99,7 @@ export async function serveCall(buf: Buffer, self: { net: string; mnt: string })
 /** Listen on `socketPath` until the process is told to stop; resolves when it has stopped. */
 export async function runAgent(socketPath = agentSocket()): Promise<void> {
   routeExplainPerCall()
-  const self = { net: NetNs.current().id, mnt: nsId('/proc/thread-self/ns/mnt') }
+  const self = { net: NetNs.current().id }
   fs.mkdirSync(path.dirname(socketPath), { recursive: true })
   fs.rmSync(socketPath, { force: true }) // a stale socket of a dead agent
   // allowHalfOpen: the shim shuts its write side after stdin; the reply goes the other way.

@@ -22,12 +22,25 @@ export interface Installed {
   mode: 'shim' | 'script'
 }
 
-export function installPlugins(dir: string, socket = agentSocket()): Installed {
+export interface InstallOpts {
+  /** The agent's socket. */
+  socket?: string
+  /** node and the plugin entry as the host sees them (an installer in a container differs). */
+  node?: string
+  main?: string
+}
+
+export function installPlugins(dir: string, o: InstallOpts = {}): Installed {
   const mode = fs.existsSync(SHIM) ? 'shim' : 'script'
+  const node = o.node ?? process.execPath
+  const main = o.main ?? MAIN
   try {
     fs.mkdirSync(dir, { recursive: true })
     if (mode === 'shim')
-      fs.writeFileSync(path.join(dir, 'nsdn-cni.conf'), `${process.execPath}\n${MAIN}\n${socket}\n`)
+      fs.writeFileSync(
+        path.join(dir, 'nsdn-cni.conf'),
+        `${node}\n${main}\n${o.socket ?? agentSocket()}\n`,
+      )
     for (const type of PLUGIN_TYPES) {
       const dst = path.join(dir, type)
       const tmp = `${dst}.tmp`
@@ -36,7 +49,7 @@ export function installPlugins(dir: string, socket = agentSocket()): Installed {
       else
         fs.writeFileSync(
           tmp,
-          `#!/bin/sh\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(MAIN)} ${type}\n`,
+          `#!/bin/sh\nexec ${JSON.stringify(node)} ${JSON.stringify(main)} ${type}\n`,
         )
       fs.chmodSync(tmp, 0o755)
       fs.renameSync(tmp, dst)

@@ -16,7 +16,7 @@ const CLI = path.resolve(__dirname, '../../src/cli/main.js')
 /** nsdn's plugins installed into a fresh bin directory on the sandbox's /run. */
 export function installBin(socket: string): string {
   const dir = fs.mkdtempSync('/run/nsdn-t-bin-')
-  installPlugins(dir, socket)
+  installPlugins(dir, { socket })
   return dir
 }
 

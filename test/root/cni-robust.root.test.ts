@@ -123,7 +123,7 @@ test('bad IPAM from the reference host-local: the ADD fails with its error, noth
 test('an interface name that exists in the container: code 102, nothing of ours left, theirs intact', (t) => {
   const ns = netns(t)
   execFileSync('ip', ['link', 'add', 'nsdn-t-pre', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns])
-  t.after(() => execFileSync('ip', ['link', 'del', 'nsdn-t-pre']))
+  // Deleting the namespace (netns's after hook) removes this pair too.
   const c = bridgeConf('exists', 'nsdn-t-xb', { type: 'nsdn-ipam', dataDir, subnet: '10.93.0.0/24' })
   for (const env of [{}, NODE]) {
     const a = callPlugin(exe('nsdn-bridge'), { command: 'ADD', ...base('ex', ns, env) }, c)

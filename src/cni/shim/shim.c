@@ -2,9 +2,9 @@
  * nsdn's installed CNI plugin: the thin half of the thick-plugin pattern (as Multus and
  * Cilium do it). It forwards one CNI call (its type, the CNI environment, stdin) to the
  * resident agent (`nsdn cni agent`) on a unix socket and relays the reply (stdout, stderr,
- * exit status). When no agent answers, or the agent declines (it runs in another network or
- * mount namespace than this call), it runs the call in a Node process instead: the same
- * plugin code, so both ways give the same results.
+ * exit status). When no agent answers, or the agent declines (it runs in another network
+ * namespace than this call, or sees another namespace at CNI_NETNS), it runs the call in a
+ * Node process instead: the same plugin code, so both ways give the same results.
  *
  * Next to the executable, nsdn-cni.conf holds three lines: the node binary, the plugin
  * entry (dist/src/cni/main.js) and the agent's socket. NSDN_CNI_SOCKET overrides the socket.
@@ -160,7 +160,9 @@ int main(int argc, char **argv)
 	int n = snprintf(line, sizeof line, "NSDN_PLUGIN=%s", type);
 	put(&env, line, (size_t)n + 1);
 	ns_id("/proc/self/ns/net", "NSDN_NETNS_ID", &env);
-	ns_id("/proc/self/ns/mnt", "NSDN_MNTNS_ID", &env);
+	const char *target = getenv("CNI_NETNS");
+	if (target && *target)
+		ns_id(target, "NSDN_TARGET_ID", &env);
 	for (char **e = environ; *e; e++)
 		if (forwarded(*e))
 			put(&env, *e, strlen(*e) + 1);
