@@ -8,7 +8,9 @@ cd "$(dirname "$0")/.."
 need=()
 want() { dpkg-query -W -f '${Status}' "$1" 2>/dev/null | grep -q 'ok installed' || need+=("$1"); }
 for p in iproute2 iputils-ping openvswitch-switch iperf3 strace nftables \
-         containernetworking-plugins gcc libc6-dev; do want "$p"; done
+         containernetworking-plugins; do want "$p"; done
+# CNI: cc builds the plugin shim; podman (CNI backend) is the real client of the CNI root test.
+for p in gcc libc6-dev podman crun conmon busybox-static; do want "$p"; done
 if [ "${1:-}" = bench ]; then for p in python3-pyroute2 mininet bridge-utils; do want "$p"; done; fi
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}" >&2

@@ -57,7 +57,10 @@ export function decodeRequest(buf: Buffer): { env: Record<string, string>; stdin
   const n = buf.readUInt32LE(0)
   if (4 + n > buf.length) throw new NsdnError('E_DECODE', 'truncated environment block')
   const env: Record<string, string> = {}
-  for (const kv of buf.subarray(4, 4 + n).toString('utf8').split('\0')) {
+  for (const kv of buf
+    .subarray(4, 4 + n)
+    .toString('utf8')
+    .split('\0')) {
     const eq = kv.indexOf('=')
     if (eq > 0) env[kv.slice(0, eq)] = kv.slice(eq + 1)
   }

@@ -16,7 +16,13 @@ import { logger } from '../log.js'
 import { Rtnl } from '../netlink/rtnl.js'
 import { NetNs } from '../netns/netns.js'
 import { enableIpamExec } from './ipam-exec.js'
-import { type CniPlugin, type Invocation, type Json, currentCall, validAttachments } from './skel.js'
+import {
+  type CniPlugin,
+  type Invocation,
+  type Json,
+  currentCall,
+  validAttachments,
+} from './skel.js'
 
 const log = logger('cni.driver')
 
@@ -50,10 +56,7 @@ function openNetns(inv: Invocation): NetNs | undefined {
 
 /** Run fn with the call's context; then close the netns and its netlink socket (a resident
  * agent would otherwise keep every container's namespace alive). */
-async function withCtx<T>(
-  inv: Invocation,
-  fn: (ctx: AttachContext) => Promise<T>,
-): Promise<T> {
+async function withCtx<T>(inv: Invocation, fn: (ctx: AttachContext) => Promise<T>): Promise<T> {
   const netns = openNetns(inv)
   try {
     return await fn({

@@ -341,7 +341,10 @@ export async function delNetworkList(list: ConfList, rt: RuntimeConf): Promise<v
 /** CHECK the list against the cached Result. */
 export async function checkNetworkList(list: ConfList, rt: RuntimeConf): Promise<void> {
   if (compareVersions(list.cniVersion, '0.4.0') < 0)
-    throw new NsdnError('E_CNI_VERSION', `CHECK needs cniVersion 0.4.0 or later, not ${list.cniVersion}`)
+    throw new NsdnError(
+      'E_CNI_VERSION',
+      `CHECK needs cniVersion 0.4.0 or later, not ${list.cniVersion}`,
+    )
   if (list.disableCheck) return
   const cached = cachedResult(list, rt)
   if (!cached)
@@ -407,7 +410,10 @@ export async function gcNetworkList(
     })
     const none: RuntimeConf = { ...rt, containerId: '', netns: '', ifname: '' }
     for (const p of list.plugins) {
-      const conf = { ...pluginConf(list, p, none, undefined), 'cni.dev/valid-attachments': attachments }
+      const conf = {
+        ...pluginConf(list, p, none, undefined),
+        'cni.dev/valid-attachments': attachments,
+      }
       await execPlugin(pluginExe(p, none), runOf('GC', none), JSON.stringify(conf)).catch(
         (err: unknown) => errors.push(err),
       )

@@ -55,9 +55,13 @@ export function installPlugins(dir: string, o: InstallOpts = {}): Installed {
       fs.renameSync(tmp, dst)
     }
   } catch (err) {
-    throw new NsdnError('E_IO', `cannot install the CNI plugins into ${dir}: ${errorMessage(err)}`, {
-      hint: 'give a writable directory, e.g. /opt/cni/bin (as root)',
-    })
+    throw new NsdnError(
+      'E_IO',
+      `cannot install the CNI plugins into ${dir}: ${errorMessage(err)}`,
+      {
+        hint: 'give a writable directory, e.g. /opt/cni/bin (as root)',
+      },
+    )
   }
   return { dir, plugins: [...PLUGIN_TYPES], mode }
 }

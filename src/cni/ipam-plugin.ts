@@ -47,7 +47,10 @@ const owner = (inv: Invocation) => ({
 export const ipamPlugin: CniPlugin = {
   async add(inv) {
     const ips = requested(inv)
-    const r = await ipamAdd(conf(inv), { ...owner(inv), ...(ips.length ? { requestedIps: ips } : {}) })
+    const r = await ipamAdd(conf(inv), {
+      ...owner(inv),
+      ...(ips.length ? { requestedIps: ips } : {}),
+    })
     return { ips: r.ips, routes: r.routes, ...(Object.keys(r.dns).length ? { dns: r.dns } : {}) }
   },
   async del(inv) {
@@ -66,7 +69,10 @@ export const ipamPlugin: CniPlugin = {
       fs.mkdirSync(c.dataDir, { recursive: true })
       fs.accessSync(c.dataDir, fs.constants.W_OK)
     } catch (err) {
-      throw new NsdnError('E_UNAVAILABLE', `dataDir ${c.dataDir} is not writable: ${errorMessage(err)}`)
+      throw new NsdnError(
+        'E_UNAVAILABLE',
+        `dataDir ${c.dataDir} is not writable: ${errorMessage(err)}`,
+      )
     }
   },
   async gc(inv) {

@@ -5,7 +5,12 @@
  */
 import type { CniPlugin } from './skel.js'
 
-const DRIVER_PLUGINS = { 'nsdn-bridge': 'bridge', 'nsdn-ovs': 'ovs', 'nsdn-vlan': 'vlan', 'nsdn-routed': 'routed' } as const
+const DRIVER_PLUGINS = {
+  'nsdn-bridge': 'bridge',
+  'nsdn-ovs': 'ovs',
+  'nsdn-vlan': 'vlan',
+  'nsdn-routed': 'routed',
+} as const
 
 export const PLUGIN_TYPES = [...Object.keys(DRIVER_PLUGINS), 'nsdn-ipam', 'nsdn-portmap'] as const
 
@@ -17,7 +22,9 @@ export async function loadPlugin(type: string): Promise<CniPlugin | undefined> {
   if (hit) return hit
   let p: CniPlugin | undefined
   if (type in DRIVER_PLUGINS)
-    p = (await import('./driver-plugin.js')).driverPlugin(DRIVER_PLUGINS[type as keyof typeof DRIVER_PLUGINS])
+    p = (await import('./driver-plugin.js')).driverPlugin(
+      DRIVER_PLUGINS[type as keyof typeof DRIVER_PLUGINS],
+    )
   else if (type === 'nsdn-ipam') p = (await import('./ipam-plugin.js')).ipamPlugin
   else if (type === 'nsdn-portmap') p = (await import('./portmap.js')).portmapPlugin
   if (p) cache.set(type, p)

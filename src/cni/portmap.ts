@@ -81,20 +81,47 @@ function plan(maps: PortMapping[], ips: string[]): { chain: string; m: PortMappi
 function ruleArgv(chain: string, m: PortMapping, ip: string, tag: string): string[] {
   const f = familyOf(ip) === 4 ? 'ip' : 'ip6'
   const nfproto = familyOf(ip) === 4 ? 'ipv4' : 'ipv6'
-  const dst = m.hostIP ? [f, 'daddr', m.hostIP] : ['meta', 'nfproto', nfproto, 'fib', 'daddr', 'type', 'local']
+  const dst = m.hostIP
+    ? [f, 'daddr', m.hostIP]
+    : ['meta', 'nfproto', nfproto, 'fib', 'daddr', 'type', 'local']
   const to = f === 'ip' ? `${ip}:${m.containerPort}` : `[${ip}]:${m.containerPort}`
   return [
-    'add', 'rule', 'inet', TABLE, chain, ...dst,
-    m.protocol, 'dport', String(m.hostPort), 'dnat', f, 'to', to, 'comment', `"${tag}"`,
+    'add',
+    'rule',
+    'inet',
+    TABLE,
+    chain,
+    ...dst,
+    m.protocol,
+    'dport',
+    String(m.hostPort),
+    'dnat',
+    f,
+    'to',
+    to,
+    'comment',
+    `"${tag}"`,
   ]
 }
 
 const ensureTable = (): string[][] => [
   ['add', 'table', 'inet', TABLE],
   ...CHAINS.map((c) => [
-    'add', 'chain', 'inet', TABLE, c,
+    'add',
+    'chain',
+    'inet',
+    TABLE,
+    c,
     // -100: dstnat, which nft names only on prerouting.
-    '{', 'type', 'nat', 'hook', c, 'priority', '-100', ';', '}',
+    '{',
+    'type',
+    'nat',
+    'hook',
+    c,
+    'priority',
+    '-100',
+    ';',
+    '}',
   ]),
 ]
 
@@ -111,7 +138,9 @@ async function removeRules(which: (r: NftRule) => boolean): Promise<void> {
   const gone = (await rules()).filter(which)
   if (!gone.length) return
   try {
-    await nftBatch(gone.map((r) => ['delete', 'rule', 'inet', TABLE, r.chain, 'handle', String(r.handle)]))
+    await nftBatch(
+      gone.map((r) => ['delete', 'rule', 'inet', TABLE, r.chain, 'handle', String(r.handle)]),
+    )
   } catch (err) {
     // A concurrent DEL removed them first.
     if (!(err instanceof ExecError && /No such file or directory/.test(err.stderr))) throw err
@@ -120,9 +149,13 @@ async function removeRules(which: (r: NftRule) => boolean): Promise<void> {
 
 function prevOf(inv: Invocation): CniResult {
   if (!inv.prevResult)
-    throw new NsdnError('E_CONFIG', 'nsdn-portmap needs prevResult: chain it after the plugin that adds the interface', {
-      hint: 'put it after nsdn-bridge, bridge, ptp, ... in a conflist',
-    })
+    throw new NsdnError(
+      'E_CONFIG',
+      'nsdn-portmap needs prevResult: chain it after the plugin that adds the interface',
+      {
+        hint: 'put it after nsdn-bridge, bridge, ptp, ... in a conflist',
+      },
+    )
   return inv.prevResult
 }
 

@@ -64,8 +64,7 @@ export interface Reply {
 /** The call being served: delegated IPAM execs with its environment and stdin. */
 export const currentCall = new AsyncLocalStorage<Invocation>()
 
-const envError = (msg: string, hint: string): NsdnError =>
-  new NsdnError('E_CNI_ENV', msg, { hint })
+const envError = (msg: string, hint: string): NsdnError => new NsdnError('E_CNI_ENV', msg, { hint })
 
 /** Which CNI_* variables each verb needs (SPEC, "Parameters"). */
 const REQUIRED: Record<CniCommand, readonly string[]> = {
@@ -83,8 +82,7 @@ export function parseCniArgs(text: string | undefined): Map<string, string> {
   for (const part of (text ?? '').split(';')) {
     if (!part) continue
     const eq = part.indexOf('=')
-    if (eq <= 0)
-      throw envError(`CNI_ARGS: "${part}" is not KEY=VALUE`, 'CNI_ARGS="K1=V1;K2=V2"')
+    if (eq <= 0) throw envError(`CNI_ARGS: "${part}" is not KEY=VALUE`, 'CNI_ARGS="K1=V1;K2=V2"')
     m.set(part.slice(0, eq), part.slice(eq + 1))
   }
   return m
@@ -134,9 +132,13 @@ export function decode(env: Env, stdin: Buffer, conf: Json): Invocation {
     }
   }
   if (typeof conf.name !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(conf.name))
-    throw new NsdnError('E_CONFIG', `network name ${JSON.stringify(conf.name ?? null)} is not valid`, {
-      hint: 'name: letters, digits, "_", "." and "-", starting with a letter or digit',
-    })
+    throw new NsdnError(
+      'E_CONFIG',
+      `network name ${JSON.stringify(conf.name ?? null)} is not valid`,
+      {
+        hint: 'name: letters, digits, "_", "." and "-", starting with a letter or digit',
+      },
+    )
   const prevResult = conf.prevResult === undefined ? undefined : readResult(conf.prevResult)
   return {
     command: command as Invocation['command'],
@@ -166,8 +168,7 @@ export async function runPlugin(plugin: CniPlugin, env: Env, stdin: Buffer): Pro
     } catch (err) {
       if (cmd !== 'VERSION') throw err
     }
-    if (!cmd)
-      throw envError('CNI_COMMAND is not set', `set it to one of ${COMMANDS.join(', ')}`)
+    if (!cmd) throw envError('CNI_COMMAND is not set', `set it to one of ${COMMANDS.join(', ')}`)
     if (!(COMMANDS as readonly string[]).includes(cmd))
       throw envError(`CNI_COMMAND "${cmd}" is not a CNI verb`, `one of ${COMMANDS.join(', ')}`)
     if (cmd === 'VERSION') return { stdout: JSON.stringify(versionInfo()), exitCode: 0 }
@@ -176,7 +177,10 @@ export async function runPlugin(plugin: CniPlugin, env: Env, stdin: Buffer): Pro
     return await currentCall.run(inv, async () => {
       switch (inv.command) {
         case 'ADD':
-          return { stdout: JSON.stringify(writeResult(await plugin.add(inv), inv.cniVersion)), exitCode: 0 }
+          return {
+            stdout: JSON.stringify(writeResult(await plugin.add(inv), inv.cniVersion)),
+            exitCode: 0,
+          }
         case 'DEL':
           await plugin.del(inv)
           break
@@ -204,6 +208,9 @@ export function validAttachments(inv: Invocation): Set<string> {
   if (!Array.isArray(list))
     throw new NsdnError('E_CONFIG', 'cni.dev/valid-attachments must be a list')
   return new Set(
-    list.map((a: { containerID?: unknown; ifname?: unknown }) => `${String(a.containerID)}/${String(a.ifname)}`),
+    list.map(
+      (a: { containerID?: unknown; ifname?: unknown }) =>
+        `${String(a.containerID)}/${String(a.ifname)}`,
+    ),
   )
 }

@@ -53,7 +53,6 @@ export function versionInfo(): { cniVersion: string; supportedVersions: string[]
   return { cniVersion: LATEST_VERSION, supportedVersions: [...SUPPORTED_VERSIONS] }
 }
 
-
 /**
  * Read a Result of any supported version (a plugin's answer, a prevResult, a cache entry) into
  * the 1.x shape drivers use. Fields of a later version are kept: writing decides what stays.
@@ -124,7 +123,9 @@ export function errorJson(err: unknown, cniVersion: string | undefined): CniErro
   const details = [
     err instanceof NsdnError ? err.details : undefined,
     err instanceof NsdnError && err.hint ? `hint: ${err.hint}` : undefined,
-    err instanceof Error && err.cause !== undefined ? `cause: ${errorMessage(err.cause)}` : undefined,
+    err instanceof Error && err.cause !== undefined
+      ? `cause: ${errorMessage(err.cause)}`
+      : undefined,
   ].filter((s): s is string => !!s)
   return {
     cniVersion: version,

@@ -124,7 +124,6 @@ export async function ipamCheck(conf: IpamConf, args: IpamArgs): Promise<IpamRes
 }
 
 function delegated(conf: DelegatedIpamConf): IpamDelegate {
-  if (!delegate)
-    throw new NsdnError('E_INTERNAL', `IPAM plugin ${conf.plugin} outside a CNI call`)
+  if (!delegate) throw new NsdnError('E_INTERNAL', `IPAM plugin ${conf.plugin} outside a CNI call`)
   return delegate
 }

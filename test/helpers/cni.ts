@@ -7,6 +7,8 @@ import assert from 'node:assert/strict'
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
+import { after, before } from 'node:test'
+import { NetNs } from '../../src/netns/netns.js'
 import { installPlugins } from '../../src/cni/install.js'
 import { eventually } from './kernel.js'
 
@@ -112,7 +114,10 @@ export async function startAgent(socket: string): Promise<Agent> {
   assert.ok(await eventually(() => fs.existsSync(socket), 15_000), 'agent did not start')
   return {
     served: () =>
-      fs.readFileSync(logFile, 'utf8').split('\n').filter((l) => l.includes('"msg":"call"')).length,
+      fs
+        .readFileSync(logFile, 'utf8')
+        .split('\n')
+        .filter((l) => l.includes('"msg":"call"')).length,
     async stop() {
       const exited = new Promise((r) => child.once('exit', r))
       child.kill('SIGTERM')
@@ -129,4 +134,49 @@ export function nsdn(args: string[], env: Record<string, string> = {}): Answer {
     timeout: 120_000,
   })
   return answer(r.status, r.stdout, r.stderr)
+}
+
+/** The env of a call that must run in Node: no agent listens at this socket. */
+export const NO_AGENT = { NSDN_CNI_SOCKET: '/run/nsdn-t-no-agent.sock' }
+
+export interface PluginBin {
+  bin: string
+  /** CNI_PATH: nsdn's plugins, then the reference ones. */
+  cniPath: string
+  exe(type: string): string
+  agent(): Agent
+}
+
+/** nsdn's plugins installed for a test file, and an agent serving them during its tests. */
+export function usePlugins(): PluginBin {
+  const socket = '/run/nsdn-t-agent.sock'
+  const bin = installBin(socket)
+  let agent: Agent | undefined
+  before(async () => {
+    agent = await startAgent(socket)
+  })
+  after(async () => {
+    await agent?.stop()
+  })
+  return {
+    bin,
+    cniPath: `${bin}:${REFERENCE_DIR}`,
+    exe: (type) => path.join(bin, type),
+    agent: () => {
+      assert.ok(agent, 'the agent runs')
+      return agent
+    },
+  }
+}
+
+let nsSeq = 0
+
+/** A named netns for one test (`nsdn-t-<prefix><n>`), deleted after it. */
+export function testNetns(t: { after(fn: () => void): void }, prefix: string): string {
+  const name = `nsdn-t-${prefix}${++nsSeq}`
+  NetNs.create(name).close()
+  t.after(() => {
+    if (NetNs.exists(name)) NetNs.delete(name)
+  })
+  return name
 }

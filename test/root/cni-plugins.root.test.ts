@@ -11,42 +11,33 @@ import assert from 'node:assert/strict'
 import { execFileSync, spawn } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
-import { after, before, test } from 'node:test'
+import { test } from 'node:test'
 import { hostVethName } from '../../src/drivers/veth.js'
 import { NetNs } from '../../src/netns/netns.js'
 import { ipamDataDir, leases } from '../helpers/attach.js'
 import {
-  type Agent,
   type Call,
+  NO_AGENT,
   callPlugin,
   failed,
-  installBin,
   ok,
-  REFERENCE_DIR,
-  startAgent,
+  testNetns,
+  usePlugins,
 } from '../helpers/cni.js'
 import { eventually, ipAddrs, ipLinks, pingSoon } from '../helpers/kernel.js'
 import { rows, usePrivateOvs } from '../helpers/ovs.js'
 
 usePrivateOvs()
 
-const SOCK = '/run/nsdn-t-agent.sock'
-const bin = installBin(SOCK)
+const plugins = usePlugins()
 const dataDir = ipamDataDir()
-const CNI_PATH = `${bin}:${REFERENCE_DIR}`
-let agent: Agent
-
-before(async () => {
-  agent = await startAgent(SOCK)
-})
-after(async () => {
-  await agent.stop()
-})
+const exe = plugins.exe
+const agent = { served: (): number => plugins.agent().served() }
 
 /** Agent mode: the shim reaches the agent. Node mode: no agent at that socket. */
 const MODES = {
   agent: {},
-  node: { NSDN_CNI_SOCKET: '/run/nsdn-t-no-agent.sock' },
+  node: NO_AGENT,
 } as const
 type Mode = keyof typeof MODES
 const VERSIONS = ['0.3.1', '0.4.0', '1.0.0', '1.1.0'] as const
@@ -82,19 +73,17 @@ function conf(type: string, version: string, ipam?: Json, extra: Json = {}): Jso
   }
 }
 
-let seq = 0
 /** A named netns, removed after the test. */
 function netns(t: { after(fn: () => void): void }): { name: string; path: string } {
-  const name = `nsdn-t-c${++seq}`
-  NetNs.create(name).close()
-  t.after(() => {
-    if (NetNs.exists(name)) NetNs.delete(name)
-  })
+  const name = testNetns(t, 'c')
   return { name, path: `/run/netns/${name}` }
 }
 
-const exe = (type: string): string => path.join(bin, type)
-const call = (mode: Mode, c: Call): Call => ({ path: CNI_PATH, ...c, env: { ...MODES[mode], ...c.env } })
+const call = (mode: Mode, c: Call): Call => ({
+  path: plugins.cniPath,
+  ...c,
+  env: { ...MODES[mode], ...c.env },
+})
 
 /** The attachment is gone: no container interface, no host veth, no lease, no OVS port. */
 function assertGone(type: string, id: string, ns: string | undefined): void {
@@ -124,7 +113,9 @@ for (const mode of Object.keys(MODES) as Mode[])
         assert.equal(ifaces[ips[0]!.interface!]?.name, 'eth0')
         assert.equal(ifaces[ips[0]!.interface!]?.sandbox, ns.path)
         // The kernel agrees, read by ip.
-        assert.ok(ipAddrs(ns.name).some((a) => a.startsWith(`eth0 ${ips[0]!.address.split('/')[0]}/`)))
+        assert.ok(
+          ipAddrs(ns.name).some((a) => a.startsWith(`eth0 ${ips[0]!.address.split('/')[0]}/`)),
+        )
         const withPrev = { ...c, prevResult: r }
         const chk = callPlugin(exe(type), call(mode, { command: 'CHECK', ...base }), withPrev)
         if (v === '0.3.1') failed(chk, 1, 'CHECK on 0.3.1')
@@ -145,14 +136,20 @@ for (const mode of Object.keys(MODES) as Mode[])
 
 test('both modes give the same Result for the same attachment', async (t) => {
   for (const type of Object.keys(DRIVERS)) {
-    const ipam = { type: 'nsdn-ipam', addresses: [{ address: '10.70.0.5/24', gateway: '10.70.0.1' }] }
+    const ipam = {
+      type: 'nsdn-ipam',
+      addresses: [{ address: '10.70.0.5/24', gateway: '10.70.0.1' }],
+    }
     const results: Json[] = []
     for (const mode of ['agent', 'node'] as const) {
       const ns = netns(t)
       const base = { containerId: 'same', netns: ns.path, ifname: 'eth0' }
       const c = conf(type, '1.0.0', ipam)
       const r = ok(callPlugin(exe(type), call(mode, { command: 'ADD', ...base }), c), mode)!
-      ok(callPlugin(exe(type), call(mode, { command: 'DEL', ...base }), { ...c, prevResult: r }), mode)
+      ok(
+        callPlugin(exe(type), call(mode, { command: 'DEL', ...base }), { ...c, prevResult: r }),
+        mode,
+      )
       // MACs and the sandbox path differ per namespace; the rest must not.
       const norm = JSON.parse(JSON.stringify(r).replace(/"(mac|sandbox)":"[^"]*"/g, '"$1":"x"'))
       results.push(norm as Json)
@@ -174,15 +171,30 @@ test('CNI_NETNS may be any netns file: a bind mount outside /run/netns, /proc/PI
   const sleeper = spawn('ip', ['netns', 'exec', ns.name, 'sleep', '60'], { stdio: 'ignore' })
   t.after(() => sleeper.kill())
   const procPath = `/proc/${sleeper.pid}/ns/net`
-  await eventually(() => fs.readlinkSync(procPath) === fs.readlinkSync(`/proc/self/fd/${fs.openSync(ns.path, 'r')}`))
+  // Once ip netns exec has switched: the same namespace file (inode) as the named one.
+  await eventually(() => {
+    try {
+      return fs.statSync(procPath).ino === fs.statSync(ns.path).ino
+    } catch {
+      return false
+    }
+  })
   const type = 'nsdn-bridge'
   const c = conf(type, '1.0.0')
-  for (const [mode, nsPath] of [['agent', file], ['node', file], ['agent', procPath], ['node', procPath]] as const) {
+  for (const [mode, nsPath] of [
+    ['agent', file],
+    ['node', file],
+    ['agent', procPath],
+    ['node', procPath],
+  ] as const) {
     const base = { containerId: `bind-${mode}`, netns: nsPath, ifname: 'eth0' }
     const r = ok(callPlugin(exe(type), call(mode, { command: 'ADD', ...base }), c), mode)!
     assert.ok(ipAddrs(ns.name).some((a) => a.startsWith('eth0 10.61.0.')))
     assert.ok(pingSoon('10.61.0.1', ns.name), 'container pings its gateway')
-    ok(callPlugin(exe(type), call(mode, { command: 'CHECK', ...base }), { ...c, prevResult: r }), 'CHECK')
+    ok(
+      callPlugin(exe(type), call(mode, { command: 'CHECK', ...base }), { ...c, prevResult: r }),
+      'CHECK',
+    )
     ok(callPlugin(exe(type), call(mode, { command: 'DEL', ...base }), c), 'DEL')
   }
   assertGone(type, 'bind-node', ns.name)
@@ -203,7 +215,12 @@ test('bad environment and input: the spec code, cniVersion, nothing else on stdo
       ['netns path that is no netns', { command: 'ADD', ...base, netns: '/etc/hostname' }, good, 8],
       ['stdin not JSON', { command: 'ADD', ...base }, '{"cniVersion":', 6],
       ['unsupported cniVersion', { command: 'ADD', ...base }, { ...good, cniVersion: '0.2.0' }, 1],
-      ['bad subnet', { command: 'ADD', ...base }, conf(type, '1.0.0', { type: 'nsdn-ipam', subnet: '10.1.0.0/33' }), 7],
+      [
+        'bad subnet',
+        { command: 'ADD', ...base },
+        conf(type, '1.0.0', { type: 'nsdn-ipam', subnet: '10.1.0.0/33' }),
+        7,
+      ],
       ['bad key value', { command: 'ADD', ...base }, { ...good, mtu: 'big' }, 7],
       ['unknown IPAM type', { command: 'ADD', ...base }, conf(type, '1.0.0', { type: 'nope' }), 7],
     ]
@@ -221,7 +238,11 @@ test('NSDN_EXPLAIN=1: the ip commands on stderr, only the Result on stdout', (t)
   for (const mode of ['agent', 'node'] as const) {
     const ns = netns(t)
     const base = { containerId: `ex-${mode}`, netns: ns.path, ifname: 'eth0' }
-    const a = callPlugin(exe(type), call(mode, { command: 'ADD', ...base, env: { NSDN_EXPLAIN: '1' } }), c)
+    const a = callPlugin(
+      exe(type),
+      call(mode, { command: 'ADD', ...base, env: { NSDN_EXPLAIN: '1' } }),
+      c,
+    )
     ok(a, mode)
     assert.match(a.stderr, /^ip link add veth\w+ up type veth peer name eth0 netns/m, mode)
     assert.match(a.stderr, /^ip -n \S+ addr add 10\.62\.0\.\d+\/32 dev eth0/m, mode)
@@ -237,7 +258,14 @@ test('GC removes every attachment not in cni.dev/valid-attachments: links, lease
     const ns = netns(t)
     const id = `gc${i}`
     ids.push(id)
-    ok(callPlugin(exe(type), call('agent', { command: 'ADD', containerId: id, netns: ns.path, ifname: 'eth0' }), c), 'ADD')
+    ok(
+      callPlugin(
+        exe(type),
+        call('agent', { command: 'ADD', containerId: id, netns: ns.path, ifname: 'eth0' }),
+        c,
+      ),
+      'ADD',
+    )
   }
   assert.equal(leases(dataDir, network(type)).length, 3)
   // A lease whose ADD died half-way (no record) goes too.
@@ -249,14 +277,23 @@ test('GC removes every attachment not in cni.dev/valid-attachments: links, lease
   assert.ok(!names.includes(hostVethName('gc0', 'eth0')), 'gc0 removed')
   assert.ok(!names.includes(hostVethName('gc2', 'eth0')), 'gc2 removed')
   assert.equal(leases(dataDir, network(type)).length, 1)
-  ok(callPlugin(exe(type), call('agent', { command: 'GC' }), { ...c, 'cni.dev/valid-attachments': [] }), 'GC all')
+  ok(
+    callPlugin(exe(type), call('agent', { command: 'GC' }), {
+      ...c,
+      'cni.dev/valid-attachments': [],
+    }),
+    'GC all',
+  )
   assertGone(type, 'gc1', undefined)
 })
 
 test('VERSION from every plugin, both modes', () => {
   for (const type of ['nsdn-bridge', 'nsdn-ovs', 'nsdn-vlan', 'nsdn-routed', 'nsdn-ipam'])
     for (const mode of ['agent', 'node'] as const) {
-      const j = ok(callPlugin(exe(type), call(mode, { command: 'VERSION' }), { cniVersion: '1.0.0' }), type)!
+      const j = ok(
+        callPlugin(exe(type), call(mode, { command: 'VERSION' }), { cniVersion: '1.0.0' }),
+        type,
+      )!
       assert.deepEqual(j.supportedVersions, ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'])
     }
 })
@@ -265,10 +302,13 @@ test('nothing of the tests remains: no veth, no lease, no record', () => {
   // The bridge outlives its ports, as the reference plugin's does: the test removes it.
   execFileSync('ip', ['link', 'del', 'nsdn-t-br'])
   assert.deepEqual(
-    ipLinks().filter((l) => l.ifname.startsWith('veth')).map((l) => l.ifname),
+    ipLinks()
+      .filter((l) => l.ifname.startsWith('veth'))
+      .map((l) => l.ifname),
     [],
   )
-  for (const type of Object.keys(DRIVERS)) assert.deepEqual(leases(dataDir, network(type)), [], type)
+  for (const type of Object.keys(DRIVERS))
+    assert.deepEqual(leases(dataDir, network(type)), [], type)
   const recs = fs.existsSync('/run/nsdn/cni')
     ? fs.readdirSync('/run/nsdn/cni').flatMap((n) => fs.readdirSync(path.join('/run/nsdn/cni', n)))
     : []

@@ -10,59 +10,37 @@ sandboxThisFile()
 
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
-import path from 'node:path'
-import { after, before, test } from 'node:test'
+import { test } from 'node:test'
 import { hostVethName } from '../../src/drivers/veth.js'
-import { NetNs } from '../../src/netns/netns.js'
 import { ipamDataDir, leases } from '../helpers/attach.js'
 import {
-  type Agent,
   type Call,
-  REFERENCE_DIR,
+  NO_AGENT,
   callPlugin,
   callPluginAsync,
   failed,
-  installBin,
   ok,
-  startAgent,
+  testNetns,
+  usePlugins,
 } from '../helpers/cni.js'
 import { ipAddrs, ipLinks, pingSoon } from '../helpers/kernel.js'
 import { rows, usePrivateOvs } from '../helpers/ovs.js'
 
 usePrivateOvs()
 
-const SOCK = '/run/nsdn-t-agent.sock'
-const bin = installBin(SOCK)
+const plugins = usePlugins()
 const dataDir = ipamDataDir()
-const CNI_PATH = `${bin}:${REFERENCE_DIR}`
-const NODE = { NSDN_CNI_SOCKET: '/run/nsdn-t-no-agent.sock' }
-let agent: Agent
-
-before(async () => {
-  agent = await startAgent(SOCK)
-})
-after(async () => {
-  await agent.stop()
-})
+const NODE = NO_AGENT
+const exe = plugins.exe
+const netns = (t: { after(fn: () => void): void }): string => testNetns(t, 'x')
 
 type Json = Record<string, unknown>
-const exe = (type: string): string => path.join(bin, type)
-
-let seq = 0
-function netns(t: { after(fn: () => void): void }): string {
-  const name = `nsdn-t-x${++seq}`
-  NetNs.create(name).close()
-  t.after(() => {
-    if (NetNs.exists(name)) NetNs.delete(name)
-  })
-  return name
-}
 
 const base = (id: string, ns: string, env: Record<string, string> = {}): Call => ({
   containerId: id,
   netns: `/run/netns/${ns}`,
   ifname: 'eth0',
-  path: CNI_PATH,
+  path: plugins.cniPath,
   env,
 })
 
@@ -78,8 +56,14 @@ const bridgeConf = (name: string, br: string, ipam: Json): Json => ({
 
 /** Nothing of attachment id is left: host veth, container side, lease. */
 function assertNothingOf(id: string, ns: string, net: string, keepLeases: string[] = []): void {
-  assert.ok(!ipLinks().some((l) => l.ifname === hostVethName(id, 'eth0')), `host veth of ${id} left`)
-  assert.ok(!ipLinks(ns).some((l) => l.ifname === 'eth0' && l.linkinfo?.info_kind === 'veth'), `eth0 of ${id} left`)
+  assert.ok(
+    !ipLinks().some((l) => l.ifname === hostVethName(id, 'eth0')),
+    `host veth of ${id} left`,
+  )
+  assert.ok(
+    !ipLinks(ns).some((l) => l.ifname === 'eth0' && l.linkinfo?.info_kind === 'veth'),
+    `eth0 of ${id} left`,
+  )
   assert.deepEqual(leases(dataDir, net), keepLeases, 'leases')
 }
 
@@ -87,10 +71,17 @@ for (const ipamType of ['nsdn-ipam', 'host-local'])
   test(`exhausted range (${ipamType}): the failed ADD leaves nothing, the next ADD on the bridge works`, (t) => {
     const net = `ex-${ipamType}`
     // One address only.
-    const ipam = { type: ipamType, dataDir, ranges: [[{ subnet: '10.91.0.0/24', rangeStart: '10.91.0.5', rangeEnd: '10.91.0.5' }]] }
+    const ipam = {
+      type: ipamType,
+      dataDir,
+      ranges: [[{ subnet: '10.91.0.0/24', rangeStart: '10.91.0.5', rangeEnd: '10.91.0.5' }]],
+    }
     const c = bridgeConf(net, 'nsdn-t-xb', ipam)
     const [a, b] = [netns(t), netns(t)]
-    const first = ok(callPlugin(exe('nsdn-bridge'), { command: 'ADD', ...base('a', a) }, c), 'first ADD')!
+    const first = ok(
+      callPlugin(exe('nsdn-bridge'), { command: 'ADD', ...base('a', a) }, c),
+      'first ADD',
+    )!
     const second = callPlugin(exe('nsdn-bridge'), { command: 'ADD', ...base('b', b) }, c)
     assert.notEqual(second.status, 0)
     const err = second.json!
@@ -99,8 +90,18 @@ for (const ipamType of ['nsdn-ipam', 'host-local'])
     assertNothingOf('b', b, net, ['10.91.0.5'])
     // The first container still works; then its DEL frees the address and the next ADD works.
     assert.ok(pingSoon('10.91.0.1', a))
-    ok(callPlugin(exe('nsdn-bridge'), { command: 'DEL', ...base('a', a) }, { ...c, prevResult: first }), 'DEL')
-    const again = ok(callPlugin(exe('nsdn-bridge'), { command: 'ADD', ...base('b', b) }, c), 'ADD after failure')!
+    ok(
+      callPlugin(
+        exe('nsdn-bridge'),
+        { command: 'DEL', ...base('a', a) },
+        { ...c, prevResult: first },
+      ),
+      'DEL',
+    )
+    const again = ok(
+      callPlugin(exe('nsdn-bridge'), { command: 'ADD', ...base('b', b) }, c),
+      'ADD after failure',
+    )!
     assert.equal((again.ips as { address: string }[])[0]?.address, '10.91.0.5/24')
     assert.ok(pingSoon('10.91.0.1', b), 'the next container on that bridge works')
     ok(callPlugin(exe('nsdn-bridge'), { command: 'DEL', ...base('b', b) }, c), 'DEL')
@@ -110,7 +111,11 @@ for (const ipamType of ['nsdn-ipam', 'host-local'])
 test('bad IPAM from the reference host-local: the ADD fails with its error, nothing left', (t) => {
   const ns = netns(t)
   // host-local refuses a range without a subnet; nsdn has created the bridge and veth by then.
-  const c = bridgeConf('badipam', 'nsdn-t-xb', { type: 'host-local', dataDir, ranges: [[{ rangeStart: '10.92.0.5' }]] })
+  const c = bridgeConf('badipam', 'nsdn-t-xb', {
+    type: 'host-local',
+    dataDir,
+    ranges: [[{ rangeStart: '10.92.0.5' }]],
+  })
   for (const env of [{}, NODE]) {
     const a = callPlugin(exe('nsdn-bridge'), { command: 'ADD', ...base('bi', ns, env) }, c)
     assert.notEqual(a.status, 0)
@@ -122,15 +127,33 @@ test('bad IPAM from the reference host-local: the ADD fails with its error, noth
 
 test('an interface name that exists in the container: code 102, nothing of ours left, theirs intact', (t) => {
   const ns = netns(t)
-  execFileSync('ip', ['link', 'add', 'nsdn-t-pre', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns])
+  execFileSync('ip', [
+    'link',
+    'add',
+    'nsdn-t-pre',
+    'type',
+    'veth',
+    'peer',
+    'name',
+    'eth0',
+    'netns',
+    ns,
+  ])
   // Deleting the namespace (netns's after hook) removes this pair too.
-  const c = bridgeConf('exists', 'nsdn-t-xb', { type: 'nsdn-ipam', dataDir, subnet: '10.93.0.0/24' })
+  const c = bridgeConf('exists', 'nsdn-t-xb', {
+    type: 'nsdn-ipam',
+    dataDir,
+    subnet: '10.93.0.0/24',
+  })
   for (const env of [{}, NODE]) {
     const a = callPlugin(exe('nsdn-bridge'), { command: 'ADD', ...base('ex', ns, env) }, c)
     failed(a, 102, 'existing eth0')
     assert.ok(!ipLinks().some((l) => l.ifname === hostVethName('ex', 'eth0')))
     assert.deepEqual(leases(dataDir, 'exists'), [])
-    assert.ok(ipLinks(ns).some((l) => l.ifname === 'eth0'), 'their eth0 stays')
+    assert.ok(
+      ipLinks(ns).some((l) => l.ifname === 'eth0'),
+      'their eth0 stays',
+    )
   }
 })
 
@@ -140,10 +163,16 @@ for (const [mode, env, ipamType] of [
 ] as const)
   test(`20 parallel ADDs get distinct addresses, 20 parallel DELs leave nothing (${mode}, ${ipamType})`, async (t) => {
     const net = `par-${mode}`
-    const c = bridgeConf(net, `nsdn-t-p${mode[0]}`, { type: ipamType, dataDir, subnet: '10.94.0.0/24' })
+    const c = bridgeConf(net, `nsdn-t-p${mode[0]}`, {
+      type: ipamType,
+      dataDir,
+      subnet: '10.94.0.0/24',
+    })
     const names = Array.from({ length: 20 }, () => netns(t))
     const adds = await Promise.all(
-      names.map((ns) => callPluginAsync(exe('nsdn-bridge'), { command: 'ADD', ...base(ns, ns, env) }, c)),
+      names.map((ns) =>
+        callPluginAsync(exe('nsdn-bridge'), { command: 'ADD', ...base(ns, ns, env) }, c),
+      ),
     )
     const addrs = adds.map((a, i) => {
       const j = ok(a, `ADD ${i}`)!
@@ -154,7 +183,9 @@ for (const [mode, env, ipamType] of [
     // The kernel agrees.
     for (const [i, ns] of names.entries()) assert.ok(ipAddrs(ns).includes(`eth0 ${addrs[i]}`), ns)
     const dels = await Promise.all(
-      names.map((ns) => callPluginAsync(exe('nsdn-bridge'), { command: 'DEL', ...base(ns, ns, env) }, c)),
+      names.map((ns) =>
+        callPluginAsync(exe('nsdn-bridge'), { command: 'DEL', ...base(ns, ns, env) }, c),
+      ),
     )
     dels.forEach((d, i) => ok(d, `DEL ${i}`))
     for (const ns of names) assertNothingOf(ns, ns, net)
@@ -162,9 +193,16 @@ for (const [mode, env, ipamType] of [
   })
 
 test('concurrent DELs on one OVS bridge never fail (twice each, at once)', async (t) => {
-  const c = { cniVersion: '1.0.0', name: 'ovsdel', type: 'nsdn-ovs', bridge: 'nsdn-t-ovsd', ipam: { type: 'nsdn-ipam', dataDir, subnet: '10.95.0.0/24' } }
+  const c = {
+    cniVersion: '1.0.0',
+    name: 'ovsdel',
+    type: 'nsdn-ovs',
+    bridge: 'nsdn-t-ovsd',
+    ipam: { type: 'nsdn-ipam', dataDir, subnet: '10.95.0.0/24' },
+  }
   const names = Array.from({ length: 8 }, () => netns(t))
-  for (const ns of names) ok(callPlugin(exe('nsdn-ovs'), { command: 'ADD', ...base(ns, ns) }, c), `ADD ${ns}`)
+  for (const ns of names)
+    ok(callPlugin(exe('nsdn-ovs'), { command: 'ADD', ...base(ns, ns) }, c), `ADD ${ns}`)
   assert.equal(rows('Port').filter((r) => String(r.name).startsWith('veth')).length, 8)
   const dels = await Promise.all(
     [...names, ...names].map((ns, i) =>
@@ -172,11 +210,19 @@ test('concurrent DELs on one OVS bridge never fail (twice each, at once)', async
     ),
   )
   dels.forEach((d, i) => ok(d, `DEL ${i}`))
-  assert.deepEqual(rows('Port').filter((r) => String(r.name).startsWith('veth')), [])
+  assert.deepEqual(
+    rows('Port').filter((r) => String(r.name).startsWith('veth')),
+    [],
+  )
   assert.deepEqual(leases(dataDir, 'ovsdel'), [])
 })
 
 test('nothing of the tests remains', () => {
   execFileSync('ip', ['link', 'del', 'nsdn-t-xb'])
-  assert.deepEqual(ipLinks().filter((l) => l.ifname.startsWith('veth')).map((l) => l.ifname), [])
+  assert.deepEqual(
+    ipLinks()
+      .filter((l) => l.ifname.startsWith('veth'))
+      .map((l) => l.ifname),
+    [],
+  )
 })

@@ -13,13 +13,12 @@ import fs from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
 import { after, test } from 'node:test'
-import { NetNs } from '../../src/netns/netns.js'
 import { ipamDataDir, leases } from '../helpers/attach.js'
-import { REFERENCE_DIR, installBin, nsdn } from '../helpers/cni.js'
+import { NO_AGENT, REFERENCE_DIR, installBin, nsdn, testNetns } from '../helpers/cni.js'
 import { eventually, ipAddrs, ipLinks, netnsNames, pingSoon } from '../helpers/kernel.js'
 
 // No agent in this file: the plugins run in Node processes (the agent has its own tests).
-const bin = installBin('/run/nsdn-t-no-agent.sock')
+const bin = installBin(NO_AGENT.NSDN_CNI_SOCKET)
 const dataDir = ipamDataDir()
 const cacheDir = fs.mkdtempSync('/run/nsdn-t-cache-')
 const ENV = { CNI_PATH: `${bin}:${REFERENCE_DIR}`, NSDN_CNI_CACHE_DIR: cacheDir }
@@ -38,17 +37,10 @@ function run(...args: string[]): Json | undefined {
   return a.json
 }
 
-let seq = 0
-function netns(t: { after(fn: () => void): void }): string {
-  const name = `nsdn-t-r${++seq}`
-  NetNs.create(name).close()
-  t.after(() => {
-    if (NetNs.exists(name)) NetNs.delete(name)
-  })
-  return name
-}
+const netns = (t: { after(fn: () => void): void }): string => testNetns(t, 'r')
 
-const cacheEntry = (net: string, id: string): string => path.join(cacheDir, 'results', `${net}-${id}-eth0`)
+const cacheEntry = (net: string, id: string): string =>
+  path.join(cacheDir, 'results', `${net}-${id}-eth0`)
 /** The container's IPv4 addresses on eth0. */
 const hostIp = (ns: string): string[] =>
   ipAddrs(ns)
@@ -56,7 +48,13 @@ const hostIp = (ns: string): string[] =>
     .map((a) => a.split(' ')[1]!)
 
 /** A reference bridge conflist; `swap` maps reference types to nsdn's. */
-function bridgeList(name: string, subnet: string, br: string, swap: Json = {}, extra: Json[] = []): Json {
+function bridgeList(
+  name: string,
+  subnet: string,
+  br: string,
+  swap: Json = {},
+  extra: Json[] = [],
+): Json {
   const t = (ty: string): string => (swap[ty] as string | undefined) ?? ty
   return {
     cniVersion: '1.0.0',
@@ -68,7 +66,12 @@ function bridgeList(name: string, subnet: string, br: string, swap: Json = {}, e
         isGateway: true,
         ipMasq: true,
         hairpinMode: true,
-        ipam: { type: t('host-local'), dataDir, ranges: [[{ subnet }]], routes: [{ dst: '0.0.0.0/0' }] },
+        ipam: {
+          type: t('host-local'),
+          dataDir,
+          ranges: [[{ subnet }]],
+          routes: [{ dst: '0.0.0.0/0' }],
+        },
       },
       { type: 'tuning', sysctl: { 'net.ipv4.conf.eth0.rp_filter': '0' } },
       ...extra,
@@ -90,7 +93,10 @@ test('the runtime side runs the reference plugins: ADD, the libcni cache, CHECK,
   assert.equal(entry.containerId, 'ref1')
   assert.equal(entry.ifName, 'eth0')
   assert.equal(entry.networkName, 'refnet')
-  assert.deepEqual(JSON.parse(Buffer.from(String(entry.config), 'base64').toString()), bridgeList('refnet', '10.81.0.0/24', 'nsdn-t-rb'))
+  assert.deepEqual(
+    JSON.parse(Buffer.from(String(entry.config), 'base64').toString()),
+    bridgeList('refnet', '10.81.0.0/24', 'nsdn-t-rb'),
+  )
   assert.deepEqual((entry.result as Json).ips, r.ips)
   run('check', file, 'ref1', ns)
   // CHECK sees a change: the address removed behind the plugins' back.
@@ -113,14 +119,20 @@ test('a reference conflist with only `type` changed runs on nsdn plugins, betwee
   ])
   const file = writeList('swapnet', list)
   const ns = netns(t)
-  const caps = JSON.stringify({ portMappings: [{ hostPort: 18080, containerPort: 8080, protocol: 'tcp' }] })
+  const caps = JSON.stringify({
+    portMappings: [{ hostPort: 18080, containerPort: 8080, protocol: 'tcp' }],
+  })
   const r = run('add', file, 'sw1', ns, '--capability-args', caps)!
   assert.equal(r.cniVersion, '1.0.0')
   assert.equal(hostIp(ns).length, 1)
   // The reference host-local made the lease, in its own layout.
   assert.equal(leases(dataDir, 'swapnet').length, 1)
   // tuning ran inside the container after nsdn-bridge.
-  const rp = execFileSync('ip', ['netns', 'exec', ns, 'sysctl', '-n', 'net.ipv4.conf.eth0.rp_filter'], { encoding: 'utf8' })
+  const rp = execFileSync(
+    'ip',
+    ['netns', 'exec', ns, 'sysctl', '-n', 'net.ipv4.conf.eth0.rp_filter'],
+    { encoding: 'utf8' },
+  )
   assert.equal(rp.trim(), '0')
   assert.ok(pingSoon('10.82.0.1', ns))
   // CHECK of the whole chain right after ADD, nsdn-portmap included, IPv4 only.
@@ -137,7 +149,12 @@ test('ptp -> nsdn-routed: the same conflist shape works on both', (t) => {
       cniVersion: '0.4.0',
       name,
       plugins: [
-        { type, ipMasq: true, mtu: 1400, ipam: { type: 'host-local', dataDir, subnet: '10.83.0.0/24' } },
+        {
+          type,
+          ipMasq: true,
+          mtu: 1400,
+          ipam: { type: 'host-local', dataDir, subnet: '10.83.0.0/24' },
+        },
       ],
     })
     const ns = netns(t)
@@ -192,14 +209,20 @@ test('nsdn-portmap forwards a host port to the container (nftables), removed on 
     cniVersion: '1.1.0',
     name: 'pmnet',
     plugins: [
-      { type: 'nsdn-bridge', bridge: 'nsdn-t-pm', isGateway: true, ipam: { type: 'nsdn-ipam', dataDir, subnet: '10.85.0.0/24' } },
+      {
+        type: 'nsdn-bridge',
+        bridge: 'nsdn-t-pm',
+        isGateway: true,
+        ipam: { type: 'nsdn-ipam', dataDir, subnet: '10.85.0.0/24' },
+      },
       { type: 'nsdn-portmap', capabilities: { portMappings: true } },
     ],
   }
   const file = writeList('pmnet', list)
   const ns1 = netns(t)
   const ns2 = netns(t)
-  const caps = (p: number) => JSON.stringify({ portMappings: [{ hostPort: p, containerPort: 7000, protocol: 'tcp' }] })
+  const caps = (p: number) =>
+    JSON.stringify({ portMappings: [{ hostPort: p, containerPort: 7000, protocol: 'tcp' }] })
   run('add', file, 'pm1', ns1, '--capability-args', caps(17001))
   run('add', file, 'pm2', ns2, '--capability-args', caps(17002))
   // An echo server in the container: node, listening inside ns1 through ip netns exec.
@@ -208,13 +231,20 @@ test('nsdn-portmap forwards a host port to the container (nftables), removed on 
   t.after(() => srv.kill())
   let answer = ''
   await eventually(() => {
-    void tcpAsk('10.85.0.1', 17001, 'hi').then((a) => (answer = a), () => undefined)
+    void tcpAsk('10.85.0.1', 17001, 'hi').then(
+      (a) => (answer = a),
+      () => undefined,
+    )
     return answer !== ''
   }, 10_000)
   assert.equal(answer, 'echo:hi', 'a connection to the host port reaches the container')
   const rules = (): string[] => {
-    const out = execFileSync('nft', ['-j', 'list', 'table', 'inet', 'nsdn-portmap'], { encoding: 'utf8' })
-    return (JSON.parse(out) as { nftables: { rule?: { comment: string } }[] }).nftables.flatMap((i) => (i.rule ? [i.rule.comment] : []))
+    const out = execFileSync('nft', ['-j', 'list', 'table', 'inet', 'nsdn-portmap'], {
+      encoding: 'utf8',
+    })
+    return (JSON.parse(out) as { nftables: { rule?: { comment: string } }[] }).nftables.flatMap(
+      (i) => (i.rule ? [i.rule.comment] : []),
+    )
   }
   assert.deepEqual(new Set(rules()), new Set(['nsdn:pm1/eth0', 'nsdn:pm2/eth0']))
   run('check', file, 'pm1', ns1, '--capability-args', caps(17001))
@@ -236,7 +266,11 @@ test('a failed ADD of a list is undone by DEL: nothing left, nothing cached', (t
     cniVersion: '1.0.0',
     name: 'failnet',
     plugins: [
-      { type: 'nsdn-bridge', bridge: 'nsdn-t-fb', ipam: { type: 'nsdn-ipam', dataDir, subnet: '10.86.0.0/24' } },
+      {
+        type: 'nsdn-bridge',
+        bridge: 'nsdn-t-fb',
+        ipam: { type: 'nsdn-ipam', dataDir, subnet: '10.86.0.0/24' },
+      },
       { type: 'no-such-plugin' },
     ],
   })
@@ -265,7 +299,9 @@ test('bad runtime input: clear errors, non-zero exit', () => {
 after(() => {
   assert.deepEqual(netnsNames(), [])
   assert.deepEqual(
-    ipLinks().filter((l) => l.ifname.startsWith('veth')).map((l) => l.ifname),
+    ipLinks()
+      .filter((l) => l.ifname.startsWith('veth'))
+      .map((l) => l.ifname),
     [],
   )
   assert.deepEqual(fs.readdirSync(path.join(cacheDir, 'results')), [])

@@ -38,8 +38,12 @@ const conf = (v: string, extra: Record<string, unknown> = {}) =>
 
 const errOf = (stdout: string) => JSON.parse(stdout) as { cniVersion: string; code: number }
 
-test('ADD writes the Result in the config\'s version, and nothing else on stdout', async () => {
-  const r = await runPlugin(plugin, env('ADD', { CNI_ARGS: 'IP=10.0.0.9;K8S_POD=x' }), conf('0.4.0'))
+test("ADD writes the Result in the config's version, and nothing else on stdout", async () => {
+  const r = await runPlugin(
+    plugin,
+    env('ADD', { CNI_ARGS: 'IP=10.0.0.9;K8S_POD=x' }),
+    conf('0.4.0'),
+  )
   assert.equal(r.exitCode, 0)
   const j = JSON.parse(r.stdout) as { cniVersion: string; ips: { version: string }[] }
   assert.equal(j.cniVersion, '0.4.0')
@@ -49,7 +53,7 @@ test('ADD writes the Result in the config\'s version, and nothing else on stdout
   assert.deepEqual(inv?.path, ['/opt/cni/bin'])
 })
 
-test('a missing CNI_COMMAND is error code 4 with the config\'s cniVersion, not a usage text', async () => {
+test("a missing CNI_COMMAND is error code 4 with the config's cniVersion, not a usage text", async () => {
   const r = await runPlugin(plugin, env(undefined), conf('1.0.0'))
   assert.equal(r.exitCode, 1)
   assert.deepEqual(
@@ -85,7 +89,10 @@ test('environment and config errors carry the spec codes', async () => {
 })
 
 test('DEL needs no netns; STATUS and GC need no container; VERSION needs no config', async () => {
-  assert.equal((await runPlugin(plugin, { ...env('DEL'), CNI_NETNS: '' }, conf('1.0.0'))).exitCode, 0)
+  assert.equal(
+    (await runPlugin(plugin, { ...env('DEL'), CNI_NETNS: '' }, conf('1.0.0'))).exitCode,
+    0,
+  )
   const st = await runPlugin(plugin, { CNI_COMMAND: 'STATUS', CNI_PATH: '/x' }, conf('1.1.0'))
   assert.deepEqual(st, { stdout: '', exitCode: 0 })
   const gc = await runPlugin(plugin, { CNI_COMMAND: 'GC', CNI_PATH: '/x' }, conf('1.1.0'))
@@ -97,7 +104,7 @@ test('DEL needs no netns; STATUS and GC need no container; VERSION needs no conf
   })
 })
 
-test('a plugin\'s failure is error JSON with its code; anything unexpected is 999', async () => {
+test("a plugin's failure is error JSON with its code; anything unexpected is 999", async () => {
   const bad: CniPlugin = {
     ...plugin,
     async add() {
@@ -116,10 +123,13 @@ test('prevResult of any version reaches the plugin in the 1.x shape', async () =
 })
 
 test('CNI_ARGS: K=V pairs; values may hold "="', () => {
-  assert.deepEqual([...parseCniArgs('A=1;B=x=y;;')], [
-    ['A', '1'],
-    ['B', 'x=y'],
-  ])
+  assert.deepEqual(
+    [...parseCniArgs('A=1;B=x=y;;')],
+    [
+      ['A', '1'],
+      ['B', 'x=y'],
+    ],
+  )
 })
 
 test('the agent wire format round-trips', () => {
@@ -169,9 +179,12 @@ test('the runtime injects name, cniVersion, runtimeConfig from capabilities, pre
   // A single config is a list of one.
   const one = parseConfList(Buffer.from('{"cniVersion":"1.0.0","name":"n","type":"bridge"}'))
   assert.equal(one.plugins.length, 1)
-  assert.throws(() => parseConfList(Buffer.from('{"cniVersion":"1.0.0","name":"n","plugins":[]}')), {
-    code: 'E_CONFIG',
-  })
+  assert.throws(
+    () => parseConfList(Buffer.from('{"cniVersion":"1.0.0","name":"n","plugins":[]}')),
+    {
+      code: 'E_CONFIG',
+    },
+  )
   assert.throws(() => parseConfList(Buffer.from('{"cniVersion":"0.1.0","name":"n","type":"b"}')), {
     code: 'E_CNI_VERSION',
   })

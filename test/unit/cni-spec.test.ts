@@ -42,7 +42,10 @@ test('0.3.x and 0.4.0 results carry ips[].version; 1.x results do not', () => {
   }
   for (const v of ['1.0.0', '1.1.0']) {
     const w = writeResult(result, v) as { ips: Record<string, unknown>[] }
-    assert.ok(w.ips.every((i) => !('version' in i)), v)
+    assert.ok(
+      w.ips.every((i) => !('version' in i)),
+      v,
+    )
   }
 })
 
@@ -60,11 +63,7 @@ test('route and interface fields of 1.1.0 are dropped for older readers only', (
 test('reading any version gives the 1.x shape back', () => {
   for (const v of SUPPORTED_VERSIONS) {
     const back = readResult(writeResult(result, v))
-    assert.deepEqual(
-      back.ips,
-      result.ips,
-      `ips read back from ${v}`,
-    )
+    assert.deepEqual(back.ips, result.ips, `ips read back from ${v}`)
   }
   assert.throws(() => readResult({ ip4: { ip: '10.0.0.2/24' } }), { code: 'E_CNI_VERSION' })
   assert.throws(() => readResult([]), { code: 'E_DECODE' })
@@ -97,7 +96,7 @@ test('error JSON always carries cniVersion, the spec code, msg and details', () 
     assert.equal(errorJson(new NsdnError(code, 'm'), '1.0.0').code, cni, code)
 })
 
-test('versionOf: the config\'s supported version, else the latest', () => {
+test("versionOf: the config's supported version, else the latest", () => {
   assert.equal(versionOf({ cniVersion: '0.4.0' }), '0.4.0')
   assert.equal(versionOf({ cniVersion: '0.1.0' }), '1.1.0')
   assert.equal(versionOf({}), '1.1.0')

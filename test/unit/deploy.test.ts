@@ -81,7 +81,8 @@ test('the conflist: valid for the runtime side, 1.0.0 at most (runtimes that pre
   const text = cm.data['10-nsdn.conflist'] as string
   const list = parseConfList(Buffer.from(text))
   assert.ok(compareVersions(list.cniVersion, '1.0.0') <= 0)
-  for (const p of list.plugins) assert.ok((PLUGIN_TYPES as readonly string[]).includes(String(p.type)), String(p.type))
+  for (const p of list.plugins)
+    assert.ok((PLUGIN_TYPES as readonly string[]).includes(String(p.type)), String(p.type))
   const ipam = (list.plugins[0] as Obj).ipam
   assert.ok(PLUGIN_TYPES.includes(ipam.type), 'the ipam type is installed too')
 })

@@ -70,7 +70,7 @@ function withRunOptions(cmd: Command): Command {
     .argument('<netns>', 'netns path (/proc/PID/ns/net, any bind mount) or a named netns')
     .option('--ifname <name>', 'interface name in the container (CNI_IFNAME)', 'eth0')
     .option('--args <K=V;...>', 'CNI_ARGS')
-    .option('--capability-args <json>', 'values for the plugins\' capabilities (runtimeConfig)')
+    .option('--capability-args <json>', "values for the plugins' capabilities (runtimeConfig)")
     .option('--cni-path <dirs>', 'plugin directories (default: CNI_PATH, else /opt/cni/bin)')
     .option('--cache-dir <dir>', 'result cache (default: NSDN_CNI_CACHE_DIR, else /var/lib/cni)')
 }
@@ -78,7 +78,7 @@ function withRunOptions(cmd: Command): Command {
 export function register(program: Command): void {
   const cni = program
     .command('cni')
-    .description('CNI both ways: run conflists like a runtime; install and serve nsdn\'s plugins')
+    .description("CNI both ways: run conflists like a runtime; install and serve nsdn's plugins")
   examples(
     cni,
     'nsdn cni install /opt/cni/bin',
@@ -86,29 +86,39 @@ export function register(program: Command): void {
     'nsdn cni del /etc/cni/net.d/10-lab.conflist c1 /run/netns/c1',
   )
 
-  const add = withRunOptions(cni.command('add'))
-    .description('ADD the conflist for a container; prints the Result (cached like libcni)')
-    .action(async (file: string, id: string, netns: string, o: RunOpts) => {
-      const { exec, rt } = await runtime(id, netns, o)
-      printJson(await exec.addNetworkList(exec.loadConfList(file), rt))
-    })
-  examples(needsRoot(add), 'nsdn cni add lab.conflist c1 c1 --capability-args \'{"portMappings":[]}\'')
-
-  const del = withRunOptions(cni.command('del'))
-    .description('DEL the conflist in reverse order, with the cached Result')
-    .action(async (file: string, id: string, netns: string, o: RunOpts) => {
-      const { exec, rt } = await runtime(id, netns, o)
-      await exec.delNetworkList(exec.loadConfList(file), rt)
-    })
-  examples(needsRoot(del), 'nsdn cni del lab.conflist c1 c1')
-
-  const check = withRunOptions(cni.command('check'))
-    .description('CHECK the conflist against the cached Result')
-    .action(async (file: string, id: string, netns: string, o: RunOpts) => {
-      const { exec, rt } = await runtime(id, netns, o)
-      await exec.checkNetworkList(exec.loadConfList(file), rt)
-    })
-  examples(needsRoot(check), 'nsdn cni check lab.conflist c1 c1')
+  // The verbs on one attachment: add prints the Result; del and check print nothing.
+  type Exec = Awaited<ReturnType<typeof runtime>>['exec']
+  type Rt = Awaited<ReturnType<typeof runtime>>['rt']
+  const verbs: [
+    string,
+    string,
+    (e: Exec, list: ReturnType<Exec['loadConfList']>, rt: Rt) => Promise<void>,
+  ][] = [
+    [
+      'add',
+      'ADD the conflist for a container; prints the Result (cached like libcni)',
+      async (e, list, rt) => printJson(await e.addNetworkList(list, rt)),
+    ],
+    [
+      'del',
+      'DEL the conflist in reverse order, with the cached Result',
+      (e, list, rt) => e.delNetworkList(list, rt),
+    ],
+    [
+      'check',
+      'CHECK the conflist against the cached Result',
+      (e, list, rt) => e.checkNetworkList(list, rt),
+    ],
+  ]
+  for (const [verb, description, run] of verbs) {
+    const cmd = withRunOptions(cni.command(verb))
+      .description(description)
+      .action(async (file: string, id: string, netns: string, o: RunOpts) => {
+        const { exec, rt } = await runtime(id, netns, o)
+        await run(exec, exec.loadConfList(file), rt)
+      })
+    examples(needsRoot(cmd), `nsdn cni ${verb} lab.conflist c1 /run/netns/c1`)
+  }
 
   const status = cni
     .command('status')
@@ -140,10 +150,10 @@ export function register(program: Command): void {
   const install = cni
     .command('install')
     .argument('<dir>', 'CNI bin directory, e.g. /opt/cni/bin')
-    .option('--socket <path>', 'the agent\'s socket the plugins forward to')
+    .option('--socket <path>', "the agent's socket the plugins forward to")
     .option('--node <path>', 'node as the host runs it (default: this node)')
     .option('--main <path>', 'dist/src/cni/main.js as the host sees it (default: this one)')
-    .description('install nsdn\'s plugins (nsdn-bridge, -ovs, -vlan, -routed, -ipam, ...) into DIR')
+    .description("install nsdn's plugins (nsdn-bridge, -ovs, -vlan, -routed, -ipam, ...) into DIR")
     .action(async (dir: string, o: { socket?: string; node?: string; main?: string }) => {
       const { installPlugins } = await import('../../cni/install.js')
       printJson(installPlugins(dir, o))
@@ -157,8 +167,11 @@ export function register(program: Command): void {
 
   const agent = cni
     .command('agent')
-    .option('--socket <path>', 'unix socket to listen on (default: NSDN_CNI_SOCKET, else /run/nsdn/cni.sock)')
-    .description('serve the installed plugins\' calls from a resident process (fast path)')
+    .option(
+      '--socket <path>',
+      'unix socket to listen on (default: NSDN_CNI_SOCKET, else /run/nsdn/cni.sock)',
+    )
+    .description("serve the installed plugins' calls from a resident process (fast path)")
     .action(async (o: { socket?: string }) => {
       const { runAgent } = await import('../../cni/agent.js')
       await runAgent(o.socket)
