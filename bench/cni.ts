@@ -61,13 +61,49 @@ function variants(): Variant[] {
   const ref = (t: string) => path.join(REFERENCE, t)
   const ours = (t: string) => path.join(BIN, t)
   return [
-    v('ref bridge', ref('bridge'), 'ref bridge', bridge('b0', 'bb0', hostLocal('10.100.0.0/16')), {}),
-    v('nsdn-bridge agent', ours('nsdn-bridge'), 'ref bridge', bridge('b1', 'bb1', nsdnIpam('10.101.0.0/16')), AGENT),
-    v('nsdn-bridge agent, host-local exec', ours('nsdn-bridge'), 'ref bridge', bridge('b2', 'bb2', hostLocal('10.102.0.0/16')), AGENT),
-    v('nsdn-bridge node', ours('nsdn-bridge'), 'ref bridge', bridge('b3', 'bb3', nsdnIpam('10.103.0.0/16')), NODE),
+    v(
+      'ref bridge',
+      ref('bridge'),
+      'ref bridge',
+      bridge('b0', 'bb0', hostLocal('10.100.0.0/16')),
+      {},
+    ),
+    v(
+      'nsdn-bridge agent',
+      ours('nsdn-bridge'),
+      'ref bridge',
+      bridge('b1', 'bb1', nsdnIpam('10.101.0.0/16')),
+      AGENT,
+    ),
+    v(
+      'nsdn-bridge agent, host-local exec',
+      ours('nsdn-bridge'),
+      'ref bridge',
+      bridge('b2', 'bb2', hostLocal('10.102.0.0/16')),
+      AGENT,
+    ),
+    v(
+      'nsdn-bridge node',
+      ours('nsdn-bridge'),
+      'ref bridge',
+      bridge('b3', 'bb3', nsdnIpam('10.103.0.0/16')),
+      NODE,
+    ),
     v('ref ptp', ref('ptp'), 'ref ptp', routed('p0', hostLocal('10.110.0.0/16')), {}),
-    v('nsdn-routed agent', ours('nsdn-routed'), 'ref ptp', routed('p1', nsdnIpam('10.111.0.0/16')), AGENT),
-    v('nsdn-routed node', ours('nsdn-routed'), 'ref ptp', routed('p3', nsdnIpam('10.113.0.0/16')), NODE),
+    v(
+      'nsdn-routed agent',
+      ours('nsdn-routed'),
+      'ref ptp',
+      routed('p1', nsdnIpam('10.111.0.0/16')),
+      AGENT,
+    ),
+    v(
+      'nsdn-routed node',
+      ours('nsdn-routed'),
+      'ref ptp',
+      routed('p3', nsdnIpam('10.113.0.0/16')),
+      NODE,
+    ),
   ]
 }
 
@@ -106,9 +142,12 @@ interface Row {
 async function run(n: number): Promise<Row[]> {
   fs.mkdirSync('/run/netns', { recursive: true })
   installPlugins(BIN, { socket: SOCK })
-  const agent = spawn(process.execPath, [CLI, 'cni', 'agent', '--socket', SOCK], { stdio: 'inherit' })
+  const agent = spawn(process.execPath, [CLI, 'cni', 'agent', '--socket', SOCK], {
+    stdio: 'inherit',
+  })
   try {
-    for (let i = 0; i < 100 && !fs.existsSync(SOCK); i++) await new Promise((r) => setTimeout(r, 100))
+    for (let i = 0; i < 100 && !fs.existsSync(SOCK); i++)
+      await new Promise((r) => setTimeout(r, 100))
     const vs = variants()
     const times = new Map(vs.map((v) => [v.id, { add: [] as number[], del: [] as number[] }]))
     const nsOf = (v: Variant, i: number): string => `bn-${vs.indexOf(v)}-${i}`
@@ -120,7 +159,8 @@ async function run(n: number): Promise<Row[]> {
     }
     for (const cmd of ['ADD', 'DEL'] as const)
       for (let i = 0; i < n; i++)
-        for (const v of vs) times.get(v.id)![cmd === 'ADD' ? 'add' : 'del'].push(call(v, cmd, nsOf(v, i)))
+        for (const v of vs)
+          times.get(v.id)![cmd === 'ADD' ? 'add' : 'del'].push(call(v, cmd, nsOf(v, i)))
     const med = (id: string, k: 'add' | 'del') => median(times.get(id)![k])!
     return vs.map((v) => {
       const t = times.get(v.id)!
@@ -161,7 +201,9 @@ export async function cniMain(argv: readonly string[]): Promise<number> {
     if (!Number.isInteger(n) || n < 2) throw new Error(`--n: a whole number >= 2, got ${values.n}`)
     json = values.json === true
   } catch (e) {
-    process.stderr.write(`${errorMessage(e)}\nusage: node dist/bench/main.js cni [--n 30] [--json]\n`)
+    process.stderr.write(
+      `${errorMessage(e)}\nusage: node dist/bench/main.js cni [--n 30] [--json]\n`,
+    )
     return 64
   }
   if (process.getuid?.() !== 0) {

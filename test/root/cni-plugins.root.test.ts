@@ -288,7 +288,14 @@ test('GC removes every attachment not in cni.dev/valid-attachments: links, lease
 })
 
 test('VERSION from every plugin, both modes', () => {
-  for (const type of ['nsdn-bridge', 'nsdn-ovs', 'nsdn-vlan', 'nsdn-routed', 'nsdn-ipam'])
+  for (const type of [
+    'nsdn-bridge',
+    'nsdn-ovs',
+    'nsdn-vlan',
+    'nsdn-routed',
+    'nsdn-ipam',
+    'nsdn-portmap',
+  ])
     for (const mode of ['agent', 'node'] as const) {
       const j = ok(
         callPlugin(exe(type), call(mode, { command: 'VERSION' }), { cniVersion: '1.0.0' }),
@@ -313,4 +320,46 @@ test('nothing of the tests remains: no veth, no lease, no record', () => {
     ? fs.readdirSync('/run/nsdn/cni').flatMap((n) => fs.readdirSync(path.join('/run/nsdn/cni', n)))
     : []
   assert.deepEqual(recs, [])
+})
+
+test('the shim: an agent that declines means Node; one that dies mid-call means error 999', async () => {
+  const { createServer } = await import('node:net')
+  const sock = '/run/nsdn-t-fake-agent.sock'
+  for (const [behaviour, expectFallback] of [
+    ['decline', true],
+    ['die', false],
+  ] as const) {
+    const server = createServer({ allowHalfOpen: true }, (c) => {
+      c.on('data', () => undefined)
+      c.on('end', () => (behaviour === 'decline' ? c.end(Buffer.from([255])) : c.destroy()))
+    })
+    await new Promise<void>((r) => server.listen(sock, r))
+    try {
+      const env = { NSDN_CNI_SOCKET: sock }
+      const { spawn: sp } = await import('node:child_process')
+      // Async: this process serves the fake agent meanwhile.
+      const a = await new Promise<{ status: number | null; stdout: string }>((resolve) => {
+        const child = sp(exe('nsdn-bridge'), [], {
+          env: { PATH: process.env.PATH, CNI_COMMAND: 'VERSION', ...env },
+        })
+        let out = ''
+        child.stdout.on('data', (b: Buffer) => (out += b.toString()))
+        child.on('close', (status) => resolve({ status, stdout: out }))
+        child.stdin.end(JSON.stringify({ cniVersion: '0.4.0', name: 'n' }))
+      })
+      const j = JSON.parse(a.stdout) as Json
+      if (expectFallback) {
+        assert.equal(a.status, 0)
+        assert.deepEqual(j.supportedVersions, ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'])
+      } else {
+        assert.equal(a.status, 1)
+        assert.deepEqual(
+          { cniVersion: j.cniVersion, code: j.code },
+          { cniVersion: '0.4.0', code: 999 },
+        )
+      }
+    } finally {
+      await new Promise((r) => server.close(r))
+    }
+  }
 })

@@ -7,19 +7,26 @@ import { test } from 'node:test'
 const LOG = path.resolve(__dirname, '../../src/log.js')
 
 function run(code: string, env: Record<string, string> = {}) {
-  const r = spawnSync(process.execPath, ['-e', `const L = require(${JSON.stringify(LOG)});\n${code}`], {
-    encoding: 'utf8',
-    env: { ...process.env, NSDN_LOG_LEVEL: '', ...env },
-  })
+  const r = spawnSync(
+    process.execPath,
+    ['-e', `const L = require(${JSON.stringify(LOG)});\n${code}`],
+    {
+      encoding: 'utf8',
+      env: { ...process.env, NSDN_LOG_LEVEL: '', ...env },
+    },
+  )
   assert.equal(r.status, 0, r.stderr)
   return r
 }
 const pinoLoaded = `Object.keys(require.cache).some((f) => f.includes('/node_modules/pino/'))`
 
 test('a disabled level loads nothing and prints nothing', () => {
-  const r = run(`L.logger('m').debug({ a: 1 }, 'x'); L.logger('m').info('y'); process.stdout.write(String(${pinoLoaded}))`, {
-    NSDN_LOG_LEVEL: 'warn',
-  })
+  const r = run(
+    `L.logger('m').debug({ a: 1 }, 'x'); L.logger('m').info('y'); process.stdout.write(String(${pinoLoaded}))`,
+    {
+      NSDN_LOG_LEVEL: 'warn',
+    },
+  )
   assert.equal(r.stdout, 'false')
   assert.equal(r.stderr, '')
 })
@@ -38,7 +45,10 @@ test('setLogLevel and NSDN_LOG_LEVEL change what is written; isLevelEnabled agre
     process.stdout.write(String(L.log.isLevelEnabled('debug')) + L.log.level)`)
   assert.equal(r.stdout, 'truedebug')
   assert.deepEqual(
-    r.stderr.trim().split('\n').map((l) => (JSON.parse(l) as { msg: string }).msg),
+    r.stderr
+      .trim()
+      .split('\n')
+      .map((l) => (JSON.parse(l) as { msg: string }).msg),
     ['yes'],
   )
   const e = run(`L.logger('m').info('from env')`, { NSDN_LOG_LEVEL: 'info' })

@@ -130,6 +130,22 @@ static void ns_id(const char *path, const char *key, struct buf *env)
 	put(env, line, (size_t)n + 1);
 }
 
+/* The config's "cniVersion" (digits and dots only), else the latest: error JSON carries one. */
+static const char *conf_version(struct buf *in)
+{
+	static char v[16];
+	put(in, "", 1); /* NUL-terminate for the string search */
+	in->len--;
+	const char *k = strstr(in->p, "\"cniVersion\"");
+	const char *q = k ? strchr(k + 12, '"') : NULL;
+	size_t n = q ? strspn(q + 1, "0123456789.") : 0;
+	if (!q || n == 0 || n >= sizeof v || q[1 + n] != '"')
+		return "1.1.0";
+	memcpy(v, q + 1, n);
+	v[n] = 0;
+	return v;
+}
+
 /* Which variables the call carries to the agent. */
 static int forwarded(const char *kv)
 {
@@ -179,8 +195,9 @@ int main(int argc, char **argv)
 		fallback(type, &in);
 	if (out.len < 5) {
 		/* The agent died during the call: report it in the spec's error shape. */
-		printf("{\"cniVersion\":\"1.0.0\",\"code\":999,"
-		       "\"msg\":\"the nsdn agent closed the connection during the call\"}\n");
+		printf("{\"cniVersion\":\"%s\",\"code\":999,"
+		       "\"msg\":\"the nsdn agent closed the connection during the call\"}\n",
+		       conf_version(&in));
 		return 1;
 	}
 	uint32_t olen = (uint8_t)out.p[1] | (uint8_t)out.p[2] << 8 | (uint8_t)out.p[3] << 16 |
