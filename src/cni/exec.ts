@@ -357,10 +357,20 @@ export async function checkNetworkList(list: ConfList, rt: RuntimeConf): Promise
 }
 
 /** STATUS of each plugin (1.1.0 and later; older lists have no STATUS and are ready). */
-export async function statusNetworkList(list: ConfList, rt: RuntimeConf): Promise<void> {
+export async function statusNetworkList(list: ConfList, rt: NetworkRuntime): Promise<void> {
   if (compareVersions(list.cniVersion, '1.1.0') < 0) return
-  for (const p of list.plugins) await invoke('STATUS', list, p, rt, undefined)
+  for (const p of list.plugins) await invoke('STATUS', list, p, noAttachment(rt), undefined)
 }
+
+/** What STATUS and GC know: no container, no netns, no interface. */
+export type NetworkRuntime = Omit<RuntimeConf, 'containerId' | 'netns' | 'ifname'>
+
+const noAttachment = (rt: NetworkRuntime): RuntimeConf => ({
+  ...rt,
+  containerId: '',
+  netns: '',
+  ifname: '',
+})
 
 /** The attachments of a network the cache knows: "containerId/ifname". */
 export function cachedAttachments(list: ConfList, cacheDir: string): Map<string, CacheEntry> {
@@ -387,7 +397,7 @@ export function cachedAttachments(list: ConfList, cacheDir: string): Map<string,
  */
 export async function gcNetworkList(
   list: ConfList,
-  rt: Omit<RuntimeConf, 'containerId' | 'netns' | 'ifname'>,
+  rt: NetworkRuntime,
   valid: ReadonlySet<string>,
 ): Promise<void> {
   const errors: unknown[] = []
@@ -408,7 +418,7 @@ export async function gcNetworkList(
       const i = k.lastIndexOf('/')
       return { containerID: k.slice(0, i), ifname: k.slice(i + 1) }
     })
-    const none: RuntimeConf = { ...rt, containerId: '', netns: '', ifname: '' }
+    const none = noAttachment(rt)
     for (const p of list.plugins) {
       const conf = {
         ...pluginConf(list, p, none, undefined),

@@ -46,19 +46,31 @@ function parseCaps(text: string | undefined): Record<string, unknown> {
   return v as Record<string, unknown>
 }
 
-async function runtime(containerId: string, netns: string, o: RunOpts) {
+/** What every call of a network needs: CNI_PATH, the cache, args and capability args. */
+async function networkRuntime(o: Partial<RunOpts>) {
   const exec = await import('../../cni/exec.js')
   return {
     exec,
     rt: {
-      containerId,
-      // A bare name is a named netns (/run/netns/NAME); anything with a "/" is a path.
-      netns: netns.includes('/') ? netns : path.join(netnsDir(), netns),
-      ifname: o.ifname,
       args: parseArgs(o.args),
       capabilityArgs: parseCaps(o.capabilityArgs),
       path: o.cniPath ? o.cniPath.split(':') : exec.cniPath(),
       cacheDir: o.cacheDir ?? process.env.NSDN_CNI_CACHE_DIR ?? exec.DEFAULT_CACHE_DIR,
+    },
+  }
+}
+
+/** ... and for one attachment: the container, its netns, the interface. */
+async function runtime(containerId: string, netns: string, o: RunOpts) {
+  const { exec, rt } = await networkRuntime(o)
+  return {
+    exec,
+    rt: {
+      ...rt,
+      containerId,
+      // A bare name is a named netns (/run/netns/NAME); anything with a "/" is a path.
+      netns: netns.includes('/') ? netns : path.join(netnsDir(), netns),
+      ifname: o.ifname,
     },
   }
 }
@@ -126,7 +138,7 @@ export function register(program: Command): void {
     .option('--cni-path <dirs>', 'plugin directories (default: CNI_PATH, else /opt/cni/bin)')
     .description('STATUS of every plugin of the conflist (cniVersion 1.1.0)')
     .action(async (file: string, o: { cniPath?: string }) => {
-      const { exec, rt } = await runtime('status', '/', { ifname: 'eth0', ...o })
+      const { exec, rt } = await networkRuntime(o)
       await exec.statusNetworkList(exec.loadConfList(file), rt)
     })
   examples(status, 'nsdn cni status lab.conflist')
@@ -142,7 +154,7 @@ export function register(program: Command): void {
       for (const v of valid)
         if (!/^[^/]+\/[^/]+$/.test(v))
           throw new ConfigError(`"${v}" is not CONTAINER-ID/IFNAME`, 'valid')
-      const { exec, rt } = await runtime('gc', '/', { ifname: 'eth0', ...o })
+      const { exec, rt } = await networkRuntime(o)
       await exec.gcNetworkList(exec.loadConfList(file), rt, new Set(valid))
     })
   examples(needsRoot(gc), 'nsdn cni gc lab.conflist c1/eth0 c2/eth0')
