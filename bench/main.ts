@@ -187,6 +187,11 @@ async function main(): Promise<void> {
     process.exitCode = await (await import('./drivers.js')).driversMain(process.argv.slice(3))
     return
   }
+  // `cni`: ADD/DEL wall time of the CNI plugins, agent and Node, vs the reference (bench/cni.ts).
+  if (process.argv[2] === 'cni') {
+    process.exitCode = await (await import('./cni.js')).cniMain(process.argv.slice(3))
+    return
+  }
   let o: Options
   try {
     o = parseOptions(process.argv.slice(2))

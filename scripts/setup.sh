@@ -11,6 +11,8 @@ for p in iproute2 iputils-ping openvswitch-switch iperf3 strace nftables \
          containernetworking-plugins; do want "$p"; done
 # ethtool: the --explain lines of the OVS drivers run it (ip netns exec NS ethtool -K ...).
 want ethtool
+# CNI: cc builds the plugin shim; podman (CNI backend) is the real client of the CNI root test.
+for p in gcc libc6-dev podman crun conmon busybox-static; do want "$p"; done
 if [ "${1:-}" = bench ]; then for p in python3-pyroute2 mininet bridge-utils; do want "$p"; done; fi
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}" >&2
@@ -28,3 +30,7 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   npm ci --no-audit --no-fund >&2
 fi
 npx tsc -p tsconfig.json
+# The installed CNI plugin: a small C shim that forwards to the nsdn agent (src/cni/shim).
+if [ ! -x dist/shim/nsdn-cni-shim ] || [ src/cni/shim/shim.c -nt dist/shim/nsdn-cni-shim ]; then
+  mkdir -p dist/shim && cc -O2 -Wall -o dist/shim/nsdn-cni-shim src/cni/shim/shim.c
+fi

@@ -13,6 +13,8 @@ export const ERROR_TABLE = {
   E_DECODE: { cni: 6, exit: 65 }, // EX_DATAERR
   E_NETNS: { cni: 8, exit: 66 }, // ErrInvalidNetNS in libcni: unknown or unusable netns
   E_TRY_AGAIN: { cni: 11, exit: 75 }, // EX_TEMPFAIL
+  E_UNKNOWN_CONTAINER: { cni: 3, exit: 1 }, // CNI: the runtime knows no such attachment
+  E_IO: { cni: 5, exit: 74 }, // EX_IOERR: reading stdin, writing a cache file
   E_UNAVAILABLE: { cni: 50, exit: 69 }, // EX_UNAVAILABLE: daemon down, package missing
   E_KERNEL_FEATURE: { cni: 50, exit: 69 }, // the running kernel lacks an option
   E_KERNEL: { cni: 100, exit: 71 }, // EX_OSERR: any other errno

@@ -9,6 +9,7 @@ import { setLogLevel } from '../log.js'
 import { opMode } from '../op.js'
 import { validNetnsName } from '../validate.js'
 import * as addr from './commands/addr.js'
+import * as cni from './commands/cni.js'
 import * as link from './commands/link.js'
 import * as net from './commands/net.js'
 import * as netns from './commands/netns.js'
@@ -30,6 +31,7 @@ const GROUPS: ReadonlyArray<{ register(program: Command): void }> = [
   ovs,
   sandbox,
   demo,
+  cni,
 ]
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']

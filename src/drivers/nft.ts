@@ -51,7 +51,7 @@ export interface NftRule {
  * The comment that marks an attachment's rules: `nsdn:<containerId>/<ifname>`. Both are
  * validated first: nft parses its arguments, so nothing unchecked may reach them.
  */
-function nftTag(containerId: string, ifname: string): string {
+export function nftTag(containerId: string, ifname: string): string {
   validOwner(containerId, ifname)
   const tag = `nsdn:${containerId}/${ifname}`
   if (tag.length <= MAX_COMMENT) return tag
@@ -133,7 +133,12 @@ export async function macSpoofAdd(o: NftOwner, hostIf: string, mac: string): Pro
 
 /** Our rules in one family's table carrying `tag`; none when the table does not exist. */
 export async function nftRules(family: NftFamily, tag: string): Promise<NftRule[]> {
-  const argv = ['-j', 'list', 'table', family, TABLE]
+  return (await nftTableRules(family, TABLE)).filter((r) => r.comment === tag)
+}
+
+/** Every rule of a table (nsdn's, or another of nsdn's, e.g. the portmap plugin's). */
+export async function nftTableRules(family: NftFamily, table: string): Promise<NftRule[]> {
+  const argv = ['-j', 'list', 'table', family, table]
   let out: string
   try {
     out = await runOp({ kind: 'nft.show', argv }, () => execNft(argv), '')
@@ -143,8 +148,12 @@ export async function nftRules(family: NftFamily, tag: string): Promise<NftRule[
   }
   if (!out.trim()) return []
   const items = (JSON.parse(out) as { nftables?: { rule?: NftRule }[] }).nftables ?? []
-  return items.flatMap((i) => (i.rule && i.rule.comment === tag ? [i.rule] : []))
+  return items.flatMap((i) => (i.rule ? [i.rule] : []))
 }
+
+/** nft commands of validated words in one transaction, as an `nft -f -` script. */
+export const nftBatch = (cmds: string[][]): Promise<string> =>
+  nftScript(cmds.map((c) => c.join(' ')).join('\n'))
 
 /** Whether the attachment's chain exists in a family's table (a read: not printed). */
 async function hasChain(family: NftFamily, chain: string): Promise<boolean> {

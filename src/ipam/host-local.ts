@@ -129,6 +129,22 @@ export class HostLocal {
     return this.store.withLock(() => this.store.releaseByOwner(owner))
   }
 
+  /**
+   * GC: release every lease whose holder is not in `valid` ("containerId/ifname"); returns the
+   * addresses released. A lease that names no interface (an old format) counts by id alone.
+   */
+  async gc(valid: ReadonlySet<string>): Promise<string[]> {
+    const ids = new Set([...valid].map((k) => k.slice(0, k.lastIndexOf('/'))))
+    return this.store.withLock(() =>
+      this.store
+        .all()
+        .filter(({ owner: o }) =>
+          o.ifname ? !valid.has(`${o.containerId}/${o.ifname}`) : !ids.has(o.containerId),
+        )
+        .map(({ ip }) => (this.store.release(ip), ip)),
+    )
+  }
+
   /** The addresses the container's interface holds (for CHECK); E_NOT_FOUND when a set has none. */
   async get(containerId: string, ifname: string): Promise<IpamResult> {
     const owner = validOwner(containerId, ifname)

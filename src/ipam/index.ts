@@ -4,7 +4,7 @@
  * `<dataDir>/<network>/` in the reference plugin's layout; `static` hands out what it lists.
  * @module
  */
-import { ConfigError } from '../errors.js'
+import { ConfigError, NsdnError } from '../errors.js'
 import { objectAt } from './fields.js'
 import { HostLocal, type HostLocalConf, parseHostLocalConf } from './host-local.js'
 import type { IpamResult } from './result.js'
@@ -15,16 +15,59 @@ export type { IpamResult, IpConfig, Route, Dns } from './result.js'
 export { DEFAULT_DATA_DIR, type HostLocalConf } from './host-local.js'
 export type { StaticConf } from './static.js'
 
-export type IpamConf = HostLocalConf | StaticConf
+/** IPAM by another program: the CNI IPAM plugin `plugin` (an executable path). */
+export interface DelegatedIpamConf {
+  type: 'delegated'
+  plugin: string
+}
 
-/** Parse the `ipam` object of a network config; `where` prefixes the field paths of errors. */
+export type IpamConf = HostLocalConf | StaticConf | DelegatedIpamConf
+
+/**
+ * Runs CNI IPAM plugins for the drivers, as a runtime would (set by the CNI front, which knows
+ * CNI_PATH and the call's environment; the layer below fronts cannot exec plugins itself).
+ */
+export interface IpamDelegate {
+  /** The executable for an IPAM type, when the current call may delegate it; else undefined. */
+  find(type: string): string | undefined
+  add(conf: DelegatedIpamConf, args: IpamArgs): Promise<IpamResult>
+  del(conf: DelegatedIpamConf, args: IpamArgs): Promise<void>
+  check(conf: DelegatedIpamConf, args: IpamArgs): Promise<IpamResult>
+}
+
+let delegate: IpamDelegate | undefined
+
+export function setIpamDelegate(d: IpamDelegate | undefined): void {
+  delegate = d
+}
+
+/** nsdn's own IPAM type: host-local or static, by `mode` or by the keys given. */
+export const NSDN_IPAM = 'nsdn-ipam'
+
+function parseNsdnIpam(o: Record<string, unknown>, where: string): HostLocalConf | StaticConf {
+  const mode = o.mode ?? (o.addresses !== undefined ? 'static' : 'host-local')
+  if (mode === 'host-local') return parseHostLocalConf(o, where)
+  if (mode === 'static') return parseStaticConf(o, where)
+  throw new ConfigError(`unknown mode ${JSON.stringify(mode)}`, `${where}.mode`, {
+    hint: '"host-local" (leases from ranges) or "static" (the addresses listed)',
+  })
+}
+
+/**
+ * Parse the `ipam` object of a network config; `where` prefixes the field paths of errors.
+ * `nsdn-ipam` runs in-process; another type goes to the delegate when it finds the plugin (a
+ * CNI call), else `host-local` and `static` run in-process, in the reference plugins' layout.
+ */
 export function parseIpamConf(json: unknown, where = 'ipam'): IpamConf {
   const o = objectAt(json, where)
+  if (o.type === NSDN_IPAM) return parseNsdnIpam(o, where)
+  const plugin = typeof o.type === 'string' ? delegate?.find(o.type) : undefined
+  if (plugin) return { type: 'delegated', plugin }
   if (o.type === 'host-local') return parseHostLocalConf(o, where)
   if (o.type === 'static') return parseStaticConf(o, where)
   const what = o.type === undefined ? 'is missing' : `unknown IPAM type ${JSON.stringify(o.type)}`
   throw new ConfigError(what, `${where}.type`, {
-    hint: 'use "type": "host-local" or "type": "static"',
+    hint: `use "type": "host-local", "static" or "${NSDN_IPAM}"`,
   })
 }
 
@@ -43,6 +86,7 @@ function hostLocal(conf: HostLocalConf, args: IpamArgs): HostLocal {
 
 /** ADD: reserve (host-local) or hand out (static) the addresses of one container interface. */
 export async function ipamAdd(conf: IpamConf, args: IpamArgs): Promise<IpamResult> {
+  if (conf.type === 'delegated') return delegated(conf).add(conf, args)
   if (conf.type === 'host-local')
     return hostLocal(conf, args).allocate(
       args.containerId,
@@ -58,6 +102,7 @@ export async function ipamAdd(conf: IpamConf, args: IpamArgs): Promise<IpamResul
 
 /** DEL: release what ADD reserved. Idempotent: nothing to release is success. */
 export async function ipamDel(conf: IpamConf, args: IpamArgs): Promise<void> {
+  if (conf.type === 'delegated') return delegated(conf).del(conf, args)
   if (conf.type === 'host-local') await hostLocal(conf, args).release(args.containerId, args.ifname)
 }
 
@@ -72,8 +117,24 @@ export async function ipamUndo(conf: IpamConf, args: IpamArgs): Promise<void> {
   await store.removeIfUnused()
 }
 
+/** GC: release the leases of interfaces not in `valid` ("containerId/ifname"). */
+export async function ipamGc(
+  conf: IpamConf,
+  network: string,
+  valid: ReadonlySet<string>,
+): Promise<string[]> {
+  if (conf.type !== 'host-local') return []
+  return new HostLocal(conf, FileStore.open(conf.dataDir, network)).gc(valid)
+}
+
 /** CHECK: the addresses the interface holds; E_NOT_FOUND when ADD has not reserved them. */
 export async function ipamCheck(conf: IpamConf, args: IpamArgs): Promise<IpamResult> {
+  if (conf.type === 'delegated') return delegated(conf).check(conf, args)
   if (conf.type === 'host-local') return hostLocal(conf, args).get(args.containerId, args.ifname)
   return staticResult(conf)
+}
+
+function delegated(conf: DelegatedIpamConf): IpamDelegate {
+  if (!delegate) throw new NsdnError('E_INTERNAL', `IPAM plugin ${conf.plugin} outside a CNI call`)
+  return delegate
 }

@@ -114,6 +114,15 @@ export class FileStore implements IpamStore {
     return found.length > 0 ? found : matching(owner.containerId)
   }
 
+  all(): { ip: string; owner: Owner }[] {
+    return io(`ls ${this.location}`, () => readdirSync(this.location))
+      .filter((name) => isIP(name) !== 0)
+      .map((ip) => {
+        const [containerId = '', ifname = ''] = this.holder(ip).split(LINE_BREAK)
+        return { ip, owner: { containerId, ifname } }
+      })
+  }
+
   releaseByOwner(owner: Owner): string[] {
     const ips = this.getByOwner(owner)
     for (const ip of ips) this.release(ip)

@@ -35,6 +35,10 @@ export class MemoryStore implements IpamStore {
       .map(([ip]) => ip)
   }
 
+  all(): { ip: string; owner: Owner }[] {
+    return [...this.leases].map(([ip, owner]) => ({ ip, owner: { ...owner } }))
+  }
+
   releaseByOwner(owner: Owner): string[] {
     const ips = this.getByOwner(owner)
     for (const ip of ips) this.leases.delete(ip)

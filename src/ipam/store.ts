@@ -30,6 +30,8 @@ export interface IpamStore {
   getByOwner(owner: Owner): string[]
   /** Give back every address owner holds; returns them. */
   releaseByOwner(owner: Owner): string[]
+  /** Every lease: address and holder (for GC). */
+  all(): { ip: string; owner: Owner }[]
 }
 
 /**

@@ -61,6 +61,8 @@ test('nsdn net attach/check/detach: CNI Result on stdout, every step under --exp
   const b = nsdn('--json', 'net', 'attach', 'h2', '--driver', 'bridge', '--conf', bridgeConf)
   assert.equal(b.status, 0, b.stderr)
   const ip2 = (JSON.parse(b.stdout) as Result).ips[0]?.address.split('/')[0] ?? ''
+  // A CNI Result carries its version, the one the config asks for.
+  assert.equal((JSON.parse(b.stdout) as { cniVersion?: string }).cniVersion, '1.0.0')
   assert.ok(pingSoon(ip2, 'h1'), 'h1 -> h2 over br-lab')
 
   assert.equal(nsdn('net', 'check', 'h1', '--driver', 'bridge', '--conf', bridgeConf).status, 0)

@@ -68,6 +68,8 @@ const PINNED: Record<ErrorCode, { cni: number; exit: number }> = {
   E_CNI_VERSION: { cni: 1, exit: 78 },
   E_CNI_ENV: { cni: 4, exit: 64 },
   E_USAGE: { cni: 4, exit: 64 },
+  E_UNKNOWN_CONTAINER: { cni: 3, exit: 1 },
+  E_IO: { cni: 5, exit: 74 },
   E_DECODE: { cni: 6, exit: 65 },
   E_NETNS: { cni: 8, exit: 66 },
   E_TRY_AGAIN: { cni: 11, exit: 75 },

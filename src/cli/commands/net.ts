@@ -13,6 +13,7 @@ import { ConfigError, NsdnError, errorMessage } from '../../errors.js'
 import { interrupt } from '../../drivers/rollback.js'
 import { Rtnl } from '../../netlink/rtnl.js'
 import { opMode } from '../../op.js'
+import { versionOf, writeResult } from '../../cni/spec.js'
 import { examples, globals, needsRoot } from '../context.js'
 import { printJson, printTable } from '../output.js'
 
@@ -88,8 +89,9 @@ async function interruptible<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
-function printResult(r: CniResult, json: boolean | undefined): void {
-  if (json) return printJson(r)
+/** The Result in the version the config asks for (cniVersion always set, as CNI requires). */
+function printResult(r: CniResult, conf: unknown, json: boolean | undefined): void {
+  if (json) return printJson(writeResult(r, versionOf(conf)))
   const ifs = r.interfaces ?? []
   printTable(
     ['interface', 'address', 'gateway'],
@@ -122,8 +124,8 @@ export function register(program: Command): void {
   const att = withOptions(net.command('attach'))
     .description('attach NETNS (CNI ADD); --json prints the CNI Result')
     .action(async (netns: string, o: NetOpts, cmd: Command) => {
-      const r = await interruptible(() => attach(request(netns, o)))
-      printResult(r, globals(cmd).json)
+      const req = request(netns, o)
+      printResult(await interruptible(() => attach(req)), req.conf, globals(cmd).json)
     })
   examples(
     needsRoot(att),

@@ -1,0 +1,308 @@
+/**
+ * nsdn as a CNI runtime (`nsdn cni add|check|del|gc`) against Debian's reference plugins and
+ * against nsdn's own, and a reference-style conflist with only `type` changed running on
+ * nsdn's plugins, chained before and after reference plugins. The kernel's state is read with
+ * `ip -j` and `nft -j`; traffic with ping and a TCP connection through a port mapping.
+ */
+import { sandboxThisFile } from '../helpers/sandbox.js'
+sandboxThisFile()
+
+import assert from 'node:assert/strict'
+import { execFileSync, spawn } from 'node:child_process'
+import fs from 'node:fs'
+import net from 'node:net'
+import path from 'node:path'
+import { after, test } from 'node:test'
+import { ipamDataDir, leases } from '../helpers/attach.js'
+import { NO_AGENT, REFERENCE_DIR, installBin, nsdn, testNetns } from '../helpers/cni.js'
+import { eventually, ipAddrs, ipLinks, netnsNames, pingSoon } from '../helpers/kernel.js'
+
+// No agent in this file: the plugins run in Node processes (the agent has its own tests).
+const bin = installBin(NO_AGENT.NSDN_CNI_SOCKET)
+const dataDir = ipamDataDir()
+const cacheDir = fs.mkdtempSync('/run/nsdn-t-cache-')
+const ENV = { CNI_PATH: `${bin}:${REFERENCE_DIR}`, NSDN_CNI_CACHE_DIR: cacheDir }
+
+type Json = Record<string, unknown>
+
+function writeList(name: string, list: Json): string {
+  const file = path.join(cacheDir, `${name}.conflist`)
+  fs.writeFileSync(file, JSON.stringify(list))
+  return file
+}
+
+function run(...args: string[]): Json | undefined {
+  const a = nsdn(['cni', ...args], ENV)
+  assert.equal(a.status, 0, `nsdn cni ${args.join(' ')}: ${a.stderr}`)
+  return a.json
+}
+
+const netns = (t: { after(fn: () => void): void }): string => testNetns(t, 'r')
+
+const cacheEntry = (net: string, id: string): string =>
+  path.join(cacheDir, 'results', `${net}-${id}-eth0`)
+/** The container's IPv4 addresses on eth0. */
+const hostIp = (ns: string): string[] =>
+  ipAddrs(ns)
+    .filter((a) => a.startsWith('eth0 ') && !a.includes(':'))
+    .map((a) => a.split(' ')[1]!)
+
+/** A reference bridge conflist; `swap` maps reference types to nsdn's. */
+function bridgeList(
+  name: string,
+  subnet: string,
+  br: string,
+  swap: Json = {},
+  extra: Json[] = [],
+): Json {
+  const t = (ty: string): string => (swap[ty] as string | undefined) ?? ty
+  return {
+    cniVersion: '1.0.0',
+    name,
+    plugins: [
+      {
+        type: t('bridge'),
+        bridge: br,
+        isGateway: true,
+        ipMasq: true,
+        hairpinMode: true,
+        ipam: {
+          type: t('host-local'),
+          dataDir,
+          ranges: [[{ subnet }]],
+          routes: [{ dst: '0.0.0.0/0' }],
+        },
+      },
+      { type: 'tuning', sysctl: { 'net.ipv4.conf.eth0.rp_filter': '0' } },
+      ...extra,
+    ],
+  }
+}
+
+test('the runtime side runs the reference plugins: ADD, the libcni cache, CHECK, DEL', (t) => {
+  const ns = netns(t)
+  const file = writeList('refnet', bridgeList('refnet', '10.81.0.0/24', 'nsdn-t-rb'))
+  const r = run('add', file, 'ref1', ns)!
+  assert.equal(r.cniVersion, '1.0.0')
+  const ip = (r.ips as { address: string }[])[0]!.address
+  assert.deepEqual(hostIp(ns), [ip])
+  assert.ok(pingSoon('10.81.0.1', ns), 'container pings its gateway')
+  // libcni's cache entry, readable by a libcni runtime.
+  const entry = JSON.parse(fs.readFileSync(cacheEntry('refnet', 'ref1'), 'utf8')) as Json
+  assert.equal(entry.kind, 'cniCacheV1')
+  assert.equal(entry.containerId, 'ref1')
+  assert.equal(entry.ifName, 'eth0')
+  assert.equal(entry.networkName, 'refnet')
+  assert.deepEqual(
+    JSON.parse(Buffer.from(String(entry.config), 'base64').toString()),
+    bridgeList('refnet', '10.81.0.0/24', 'nsdn-t-rb'),
+  )
+  assert.deepEqual((entry.result as Json).ips, r.ips)
+  run('check', file, 'ref1', ns)
+  // CHECK sees a change: the address removed behind the plugins' back.
+  execFileSync('ip', ['-n', ns, 'addr', 'del', ip, 'dev', 'eth0'])
+  const bad = nsdn(['cni', 'check', file, 'ref1', ns], ENV)
+  assert.notEqual(bad.status, 0, 'CHECK must fail after the address is gone')
+  run('del', file, 'ref1', ns)
+  assert.ok(!fs.existsSync(cacheEntry('refnet', 'ref1')), 'cache entry removed')
+  assert.deepEqual(leases(dataDir, 'refnet'), [])
+  assert.ok(!ipLinks(ns).some((l) => l.ifname === 'eth0'))
+  // DEL of what is gone already succeeds.
+  run('del', file, 'ref1', ns)
+})
+
+test('a reference conflist with only `type` changed runs on nsdn plugins, between reference ones', (t) => {
+  // nsdn-bridge with the reference host-local as its ipam (by exec), then the reference
+  // tuning plugin, then nsdn-portmap: nsdn before and after reference plugins.
+  const list = bridgeList('swapnet', '10.82.0.0/24', 'nsdn-t-sb', { bridge: 'nsdn-bridge' }, [
+    { type: 'nsdn-portmap', capabilities: { portMappings: true } },
+  ])
+  const file = writeList('swapnet', list)
+  const ns = netns(t)
+  const caps = JSON.stringify({
+    portMappings: [{ hostPort: 18080, containerPort: 8080, protocol: 'tcp' }],
+  })
+  const r = run('add', file, 'sw1', ns, '--capability-args', caps)!
+  assert.equal(r.cniVersion, '1.0.0')
+  assert.equal(hostIp(ns).length, 1)
+  // The reference host-local made the lease, in its own layout.
+  assert.equal(leases(dataDir, 'swapnet').length, 1)
+  // tuning ran inside the container after nsdn-bridge.
+  const rp = execFileSync(
+    'ip',
+    ['netns', 'exec', ns, 'sysctl', '-n', 'net.ipv4.conf.eth0.rp_filter'],
+    { encoding: 'utf8' },
+  )
+  assert.equal(rp.trim(), '0')
+  assert.ok(pingSoon('10.82.0.1', ns))
+  // CHECK of the whole chain right after ADD, nsdn-portmap included, IPv4 only.
+  run('check', file, 'sw1', ns, '--capability-args', caps)
+  run('del', file, 'sw1', ns, '--capability-args', caps)
+  assert.deepEqual(leases(dataDir, 'swapnet'), [])
+  assert.ok(!fs.existsSync(cacheEntry('swapnet', 'sw1')))
+})
+
+test('ptp -> nsdn-routed: the same conflist shape works on both', (t) => {
+  for (const type of ['ptp', 'nsdn-routed']) {
+    const name = `p2p-${type}`
+    const file = writeList(name, {
+      cniVersion: '0.4.0',
+      name,
+      plugins: [
+        {
+          type,
+          ipMasq: true,
+          mtu: 1400,
+          ipam: { type: 'host-local', dataDir, subnet: '10.83.0.0/24' },
+        },
+      ],
+    })
+    const ns = netns(t)
+    const r = run('add', file, 'p1', ns)!
+    assert.equal(r.cniVersion, '0.4.0')
+    assert.equal((r.ips as { version: string }[])[0]?.version, '4', type)
+    const gw = (r.ips as { gateway: string }[])[0]!.gateway
+    assert.ok(pingSoon(gw, ns), `${type}: container pings its gateway ${gw}`)
+    run('check', file, 'p1', ns)
+    run('del', file, 'p1', ns)
+    assert.deepEqual(leases(dataDir, name), [], type)
+  }
+})
+
+test('the reference bridge plugin takes nsdn-ipam as its ipam', (t) => {
+  const file = writeList('refipam', {
+    cniVersion: '1.0.0',
+    name: 'refipam',
+    plugins: [
+      {
+        type: 'bridge',
+        bridge: 'nsdn-t-ib',
+        isGateway: true,
+        ipam: { type: 'nsdn-ipam', dataDir, ranges: [[{ subnet: '10.84.0.0/24' }]] },
+      },
+    ],
+  })
+  const ns = netns(t)
+  const r = run('add', file, 'ri1', ns)!
+  assert.equal((r.ips as { address: string }[])[0]?.address, '10.84.0.2/24')
+  assert.deepEqual(leases(dataDir, 'refipam'), ['10.84.0.2'])
+  assert.ok(pingSoon('10.84.0.1', ns))
+  run('check', file, 'ri1', ns)
+  run('del', file, 'ri1', ns)
+  assert.deepEqual(leases(dataDir, 'refipam'), [])
+})
+
+/** One HTTP-ish exchange over TCP: what comes back for a line sent. */
+function tcpAsk(host: string, port: number, line: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ host, port, timeout: 5000 }, () => s.end(line))
+    let got = ''
+    s.on('data', (b: Buffer) => (got += b.toString()))
+    s.on('end', () => resolve(got))
+    s.on('timeout', () => (s.destroy(), reject(new Error('timeout'))))
+    s.on('error', reject)
+  })
+}
+
+test('nsdn-portmap forwards a host port to the container (nftables), removed on DEL and GC', async (t) => {
+  const list = {
+    cniVersion: '1.1.0',
+    name: 'pmnet',
+    plugins: [
+      {
+        type: 'nsdn-bridge',
+        bridge: 'nsdn-t-pm',
+        isGateway: true,
+        ipam: { type: 'nsdn-ipam', dataDir, subnet: '10.85.0.0/24' },
+      },
+      { type: 'nsdn-portmap', capabilities: { portMappings: true } },
+    ],
+  }
+  const file = writeList('pmnet', list)
+  const ns1 = netns(t)
+  const ns2 = netns(t)
+  const caps = (p: number) =>
+    JSON.stringify({ portMappings: [{ hostPort: p, containerPort: 7000, protocol: 'tcp' }] })
+  run('add', file, 'pm1', ns1, '--capability-args', caps(17001))
+  run('add', file, 'pm2', ns2, '--capability-args', caps(17002))
+  // An echo server in the container: node, listening inside ns1 through ip netns exec.
+  const echo = 'require("net").createServer(s=>s.on("data",d=>s.end("echo:"+d))).listen(7000)'
+  const srv = spawn('ip', ['netns', 'exec', ns1, process.execPath, '-e', echo], { stdio: 'ignore' })
+  t.after(() => srv.kill())
+  let answer = ''
+  await eventually(() => {
+    void tcpAsk('10.85.0.1', 17001, 'hi').then(
+      (a) => (answer = a),
+      () => undefined,
+    )
+    return answer !== ''
+  }, 10_000)
+  assert.equal(answer, 'echo:hi', 'a connection to the host port reaches the container')
+  const rules = (): string[] => {
+    const out = execFileSync('nft', ['-j', 'list', 'table', 'inet', 'nsdn-portmap'], {
+      encoding: 'utf8',
+    })
+    return (JSON.parse(out) as { nftables: { rule?: { comment: string } }[] }).nftables.flatMap(
+      (i) => (i.rule ? [i.rule.comment] : []),
+    )
+  }
+  assert.deepEqual(new Set(rules()), new Set(['nsdn:pm1/eth0', 'nsdn:pm2/eth0']))
+  run('check', file, 'pm1', ns1, '--capability-args', caps(17001))
+  // GC keeps pm1 only: pm2's link, lease, cache entry and rules go.
+  run('gc', file, 'pm1/eth0')
+  assert.deepEqual(new Set(rules()), new Set(['nsdn:pm1/eth0']))
+  assert.ok(!fs.existsSync(cacheEntry('pmnet', 'pm2')))
+  assert.ok(!ipLinks(ns2).some((l) => l.ifname === 'eth0'))
+  assert.equal(leases(dataDir, 'pmnet').length, 1)
+  run('del', file, 'pm1', ns1, '--capability-args', caps(17001))
+  assert.deepEqual(rules(), [])
+  assert.deepEqual(leases(dataDir, 'pmnet'), [])
+  run('status', file)
+})
+
+test('a failed ADD of a list is undone by DEL: nothing left, nothing cached', (t) => {
+  const ns = netns(t)
+  const file = writeList('failnet', {
+    cniVersion: '1.0.0',
+    name: 'failnet',
+    plugins: [
+      {
+        type: 'nsdn-bridge',
+        bridge: 'nsdn-t-fb',
+        ipam: { type: 'nsdn-ipam', dataDir, subnet: '10.86.0.0/24' },
+      },
+      { type: 'no-such-plugin' },
+    ],
+  })
+  const a = nsdn(['cni', 'add', file, 'f1', ns], ENV)
+  assert.notEqual(a.status, 0)
+  assert.match(a.stderr, /no-such-plugin/)
+  assert.ok(!ipLinks(ns).some((l) => l.ifname === 'eth0'))
+  assert.deepEqual(leases(dataDir, 'failnet'), [])
+  assert.ok(!fs.existsSync(cacheEntry('failnet', 'f1')))
+})
+
+test('bad runtime input: clear errors, non-zero exit', () => {
+  const missing = nsdn(['cni', 'add', '/nonexistent.conflist', 'c', 'x'], ENV)
+  assert.notEqual(missing.status, 0)
+  assert.match(missing.stderr, /cannot read \/nonexistent\.conflist/)
+  const file = writeList('okname', { cniVersion: '1.0.0', name: 'okname', type: 'nsdn-bridge' })
+  const caps = nsdn(['cni', 'add', file, 'c', 'x', '--capability-args', '{nope'], ENV)
+  assert.match(caps.stderr, /--capability-args: not JSON/)
+  const args = nsdn(['cni', 'add', file, 'c', 'x', '--args', 'novalue'], ENV)
+  assert.match(args.stderr, /--args: "novalue" is not KEY=VALUE/)
+  const chk = nsdn(['cni', 'check', file, 'never-added', 'x'], ENV)
+  assert.notEqual(chk.status, 0)
+  assert.match(chk.stderr, /no cached result for never-added\/eth0/)
+})
+
+after(() => {
+  assert.deepEqual(netnsNames(), [])
+  assert.deepEqual(
+    ipLinks()
+      .filter((l) => l.ifname.startsWith('veth'))
+      .map((l) => l.ifname),
+    [],
+  )
+  assert.deepEqual(fs.readdirSync(path.join(cacheDir, 'results')), [])
+})
