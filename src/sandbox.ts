@@ -30,7 +30,17 @@ function enterSandbox(): void {
   mount('nsdn-run', '/run', 'tmpfs', MS.NOSUID | MS.NODEV, 'mode=755')
   fs.mkdirSync('/run/netns')
   fs.mkdirSync('/run/lock')
+  // the new sysfs would hide the cgroup mounts under /sys/fs/cgroup: carry them over
+  const cg = fs.existsSync('/sys/fs/cgroup') ? '/run/.nsdn-cgroup' : undefined
+  if (cg) {
+    fs.mkdirSync(cg)
+    mount('/sys/fs/cgroup', cg, null, MS.BIND | MS.REC)
+  }
   mount('nsdn-sys', '/sys', 'sysfs', MS.NOSUID | MS.NODEV | MS.NOEXEC)
+  if (cg) {
+    mount(cg, '/sys/fs/cgroup', null, MS.MOVE)
+    fs.rmdirSync(cg)
+  }
   NetNs.reset()
 }
 
