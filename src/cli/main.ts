@@ -3,11 +3,13 @@
  * one error boundary. The program itself is built in program.ts.
  * @module
  */
-import { Rtnl } from '../netlink/rtnl.js'
-import { handleError } from './errors.js'
-import { buildProgram } from './program.js'
+import { fastPath } from './fast.js'
 
 async function main(argv: readonly string[]): Promise<void> {
+  // loaded here, not at the top: the fast path (exec, --version) must not pay for them
+  const { Rtnl } = await import('../netlink/rtnl.js')
+  const { handleError } = await import('./errors.js')
+  const { buildProgram } = await import('./program.js')
   const program = buildProgram()
   try {
     await program.parseAsync(argv, { from: 'user' })
@@ -20,4 +22,4 @@ async function main(argv: readonly string[]): Promise<void> {
   Rtnl.closeAll()
 }
 
-void main(process.argv.slice(2))
+if (!fastPath(process.argv.slice(2))) void main(process.argv.slice(2))

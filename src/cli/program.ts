@@ -16,8 +16,11 @@ import * as ovs from './commands/ovs.js'
 import * as demo from './commands/demo.js'
 import * as route from './commands/route.js'
 import * as sandbox from './commands/sandbox.js'
+import * as container from './commands/container.js'
+import * as image from './commands/image.js'
 import { checkRoot, examples, globals } from './context.js'
 import { usageFromCommander } from './errors.js'
+import { VERSION } from './version.js'
 
 /** The command groups. A new group is a file in commands/ exporting register(), and a line here. */
 const GROUPS: ReadonlyArray<{ register(program: Command): void }> = [
@@ -29,6 +32,8 @@ const GROUPS: ReadonlyArray<{ register(program: Command): void }> = [
   ovs,
   sandbox,
   demo,
+  container,
+  image,
 ]
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
@@ -51,6 +56,7 @@ export function buildProgram(): Command {
     .option('--explain', 'print every step as the equivalent command on stderr')
     .option('--dry-run', 'print the steps as commands, change nothing')
     .option('--json', 'machine-readable output on stdout')
+    .version(VERSION)
     .addOption(
       new Option('--log-level <level>', 'log to stderr from this level').choices(LOG_LEVELS),
     )

@@ -27,6 +27,7 @@ import {
   dataDir,
   exitCode,
   initAlive,
+  initPath,
   listNames,
   loadState,
   procStat,
@@ -34,11 +35,6 @@ import {
   stateDir,
 } from './state.js'
 import type { ContainerState, Status } from './state.js'
-
-/** The compiled init (scripts/setup.sh builds it); NSDN_INIT overrides. */
-export function initPath(): string {
-  return process.env.NSDN_INIT ?? path.resolve(__dirname, '../../nsdn-init')
-}
 
 const NS_FLAGS: Record<string, [number, string]> = {
   user: [CLONE.NEWUSER, 'user'],
@@ -303,8 +299,14 @@ export async function start(name: string, opts: StartOptions = {}): Promise<Star
         saveState(st)
         if (spec.networks.length) {
           const { attach } = await import('../drivers/attach.js')
-          for (const n of spec.networks)
+          for (const n of spec.networks) {
             await attach({ driver: n.driver, conf: n.conf, netns: name, ifname: n.ifname, containerId: name })
+            if (n.mac) {
+              const { Rtnl } = await import('../netlink/rtnl.js')
+              const { linkSet } = await import('../netlink/link.js')
+              await linkSet(Rtnl.named(name), n.ifname, { address: n.mac })
+            }
+          }
         }
         ch.send('G')
       } else if (line?.startsWith('S ')) {

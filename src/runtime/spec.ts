@@ -27,6 +27,8 @@ export interface NetworkSpec {
   driver: string
   conf: Record<string, unknown>
   ifname: string
+  /** MAC address of the interface in the container (LXC's hwaddr). */
+  mac?: string
 }
 
 export interface ContainerSpec {
@@ -300,11 +302,15 @@ export function parseSpec(raw: unknown, where = 'spec', cpus?: Set<number>): Con
   const networks = (o.networks === undefined ? [] : (o.networks as unknown[])).map((n, i) => {
     const nw = `${w('networks')}[${i}]`
     const no = obj(n, nw)
-    noUnknown(no, ['driver', 'conf', 'ifname'], nw)
+    noUnknown(no, ['driver', 'conf', 'ifname', 'mac'], nw)
+    const mac = no.mac === undefined ? undefined : str(no.mac, `${nw}.mac`)
+    if (mac !== undefined && !/^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$/.test(mac))
+      throw new ConfigError(`invalid MAC address ${shown(mac)}`, `${nw}.mac`, { hint: 'e.g. 02:00:00:00:00:01' })
     return {
       driver: str(no.driver, `${nw}.driver`),
       conf: obj(no.conf ?? {}, `${nw}.conf`),
       ifname: no.ifname === undefined ? `eth${i}` : str(no.ifname, `${nw}.ifname`),
+      ...(mac ? { mac } : {}),
     }
   })
   if (networks.length && !namespaces.includes('net'))
@@ -327,22 +333,25 @@ export function parseSpec(raw: unknown, where = 'spec', cpus?: Set<number>): Con
   }
 }
 
-/** Read a spec file: JSON, or YAML when it ends in .yaml/.yml. */
-export function loadSpecFile(file: string, cpus?: Set<number>): ContainerSpec {
+/** A spec file's object, unvalidated: JSON, or YAML when it ends in .yaml/.yml. */
+export function readSpecFile(file: string): unknown {
   let text: string
   try {
     text = fs.readFileSync(file, 'utf8')
   } catch (err) {
     throw new ConfigError(`cannot read ${shown(file)}`, undefined, { cause: err })
   }
-  let raw: unknown
   try {
     // yaml is loaded only here: most commands never read a spec file
-    raw = /\.ya?ml$/.test(file)
+    return /\.ya?ml$/.test(file)
       ? (require('yaml') as typeof import('yaml')).parse(text, { prettyErrors: true })
       : JSON.parse(text)
   } catch (err) {
     throw new ConfigError(`cannot parse: ${(err as Error).message.split('\n')[0]}`, file)
   }
-  return parseSpec(raw, file, cpus)
+}
+
+/** Read and validate a spec file. */
+export function loadSpecFile(file: string, cpus?: Set<number>): ContainerSpec {
+  return parseSpec(readSpecFile(file), file, cpus)
 }

@@ -19,6 +19,11 @@ export function libDir(): string {
   return process.env.NSDN_LIB_DIR ?? '/var/lib/nsdn'
 }
 
+/** The compiled init (scripts/setup.sh builds it into dist/); NSDN_INIT overrides. */
+export function initPath(): string {
+  return process.env.NSDN_INIT ?? path.resolve(__dirname, '../../nsdn-init')
+}
+
 /** The state directory of container `name`. */
 export const stateDir = (name: string): string => path.join(runDir(), 'containers', name)
 /** The directory holding the container's upper and work directories. */

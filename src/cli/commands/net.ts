@@ -21,14 +21,14 @@ interface NetOpts {
   driverPath?: string
 }
 
-/** `--conf` is JSON text, or @FILE. */
-function readConf(text: string): unknown {
+/** `--conf` is JSON text, or @FILE (`where`: the flag, for errors). */
+export function readConf(text: string, where = '--conf'): unknown {
   let json = text
   if (text.startsWith('@')) {
     try {
       json = fs.readFileSync(text.slice(1), 'utf8')
     } catch (err) {
-      throw new ConfigError(`cannot read ${text.slice(1)}`, '--conf', {
+      throw new ConfigError(`cannot read ${text.slice(1)}`, where, {
         cause: err,
         hint: 'give a readable file after @, or the JSON itself',
       })
@@ -37,7 +37,7 @@ function readConf(text: string): unknown {
   try {
     return JSON.parse(json) as unknown
   } catch (err) {
-    throw new ConfigError(`not valid JSON: ${(err as Error).message}`, '--conf', {
+    throw new ConfigError(`not valid JSON: ${(err as Error).message}`, where, {
       hint: `e.g. --conf '{"name":"net1","bridge":"br0","ipam":{...}}'`,
     })
   }
