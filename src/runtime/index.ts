@@ -26,7 +26,7 @@ export { specFromLxc } from './lxc-config.js'
 export { loadSpecFile, parseSpec, readSpecFile } from './spec.js'
 export type { ContainerSpec, MountSpec, NetworkSpec } from './spec.js'
 export type { Limits, CgroupStats } from './cgroups.js'
-export { loadState, stateDir } from './state.js'
+export { initPath, loadState, stateDir } from './state.js'
 
 /** Create and start (docker run); a failed start removes what create made. */
 export async function run(spec: ContainerSpec | unknown, o: StartOptions = {}): Promise<Started> {

@@ -42,10 +42,44 @@ export function leftoverCgroupParents(): string[] {
     const d = path.join(f[4], parent)
     if (fs.existsSync(d)) out.push(d)
   }
-  return out
+  return [...new Set(out)] // a mount shadowed by another one is listed twice
 }
 
 /** Remove this file's cgroup parent (nsdn/ itself stays: other test files may be using it). */
 export function removeCgroupParents(): void {
   for (const d of leftoverCgroupParents()) fs.rmdirSync(d)
+}
+
+/** Run argv in container `name`; its exit status and stdout. */
+export async function execOut(name: string, argv: string[]): Promise<{ code: number; out: string }> {
+  const { spawnExec } = await import('../../src/runtime/exec.js')
+  const child = spawnExec(name, argv, { stdio: ['ignore', 'pipe', 'inherit'] })
+  let out = ''
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()))
+  const code = await new Promise<number>((r) => child.on('close', (c) => r(c ?? -1)))
+  return { code, out }
+}
+
+/** Poll until cond() holds (or ms pass); returns whether it held. */
+export async function until(cond: () => boolean, ms = 5000): Promise<boolean> {
+  const end = Date.now() + ms
+  while (Date.now() < end) {
+    if (cond()) return true
+    await new Promise((r) => setTimeout(r, 20))
+  }
+  return cond()
+}
+
+/** Everything of nsdn's that could outlive a container: state, netns names, cgroup dirs, mounts. */
+export function leftovers(): string[] {
+  const out: string[] = []
+  const ls = (d: string): string[] => (fs.existsSync(d) ? fs.readdirSync(d) : [])
+  out.push(...ls('/run/nsdn/containers').map((n) => `state ${n}`))
+  out.push(...ls('/run/nsdn-lib/containers').map((n) => `data ${n}`))
+  out.push(...ls('/run/netns').map((n) => `netns ${n}`))
+  for (const d of leftoverCgroupParents())
+    out.push(...fs.readdirSync(d, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => `cgroup ${path.join(d, e.name)}`))
+  for (const l of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n'))
+    if (l.includes('/run/nsdn')) out.push(`mount ${l}`)
+  return out
 }
