@@ -9,6 +9,8 @@ need=()
 want() { dpkg-query -W -f '${Status}' "$1" 2>/dev/null | grep -q 'ok installed' || need+=("$1"); }
 for p in iproute2 iputils-ping openvswitch-switch iperf3 strace nftables \
          containernetworking-plugins; do want "$p"; done
+# the runtime: a C compiler for nsdn-init, busybox-static for the test image
+for p in gcc libc6-dev busybox-static; do want "$p"; done
 if [ "${1:-}" = bench ]; then for p in python3-pyroute2 mininet bridge-utils; do want "$p"; done; fi
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}" >&2
@@ -26,3 +28,7 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   npm ci --no-audit --no-fund >&2
 fi
 npx tsc -p tsconfig.json
+# nsdn-init, the containers' PID 1: static, so it needs nothing from a container's root
+if [ ! -x dist/nsdn-init ] || [ src/runtime/init/init.c -nt dist/nsdn-init ]; then
+  cc -O2 -Wall -static -o dist/nsdn-init src/runtime/init/init.c
+fi

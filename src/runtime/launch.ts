@@ -332,11 +332,13 @@ export async function start(name: string, opts: StartOptions = {}): Promise<Star
   }
 }
 
+/** The payload's status, once init is gone (its end of the socket closes when it exits). */
 async function waitExit(ch: InitChannel, name: string): Promise<number> {
+  let code: number | undefined
   for (;;) {
     const line = await ch.next()
-    if (line?.startsWith('X ')) return Number(line.slice(2))
-    if (line === null) return exitCode(name) ?? 137
+    if (line?.startsWith('X ')) code = Number(line.slice(2))
+    if (line === null) return code ?? exitCode(name) ?? 128 + 9
   }
 }
 
