@@ -16,11 +16,13 @@ export function fastPath(argv: readonly string[]): boolean {
   if (argv[0] !== 'exec') return false
   const p = parseExecArgv(argv.slice(1))
   if (!p) return false
-  runExec(p.name, p.argv, p.opts).then(
-    (code) => {
-      process.exitCode = code
-    },
-    async (err: unknown) => (await import('./errors.js')).handleError(err),
-  )
+  Promise.resolve()
+    .then(() => runExec(p.name, p.argv, p.opts))
+    .then(
+      (code) => {
+        process.exitCode = code
+      },
+      async (err: unknown) => (await import('./errors.js')).handleError(err),
+    )
   return true
 }

@@ -21,7 +21,7 @@ import { cgroupFor, machineCpus } from './cgroups.js'
 import type { Cgroup, CgroupStats } from './cgroups.js'
 import { copyTree, getImage } from './image.js'
 import { overlayDirs, rootfsSteps } from './rootfs.js'
-import { capMask, parseSpec } from './spec.js'
+import { capMask, parseSpec, toRaw } from './spec.js'
 import type { ContainerSpec, IdMap } from './spec.js'
 import {
   dataDir,
@@ -487,8 +487,8 @@ export function clone(src: string, dst: string): ContainerState {
     throw new NsdnError('E_USAGE', `container "${src}" is running`, {
       hint: `stop it first: a running container's files may change while they are copied`,
     })
-  const spec = { ...st.spec, name: dst, hostname: st.spec.hostname === src ? dst : st.spec.hostname }
-  const made = create(spec)
+  const hostname = st.spec.hostname === src ? dst : st.spec.hostname
+  const made = create({ ...toRaw(st.spec), name: dst, hostname })
   if ('image' in st.spec.rootfs) {
     try {
       copyTree(overlayDirs(dataDir(src)).upper, overlayDirs(dataDir(dst)).upper)

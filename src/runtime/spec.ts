@@ -333,6 +333,16 @@ export function parseSpec(raw: unknown, where = 'spec', cpus?: Set<number>): Con
   }
 }
 
+/** A parsed spec back in the input shape (parseSpec(toRaw(s)) equals s): to copy or edit one. */
+export function toRaw(spec: ContainerSpec): Record<string, unknown> {
+  const { rootfs, uidMap, gidMap, ...rest } = spec
+  return {
+    ...rest,
+    ...('image' in rootfs ? { image: rootfs.image } : { hostRoot: true }),
+    ...(uidMap.length ? { uidMap, gidMap } : {}),
+  }
+}
+
 /** A spec file's object, unvalidated: JSON, or YAML when it ends in .yaml/.yml. */
 export function readSpecFile(file: string): unknown {
   let text: string

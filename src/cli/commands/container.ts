@@ -77,7 +77,7 @@ async function specFrom(o: SpecFlags, argv: string[]): Promise<Record<string, un
   if (o.cpuWeight !== undefined) limits.cpuWeight = o.cpuWeight
   if (o.cpusetCpus !== undefined) limits.cpusetCpus = o.cpusetCpus
   if (o.pids !== undefined) limits.pids = o.pids
-  s.limits = limits
+  if (Object.keys(limits).length) s.limits = limits
   if (o.net)
     s.networks = o.net.map((n, i) => {
       const m = /^([A-Za-z0-9_-]+):(.*)$/s.exec(n)
@@ -150,7 +150,8 @@ export function register(program: Command): void {
     if (o.fromLxc) {
       const r = rt.specFromLxc(fs.readFileSync(o.fromLxc, 'utf8'), o.fromLxc)
       for (const k of r.unsupported) process.stderr.write(`nsdn: ${o.fromLxc}: ${k}: not supported, ignored\n`)
-      spec = { ...r.spec, ...(await specFrom(o, argv)) }
+      const flags = await specFrom(o, argv)
+      spec = { ...r.spec, ...flags, limits: { ...(r.spec.limits as object), ...(flags.limits as object) } }
       // lxc.rootfs.path: imported as the image NAME-rootfs, unless --image/--host-root says
       if (spec.image === undefined && !spec.hostRoot) {
         if (!r.rootfsPath)
