@@ -12,6 +12,8 @@ for p in iproute2 iputils-ping openvswitch-switch iperf3 strace nftables \
 # the runtime: a C compiler for nsdn-init, busybox-static for the test image
 for p in gcc libc6-dev busybox-static; do want "$p"; done
 if [ "${1:-}" = bench ]; then for p in python3-pyroute2 mininet bridge-utils; do want "$p"; done; fi
+# the runtime benchmark's anchor: LXC with its busybox template
+if [ "${1:-}" = bench ]; then for p in lxc liblxc-common; do want "$p"; done; fi
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}" >&2
   apt-get update -qq

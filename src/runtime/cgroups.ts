@@ -372,7 +372,8 @@ export class CgroupV1 implements Cgroup {
             path.join(cpuset, k),
             v ?? fs.readFileSync(path.join(path.dirname(cpuset), k), 'utf8').trim(),
           )
-      if (l.memory !== undefined) write(this.file('memory', 'memory.limit_in_bytes'), String(l.memory))
+      if (l.memory !== undefined)
+        write(this.file('memory', 'memory.limit_in_bytes'), String(l.memory))
       if (l.memorySwap !== undefined)
         write(this.file('memory', 'memory.memsw.limit_in_bytes'), String(l.memorySwap))
       if (l.cpuWeight !== undefined)

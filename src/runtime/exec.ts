@@ -26,7 +26,11 @@ export interface ExecOptions {
 }
 
 /** Start argv in container `name`; the child's exit is the command's (126/127: cannot run it). */
-export function spawnExec(name: string, argv: readonly string[], o: ExecOptions = {}): ChildProcess {
+export function spawnExec(
+  name: string,
+  argv: readonly string[],
+  o: ExecOptions = {},
+): ChildProcess {
   if (argv.length === 0)
     throw new NsdnError('E_USAGE', 'exec: no command given', { hint: `nsdn exec ${name} -- CMD` })
   const st = loadState(name)
@@ -43,7 +47,12 @@ export function spawnExec(name: string, argv: readonly string[], o: ExecOptions 
     const std = Array.isArray(base) ? base.slice(0, 3) : [base, base, base]
     return spawn(initPath(), args, {
       stdio: [...std, ...procs] as StdioOptions,
-      env: Object.fromEntries([...st.spec.env, ...(o.env ?? [])].map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)])),
+      env: Object.fromEntries(
+        [...st.spec.env, ...(o.env ?? [])].map((e) => [
+          e.slice(0, e.indexOf('=')),
+          e.slice(e.indexOf('=') + 1),
+        ]),
+      ),
     })
   } finally {
     for (const fd of procs) fs.closeSync(fd)

@@ -51,18 +51,31 @@ function run(argv: string[]): void {
   const [cmd, ...args] = argv as [string, ...string[]]
   const r = spawnSync(cmd, args, { encoding: 'utf8' })
   if (r.status !== 0)
-    throw new ExecError(`${cmd} failed: ${(r.stderr || r.error?.message || '').trim()}`, argv, r.status, r.stderr ?? '')
+    throw new ExecError(
+      `${cmd} failed: ${(r.stderr || r.error?.message || '').trim()}`,
+      argv,
+      r.status,
+      r.stderr ?? '',
+    )
 }
 
 /** Copy a tree with owners, modes, xattrs and whiteout devices kept. */
 export function copyTree(from: string, to: string): void {
-  runOpSync({ kind: 'copy', from: `${from}/.`, to }, () => run(['cp', '-a', `${from}/.`, to]), undefined)
+  runOpSync(
+    { kind: 'copy', from: `${from}/.`, to },
+    () => run(['cp', '-a', `${from}/.`, to]),
+    undefined,
+  )
 }
 
 function newLayer(): { id: string; dir: string } {
   const id = randomBytes(12).toString('hex')
   const dir = layerDir(id)
-  runOpSync({ kind: 'fs.mkdir', path: dir }, () => fs.mkdirSync(dir, { recursive: true }), undefined)
+  runOpSync(
+    { kind: 'fs.mkdir', path: dir },
+    () => fs.mkdirSync(dir, { recursive: true }),
+    undefined,
+  )
   return { id, dir }
 }
 
@@ -99,7 +112,12 @@ export function importImage(name: string, source: string): Image {
         () => run(['tar', '--numeric-owner', '-xpf', source, '-C', dir]),
         undefined,
       )
-    const img: Image = { name, layers: [id], created: new Date().toISOString(), source: path.resolve(source) }
+    const img: Image = {
+      name,
+      layers: [id],
+      created: new Date().toISOString(),
+      source: path.resolve(source),
+    }
     saveImage(img)
     return img
   } catch (err) {
@@ -139,7 +157,11 @@ export function removeImage(name: string): void {
     }
   for (const l of img.layers)
     if (!used.has(l))
-      runOpSync({ kind: 'rm', path: layerDir(l) }, () => fs.rmSync(layerDir(l), { recursive: true, force: true }), undefined)
+      runOpSync(
+        { kind: 'rm', path: layerDir(l) },
+        () => fs.rmSync(layerDir(l), { recursive: true, force: true }),
+        undefined,
+      )
 }
 
 /** `nsdn commit CONTAINER IMAGE`: the container's upper layer as a new layer over its base. */
@@ -148,7 +170,12 @@ export function commitLayer(name: string, upper: string, base: string[], contain
   const { id, dir } = newLayer()
   try {
     copyTree(upper, dir)
-    const img: Image = { name, layers: [id, ...base], created: new Date().toISOString(), source: `commit of ${container}` }
+    const img: Image = {
+      name,
+      layers: [id, ...base],
+      created: new Date().toISOString(),
+      source: `commit of ${container}`,
+    }
     saveImage(img)
     return img
   } catch (err) {

@@ -49,7 +49,9 @@ export function commit(name: string, image: string): Image {
 }
 
 /** info, plus the addresses of the container's network namespace. */
-export async function infoWithAddresses(name: string): Promise<ContainerInfo & { addresses?: string[] }> {
+export async function infoWithAddresses(
+  name: string,
+): Promise<ContainerInfo & { addresses?: string[] }> {
   const i = info(name)
   if (!i.netns || i.status === 'stopped') return i
   const { Rtnl } = await import('../netlink/rtnl.js')
@@ -64,8 +66,7 @@ export async function infoWithAddresses(name: string): Promise<ContainerInfo & {
  */
 export async function attach(name: string, input: Readable, output: Writable): Promise<void> {
   const st = loadState(name)
-  if (!initAlive(st))
-    throw new NsdnError('E_NOT_FOUND', `container "${name}" is not running`)
+  if (!initAlive(st)) throw new NsdnError('E_NOT_FOUND', `container "${name}" is not running`)
   const dir = stateDir(name)
   const fifo = fs.createWriteStream(path.join(dir, 'stdin'))
   input.pipe(fifo)

@@ -121,30 +121,33 @@ function planBytes(fields: string[]): Buffer {
 
 /** An Op as init's plan step (and through the choke point: logged, --explain'ed). */
 function planStep(op: Op): string[] {
-  return runOpSync(
-    op,
-    () => {
-      switch (op.kind) {
-        case 'mount':
-          return ['mount', op.source ?? '-', op.target, op.fstype ?? '-', String(op.flags), op.data ?? '-']
-        case 'fs.mkdir':
-          return ['mkdir', op.path]
-        case 'fs.touch':
-          return ['touch', op.path]
-        case 'fs.symlink':
-          return ['symlink', op.target, op.path]
-        case 'pivot_root':
-          return ['pivot', op.root]
-        case 'sethostname':
-          return ['hostname', op.name]
-        case 'exec':
-          return ['argv', String(op.argv.length), ...op.argv]
-        default:
-          throw new NsdnError('E_INTERNAL', `no plan step for ${op.kind}`)
-      }
-    },
-    [],
-  )
+  return runOpSync(op, () => {
+    switch (op.kind) {
+      case 'mount':
+        return [
+          'mount',
+          op.source ?? '-',
+          op.target,
+          op.fstype ?? '-',
+          String(op.flags),
+          op.data ?? '-',
+        ]
+      case 'fs.mkdir':
+        return ['mkdir', op.path]
+      case 'fs.touch':
+        return ['touch', op.path]
+      case 'fs.symlink':
+        return ['symlink', op.target, op.path]
+      case 'pivot_root':
+        return ['pivot', op.root]
+      case 'sethostname':
+        return ['hostname', op.name]
+      case 'exec':
+        return ['argv', String(op.argv.length), ...op.argv]
+      default:
+        throw new NsdnError('E_INTERNAL', `no plan step for ${op.kind}`)
+    }
+  }, [])
 }
 
 function buildPlan(st: ContainerState): string[] {
@@ -152,12 +155,18 @@ function buildPlan(st: ContainerState): string[] {
   const dir = stateDir(spec.name)
   let flags = 0
   for (const n of spec.namespaces) flags |= NS_FLAGS[n]![0]
-  runOpSync({ kind: 'unshare', ns: spec.namespaces.map((n) => NS_FLAGS[n]![1]) }, () => undefined, undefined)
+  runOpSync(
+    { kind: 'unshare', ns: spec.namespaces.map((n) => NS_FLAGS[n]![1]) },
+    () => undefined,
+    undefined,
+  )
   const fields = ['ns', String(flags), 'exitfile', path.join(dir, 'exit')]
   const root = path.join(dir, 'rootfs')
   fs.mkdirSync(root, { recursive: true })
-  for (const op of rootfsSteps(spec, root, st.layers, dataDir(spec.name))) fields.push(...planStep(op))
-  if (spec.namespaces.includes('uts')) fields.push(...planStep({ kind: 'sethostname', name: spec.hostname }))
+  for (const op of rootfsSteps(spec, root, st.layers, dataDir(spec.name)))
+    fields.push(...planStep(op))
+  if (spec.namespaces.includes('uts'))
+    fields.push(...planStep({ kind: 'sethostname', name: spec.hostname }))
   fields.push('caps', capMask(spec.capabilities), 'cwd', spec.cwd)
   for (const e of spec.env) fields.push('env', e)
   fields.push(...planStep({ kind: 'exec', argv: spec.command }))
@@ -204,7 +213,7 @@ function initError(line: string | null, name: string): NsdnError {
   const msg = line.slice(2)
   const notFound = /^exec .*No such file/.test(msg)
   return new NsdnError(notFound ? 'E_NOT_FOUND' : 'E_EXEC', `container "${name}": ${msg}`, {
-    ...(notFound ? { hint: 'the command must exist in the container\'s root filesystem' } : {}),
+    ...(notFound ? { hint: "the command must exist in the container's root filesystem" } : {}),
   })
 }
 
@@ -215,7 +224,11 @@ function writeMaps(pid: number, spec: ContainerSpec): void {
     ['gid_map', spec.gidMap],
   ] as const) {
     const p = `/proc/${pid}/${file}`
-    runOpSync({ kind: 'fs.write', path: p, value: text(map) }, () => fs.writeFileSync(p, text(map)), undefined)
+    runOpSync(
+      { kind: 'fs.write', path: p, value: text(map) },
+      () => fs.writeFileSync(p, text(map)),
+      undefined,
+    )
   }
 }
 
@@ -226,7 +239,13 @@ async function cleanupRun(st: ContainerState): Promise<void> {
     if (spec.networks.length) {
       const { detach } = await import('../drivers/attach.js')
       for (const n of spec.networks)
-        await detach({ driver: n.driver, conf: n.conf, netns: st.netns, ifname: n.ifname, containerId: spec.name }).catch(() => undefined)
+        await detach({
+          driver: n.driver,
+          conf: n.conf,
+          netns: st.netns,
+          ifname: n.ifname,
+          containerId: spec.name,
+        }).catch(() => undefined)
     }
     NetNs.delete(st.netns)
   }
@@ -270,13 +289,17 @@ export async function start(name: string, opts: StartOptions = {}): Promise<Star
       if (!fs.existsSync(f)) mkfifo(f, 0o600)
       fifo = fs.openSync(f, fs.constants.O_RDWR)
     }
-    const stdio: StdioOptions = opts.attach ? ['inherit', 'inherit', 'inherit', 'pipe'] : [fifo!, log!, log!, 'pipe']
+    const stdio: StdioOptions = opts.attach
+      ? ['inherit', 'inherit', 'inherit', 'pipe']
+      : [fifo!, log!, log!, 'pipe']
     child = spawn(initPath(), ['run'], { stdio, detached: !opts.attach })
     if (log !== undefined) fs.closeSync(log)
     if (fifo !== undefined) fs.closeSync(fifo)
     const outerPid = child.pid
     if (outerPid === undefined)
-      throw new NsdnError('E_EXEC', `cannot start ${initPath()}`, { hint: 'run scripts/setup.sh to build nsdn-init' })
+      throw new NsdnError('E_EXEC', `cannot start ${initPath()}`, {
+        hint: 'run scripts/setup.sh to build nsdn-init',
+      })
     child.on('error', () => undefined)
     cg.addProc(outerPid) // before the plan: everything init forks is in the group
     const ch = new InitChannel(child.stdio[3] as Socket)
@@ -300,7 +323,13 @@ export async function start(name: string, opts: StartOptions = {}): Promise<Star
         if (spec.networks.length) {
           const { attach } = await import('../drivers/attach.js')
           for (const n of spec.networks) {
-            await attach({ driver: n.driver, conf: n.conf, netns: name, ifname: n.ifname, containerId: name })
+            await attach({
+              driver: n.driver,
+              conf: n.conf,
+              netns: name,
+              ifname: n.ifname,
+              containerId: name,
+            })
             if (n.mac) {
               const { Rtnl } = await import('../netlink/rtnl.js')
               const { linkSet } = await import('../netlink/link.js')
@@ -313,7 +342,11 @@ export async function start(name: string, opts: StartOptions = {}): Promise<Star
         break
       } else throw initError(line, name)
     }
-    const started: Started = { name, pid: initPid!, ...(st.netns ? { netnsPath: path.join(netnsDir(), st.netns) } : {}) }
+    const started: Started = {
+      name,
+      pid: initPid!,
+      ...(st.netns ? { netnsPath: path.join(netnsDir(), st.netns) } : {}),
+    }
     if (opts.attach) started.exited = waitExit(ch, name)
     else {
       ch.sock.destroy()
@@ -342,7 +375,8 @@ async function waitExit(ch: InitChannel, name: string): Promise<number> {
   }
 }
 
-const sleep = (ms: number): void => void Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms)
+const sleep = (ms: number): void =>
+  void Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms)
 
 /** Wait up to ms for process pid to be gone (or a zombie); true if it is. */
 function waitDead(pid: number, ms: number): boolean {
@@ -369,7 +403,11 @@ export async function stop(name: string, o: StopOptions = {}): Promise<void> {
   const cg = cgroupFor(name, st.cgroup.backend)
   if (cg.frozen()) cg.thaw() // a frozen payload cannot act on the signal
   const sig = o.signal ?? 'SIGTERM'
-  runOpSync({ kind: 'kill', pid, signal: sig.replace(/^SIG/, '') }, () => process.kill(pid, sig), true)
+  runOpSync(
+    { kind: 'kill', pid, signal: sig.replace(/^SIG/, '') },
+    () => process.kill(pid, sig),
+    true,
+  )
   const end = Date.now() + (o.timeout ?? 10) * 1000
   while (Date.now() < end) {
     if (!initAlive(st)) return
@@ -388,7 +426,11 @@ export function kill(name: string, signal: NodeJS.Signals = 'SIGKILL'): void {
     waitDead(st.pid!, 5000)
     return
   }
-  runOpSync({ kind: 'kill', pid: st.pid!, signal: signal.replace(/^SIG/, '') }, () => process.kill(st.pid!, signal), true)
+  runOpSync(
+    { kind: 'kill', pid: st.pid!, signal: signal.replace(/^SIG/, '') },
+    () => process.kill(st.pid!, signal),
+    true,
+  )
 }
 
 function requireRunning(st: ContainerState): void {
@@ -425,7 +467,11 @@ export async function remove(name: string, o: { force?: boolean } = {}): Promise
   }
   await cleanupRun(st)
   const rm = (p: string): void =>
-    runOpSync({ kind: 'rm', path: p }, () => fs.rmSync(p, { recursive: true, force: true }), undefined)
+    runOpSync(
+      { kind: 'rm', path: p },
+      () => fs.rmSync(p, { recursive: true, force: true }),
+      undefined,
+    )
   rm(dataDir(name))
   rm(stateDir(name))
 }
@@ -446,7 +492,8 @@ export interface ContainerInfo {
 }
 
 export function status(st: ContainerState): Status {
-  if (st.pid === undefined) return exitCode(st.spec.name) === undefined && !st.started ? 'created' : 'stopped'
+  if (st.pid === undefined)
+    return exitCode(st.spec.name) === undefined && !st.started ? 'created' : 'stopped'
   if (!initAlive(st)) return 'stopped'
   return cgroupFor(st.spec.name, st.cgroup.backend).frozen() ? 'frozen' : 'running'
 }
@@ -467,7 +514,9 @@ export function info(name: string): ContainerInfo {
     ...(s === 'stopped' && code !== undefined ? { exitCode: code } : {}),
     ...(st.netns ? { netns: st.netns } : {}),
     limits: st.spec.limits,
-    ...(s === 'running' || s === 'frozen' ? { usage: cgroupFor(name, st.cgroup.backend).stats() } : {}),
+    ...(s === 'running' || s === 'frozen'
+      ? { usage: cgroupFor(name, st.cgroup.backend).stats() }
+      : {}),
   }
 }
 

@@ -22,15 +22,21 @@ const CGROUP_KEYS: Record<string, [string, (v: string) => unknown]> = {
   'memory.limit_in_bytes': ['memory', (v) => v],
   'memory.max': ['memory', (v) => v],
   'memory.memsw.limit_in_bytes': ['memorySwap', (v) => v],
-  'cpu.shares': ['cpuWeight', (v) => Math.max(1, Math.round(1 + ((Number(v) - 2) * 9999) / 262142))],
+  'cpu.shares': [
+    'cpuWeight',
+    (v) => Math.max(1, Math.round(1 + ((Number(v) - 2) * 9999) / 262142)),
+  ],
   'cpu.weight': ['cpuWeight', (v) => v],
   'cpuset.cpus': ['cpusetCpus', (v) => v],
   'cpuset.mems': ['cpusetMems', (v) => v],
   'pids.max': ['pids', (v) => v],
-  'cpu.max': ['cpus', (v) => {
-    const [q, p = '100000'] = v.split(/\s+/)
-    return Number(q) / Number(p)
-  }],
+  'cpu.max': [
+    'cpus',
+    (v) => {
+      const [q, p = '100000'] = v.split(/\s+/)
+      return Number(q) / Number(p)
+    },
+  ],
 }
 
 export function specFromLxc(text: string, file: string): LxcResult {
@@ -97,7 +103,10 @@ export function specFromLxc(text: string, file: string): LxcResult {
     // a veth on a Linux bridge: the bridge driver, with the addresses LXC would set statically
     const conf: Record<string, unknown> = { name: `lxc-${n.link}`, bridge: n.link }
     if (n['ipv4.address']) {
-      const ipam: Record<string, unknown> = { type: 'static', addresses: [{ address: n['ipv4.address'] }] }
+      const ipam: Record<string, unknown> = {
+        type: 'static',
+        addresses: [{ address: n['ipv4.address'] }],
+      }
       if (n['ipv4.gateway'] && n['ipv4.gateway'] !== 'auto')
         ipam.routes = [{ dst: '0.0.0.0/0', gw: n['ipv4.gateway'] }]
       conf.ipam = ipam
@@ -105,7 +114,12 @@ export function specFromLxc(text: string, file: string): LxcResult {
     for (const k of Object.keys(n))
       if (!['type', 'link', 'ipv4.address', 'ipv4.gateway', 'hwaddr', 'name', 'flags'].includes(k))
         unsupported.push(`lxc.net.${idx}.${k}`)
-    networks.push({ driver: 'bridge', conf, ifname: n.name ?? `eth${idx}`, ...(n.hwaddr ? { mac: n.hwaddr } : {}) })
+    networks.push({
+      driver: 'bridge',
+      conf,
+      ifname: n.name ?? `eth${idx}`,
+      ...(n.hwaddr ? { mac: n.hwaddr } : {}),
+    })
   }
   if (networks.length) spec.networks = networks
   return { spec, unsupported, ...(rootfsPath ? { rootfsPath } : {}) }

@@ -23,9 +23,20 @@ const DEVICES = ['null', 'zero', 'full', 'random', 'urandom', 'tty']
  * The steps that build the root at `root` (a directory of the host) and enter it.
  * `layers` are the image's layer ids, top first; `data` holds upper and work.
  */
-export function rootfsSteps(spec: ContainerSpec, root: string, layers: string[], data: string): Op[] {
+export function rootfsSteps(
+  spec: ContainerSpec,
+  root: string,
+  layers: string[],
+  data: string,
+): Op[] {
   const at = (p: string): string => path.join(root, p)
-  const mnt = (target: string, fstype: string, flags: number, data?: string, source = fstype): Op => ({
+  const mnt = (
+    target: string,
+    fstype: string,
+    flags: number,
+    data?: string,
+    source = fstype,
+  ): Op => ({
     kind: 'mount',
     source,
     target,
@@ -74,14 +85,19 @@ export function rootfsSteps(spec: ContainerSpec, root: string, layers: string[],
   for (const m of spec.mounts) {
     const target = at(m.target)
     if (m.type === 'tmpfs') {
-      steps.push({ kind: 'fs.mkdir', path: target }, mnt(target, 'tmpfs', MS.NOSUID | MS.NODEV, m.options))
+      steps.push(
+        { kind: 'fs.mkdir', path: target },
+        mnt(target, 'tmpfs', MS.NOSUID | MS.NODEV, m.options),
+      )
       continue
     }
     const isDir = fs.statSync(m.source).isDirectory()
-    steps.push(
-      isDir ? { kind: 'fs.mkdir', path: target } : { kind: 'fs.touch', path: target },
-      { kind: 'mount', source: m.source, target, flags: MS.BIND | MS.REC },
-    )
+    steps.push(isDir ? { kind: 'fs.mkdir', path: target } : { kind: 'fs.touch', path: target }, {
+      kind: 'mount',
+      source: m.source,
+      target,
+      flags: MS.BIND | MS.REC,
+    })
     if (m.readonly) steps.push({ kind: 'mount', target, flags: MS.REMOUNT | MS.BIND | MS.RDONLY })
   }
   steps.push({ kind: 'pivot_root', root })

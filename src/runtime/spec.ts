@@ -70,12 +70,47 @@ export const DEFAULT_CAPS = [
 /** linux/capability.h numbering. */
 export const CAPS: Record<string, number> = Object.fromEntries(
   [
-    'CHOWN', 'DAC_OVERRIDE', 'DAC_READ_SEARCH', 'FOWNER', 'FSETID', 'KILL', 'SETGID', 'SETUID',
-    'SETPCAP', 'LINUX_IMMUTABLE', 'NET_BIND_SERVICE', 'NET_BROADCAST', 'NET_ADMIN', 'NET_RAW',
-    'IPC_LOCK', 'IPC_OWNER', 'SYS_MODULE', 'SYS_RAWIO', 'SYS_CHROOT', 'SYS_PTRACE', 'SYS_PACCT',
-    'SYS_ADMIN', 'SYS_BOOT', 'SYS_NICE', 'SYS_RESOURCE', 'SYS_TIME', 'SYS_TTY_CONFIG', 'MKNOD',
-    'LEASE', 'AUDIT_WRITE', 'AUDIT_CONTROL', 'SETFCAP', 'MAC_OVERRIDE', 'MAC_ADMIN', 'SYSLOG',
-    'WAKE_ALARM', 'BLOCK_SUSPEND', 'AUDIT_READ', 'PERFMON', 'BPF', 'CHECKPOINT_RESTORE',
+    'CHOWN',
+    'DAC_OVERRIDE',
+    'DAC_READ_SEARCH',
+    'FOWNER',
+    'FSETID',
+    'KILL',
+    'SETGID',
+    'SETUID',
+    'SETPCAP',
+    'LINUX_IMMUTABLE',
+    'NET_BIND_SERVICE',
+    'NET_BROADCAST',
+    'NET_ADMIN',
+    'NET_RAW',
+    'IPC_LOCK',
+    'IPC_OWNER',
+    'SYS_MODULE',
+    'SYS_RAWIO',
+    'SYS_CHROOT',
+    'SYS_PTRACE',
+    'SYS_PACCT',
+    'SYS_ADMIN',
+    'SYS_BOOT',
+    'SYS_NICE',
+    'SYS_RESOURCE',
+    'SYS_TIME',
+    'SYS_TTY_CONFIG',
+    'MKNOD',
+    'LEASE',
+    'AUDIT_WRITE',
+    'AUDIT_CONTROL',
+    'SETFCAP',
+    'MAC_OVERRIDE',
+    'MAC_ADMIN',
+    'SYSLOG',
+    'WAKE_ALARM',
+    'BLOCK_SUSPEND',
+    'AUDIT_READ',
+    'PERFMON',
+    'BPF',
+    'CHECKPOINT_RESTORE',
   ].map((n, i) => [n, i]),
 )
 
@@ -98,7 +133,14 @@ export function validContainerName(name: string, where = 'name'): string {
   return name
 }
 
-const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 }
+const SIZE_UNITS: Record<string, number> = {
+  '': 1,
+  b: 1,
+  k: 2 ** 10,
+  m: 2 ** 20,
+  g: 2 ** 30,
+  t: 2 ** 40,
+}
 
 /** "64M", "1g", "512k", "1048576" -> bytes (binary units, as docker and LXC read them). */
 export function parseSize(v: unknown, where: string): number {
@@ -188,7 +230,16 @@ function absPath(v: unknown, where: string): string {
 /** Validate the limits section; `cpus` is the machine's cpu set (for cpuset checks). */
 export function parseLimits(v: unknown, where: string, cpus?: Set<number>): Limits {
   const o = obj(v, where)
-  const known = ['memory', 'memorySwap', 'cpuWeight', 'cpus', 'cpusetCpus', 'cpusetMems', 'pids', 'ioWeight']
+  const known = [
+    'memory',
+    'memorySwap',
+    'cpuWeight',
+    'cpus',
+    'cpusetCpus',
+    'cpusetMems',
+    'pids',
+    'ioWeight',
+  ]
   noUnknown(o, known, where)
   const l: Limits = {}
   const w = (k: string): string => `${where}.${k}`
@@ -223,8 +274,20 @@ function idMaps(v: unknown, where: string): IdMap[] {
 const DEFAULT_MAP: IdMap[] = [{ container: 0, host: 100000, size: 65536 }]
 
 const SPEC_FIELDS = [
-  'name', 'hostname', 'image', 'hostRoot', 'namespaces', 'uidMap', 'gidMap', 'mounts', 'env',
-  'cwd', 'command', 'capabilities', 'limits', 'networks',
+  'name',
+  'hostname',
+  'image',
+  'hostRoot',
+  'namespaces',
+  'uidMap',
+  'gidMap',
+  'mounts',
+  'env',
+  'cwd',
+  'command',
+  'capabilities',
+  'limits',
+  'networks',
 ] as const
 
 /**
@@ -241,7 +304,9 @@ export function parseSpec(raw: unknown, where = 'spec', cpus?: Set<number>): Con
       hint: 'an imported image ("nsdn image list") or the host root read-only',
     })
   const rootfs: ContainerSpec['rootfs'] =
-    o.image !== undefined ? { image: validContainerName(str(o.image, w('image')), w('image')) } : { hostRoot: true }
+    o.image !== undefined
+      ? { image: validContainerName(str(o.image, w('image')), w('image')) }
+      : { hostRoot: true }
   const namespaces =
     o.namespaces === undefined
       ? (['mnt', 'uts', 'ipc', 'pid', 'net', 'cgroup'] as NsName[])
@@ -277,11 +342,19 @@ export function parseSpec(raw: unknown, where = 'spec', cpus?: Set<number>): Con
     const source = absPath(mo.source, `${mw}.source`)
     if (!fs.existsSync(source))
       throw new ConfigError(`bind source ${shown(source)} does not exist`, `${mw}.source`)
-    return { type: 'bind', source, target: absPath(mo.target, `${mw}.target`), readonly: mo.readonly === true }
+    return {
+      type: 'bind',
+      source,
+      target: absPath(mo.target, `${mw}.target`),
+      readonly: mo.readonly === true,
+    }
   })
-  const env = o.env === undefined ? [] : Array.isArray(o.env)
-    ? strList(o.env, w('env'))
-    : Object.entries(obj(o.env, w('env'))).map(([k, v]) => `${k}=${String(v)}`)
+  const env =
+    o.env === undefined
+      ? []
+      : Array.isArray(o.env)
+        ? strList(o.env, w('env'))
+        : Object.entries(obj(o.env, w('env'))).map(([k, v]) => `${k}=${String(v)}`)
   for (const [i, e] of env.entries())
     if (!/^[A-Za-z_][A-Za-z0-9_]*=/.test(e))
       throw new ConfigError(`${shown(e)} is not KEY=VALUE`, `${w('env')}[${i}]`)
@@ -305,7 +378,9 @@ export function parseSpec(raw: unknown, where = 'spec', cpus?: Set<number>): Con
     noUnknown(no, ['driver', 'conf', 'ifname', 'mac'], nw)
     const mac = no.mac === undefined ? undefined : str(no.mac, `${nw}.mac`)
     if (mac !== undefined && !/^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$/.test(mac))
-      throw new ConfigError(`invalid MAC address ${shown(mac)}`, `${nw}.mac`, { hint: 'e.g. 02:00:00:00:00:01' })
+      throw new ConfigError(`invalid MAC address ${shown(mac)}`, `${nw}.mac`, {
+        hint: 'e.g. 02:00:00:00:00:01',
+      })
     return {
       driver: str(no.driver, `${nw}.driver`),
       conf: obj(no.conf ?? {}, `${nw}.conf`),

@@ -25,7 +25,8 @@ export function busyboxRoot(dir = '/run/busybox-root'): string {
   fs.copyFileSync('/bin/busybox', path.join(dir, 'bin/busybox'))
   fs.chmodSync(path.join(dir, 'bin/busybox'), 0o755)
   const applets = execFileSync('/bin/busybox', ['--list'], { encoding: 'utf8' }).split('\n')
-  for (const a of applets) if (a && a !== 'busybox') fs.symlinkSync('busybox', path.join(dir, 'bin', a))
+  for (const a of applets)
+    if (a && a !== 'busybox') fs.symlinkSync('busybox', path.join(dir, 'bin', a))
   fs.writeFileSync(path.join(dir, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\n')
   fs.writeFileSync(path.join(dir, 'etc/group'), 'root:x:0:\n')
   fs.writeFileSync(path.join(dir, 'etc/hostname'), 'busybox\n')
@@ -51,7 +52,10 @@ export function removeCgroupParents(): void {
 }
 
 /** Run argv in container `name`; its exit status and stdout. */
-export async function execOut(name: string, argv: string[]): Promise<{ code: number; out: string }> {
+export async function execOut(
+  name: string,
+  argv: string[],
+): Promise<{ code: number; out: string }> {
   const { spawnExec } = await import('../../src/runtime/exec.js')
   const child = spawnExec(name, argv, { stdio: ['ignore', 'pipe', 'inherit'] })
   let out = ''
@@ -78,7 +82,12 @@ export function leftovers(): string[] {
   out.push(...ls('/run/nsdn-lib/containers').map((n) => `data ${n}`))
   out.push(...ls('/run/netns').map((n) => `netns ${n}`))
   for (const d of leftoverCgroupParents())
-    out.push(...fs.readdirSync(d, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => `cgroup ${path.join(d, e.name)}`))
+    out.push(
+      ...fs
+        .readdirSync(d, { withFileTypes: true })
+        .filter((e) => e.isDirectory())
+        .map((e) => `cgroup ${path.join(d, e.name)}`),
+    )
   for (const l of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n'))
     if (l.includes('/run/nsdn')) out.push(`mount ${l}`)
   return out

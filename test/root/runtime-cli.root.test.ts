@@ -24,7 +24,10 @@ useTestDirs()
 const MAIN = path.resolve(__dirname, '../../src/cli/main.js')
 
 function nsdn(...args: string[]): { code: number; out: string; err: string } {
-  const r = spawnSync(process.execPath, [MAIN, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
+  const r = spawnSync(process.execPath, [MAIN, ...args], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
   return { code: r.status ?? -1, out: r.stdout, err: r.stderr }
 }
 
@@ -33,7 +36,19 @@ test('image import from a tarball; run in the foreground passes the exit status'
   execFileSync('tar', ['-cf', tar, '-C', busyboxRoot(), '.'])
   assert.equal(nsdn('image', 'import', 'bb', tar).code, 0)
   assert.match(nsdn('image', 'list').out, /^bb\s+1\s/m)
-  const r = nsdn('run', '--name', 'fg', '--image', 'bb', '--hostname', 'h1', '--', 'sh', '-c', 'hostname; exit 3')
+  const r = nsdn(
+    'run',
+    '--name',
+    'fg',
+    '--image',
+    'bb',
+    '--hostname',
+    'h1',
+    '--',
+    'sh',
+    '-c',
+    'hostname; exit 3',
+  )
   assert.equal(r.out, 'h1\n')
   assert.equal(r.code, 3)
   assert.match(nsdn('ps', '-a').out, /^fg\s+stopped \(3\)/m)
@@ -41,7 +56,25 @@ test('image import from a tarball; run in the foreground passes the exit status'
 })
 
 test('run -d, exec, ps, info, logs; --explain shows cgroup writes, mounts and namespaces', () => {
-  const r = nsdn('--explain', 'run', '--name', 'web', '--image', 'bb', '-d', '--memory', '64M', '--pids', '50', '--cpus', '0.5', '--', 'sh', '-c', 'echo up; trap "exit 0" TERM; while :; do sleep 1; done')
+  const r = nsdn(
+    '--explain',
+    'run',
+    '--name',
+    'web',
+    '--image',
+    'bb',
+    '-d',
+    '--memory',
+    '64M',
+    '--pids',
+    '50',
+    '--cpus',
+    '0.5',
+    '--',
+    'sh',
+    '-c',
+    'echo up; trap "exit 0" TERM; while :; do sleep 1; done',
+  )
   assert.equal(r.code, 0, r.err)
   assert.equal(r.out, 'web\n')
   const parent = process.env.NSDN_CGROUP_PARENT!
@@ -58,7 +91,10 @@ test('run -d, exec, ps, info, logs; --explain shows cgroup writes, mounts and na
   ])
     assert.ok(r.err.split('\n').includes(line), `--explain shows: ${line}\n${r.err}`)
   assert.match(r.err, /^echo \d+ > \/sys\/fs\/cgroup\/memory\/.*\/web\/cgroup\.procs$/m)
-  assert.match(r.err, /^mount -t overlay -o lowerdir=\/run\/nsdn-lib\/layers\/\w+,upperdir=\/run\/nsdn-lib\/containers\/web\/upper,workdir=\S+ overlay \/run\/nsdn\/containers\/web\/rootfs$/m)
+  assert.match(
+    r.err,
+    /^mount -t overlay -o lowerdir=\/run\/nsdn-lib\/layers\/\w+,upperdir=\/run\/nsdn-lib\/containers\/web\/upper,workdir=\S+ overlay \/run\/nsdn\/containers\/web\/rootfs$/m,
+  )
   assert.match(r.err, /^ip netns attach web \d+$/m)
   assert.match(nsdn('ps').out, /^web\s+running\s+\d+\s+bb\s+sh -c/m)
   const e = nsdn('exec', 'web', '--', 'sh', '-c', 'cat /proc/1/cmdline | tr "\\0" " "; exit 5')
@@ -116,7 +152,11 @@ test('create --from-lxc reads an LXC config; start -d; clone', () => {
   assert.equal(nsdn('stop', '-t', '1', 'lx').code, 0)
   assert.equal(nsdn('clone', 'lx', 'lx2').code, 0)
   assert.equal(nsdn('start', '-d', 'lx2').code, 0)
-  assert.equal(nsdn('exec', 'lx2', '--', 'hostname').out, 'lxc-box\n', 'a hostname that is not the name is kept')
+  assert.equal(
+    nsdn('exec', 'lx2', '--', 'hostname').out,
+    'lxc-box\n',
+    'a hostname that is not the name is kept',
+  )
   assert.equal(nsdn('rm', '-f', 'lx', 'lx2').code, 0)
   assert.equal(nsdn('image', 'rm', 'lx-rootfs').code, 0)
 })
@@ -124,11 +164,31 @@ test('create --from-lxc reads an LXC config; start -d; clone', () => {
 test('bad input through the CLI: clear errors, exit statuses, nothing created', () => {
   const before = leftovers()
   const cases: Array<[string[], number, RegExp]> = [
-    [['run', '--name', 'x', '--image', 'nope', '--', 'true'], 1, /no image named "nope" \[E_NOT_FOUND\]/],
-    [['run', '--name', 'x', '--image', 'bb', '--memory', '-5M', '--', 'true'], 78, /limits\.memory: size "-5M" must be positive \[E_CONFIG\]/],
-    [['run', '--name', 'x', '--image', 'bb', '--memory', '12X', '--', 'true'], 78, /unknown unit "X"/],
-    [['run', '--name', 'x', '--image', 'bb', '--cpuset-cpus', '0-99', '--', 'true'], 78, /is not on this machine/],
-    [['run', '--name', 'x', '--image', 'bb', '--net', 'bridge:{', '--', 'true'], 78, /--net #1: not valid JSON/],
+    [
+      ['run', '--name', 'x', '--image', 'nope', '--', 'true'],
+      1,
+      /no image named "nope" \[E_NOT_FOUND\]/,
+    ],
+    [
+      ['run', '--name', 'x', '--image', 'bb', '--memory', '-5M', '--', 'true'],
+      78,
+      /limits\.memory: size "-5M" must be positive \[E_CONFIG\]/,
+    ],
+    [
+      ['run', '--name', 'x', '--image', 'bb', '--memory', '12X', '--', 'true'],
+      78,
+      /unknown unit "X"/,
+    ],
+    [
+      ['run', '--name', 'x', '--image', 'bb', '--cpuset-cpus', '0-99', '--', 'true'],
+      78,
+      /is not on this machine/,
+    ],
+    [
+      ['run', '--name', 'x', '--image', 'bb', '--net', 'bridge:{', '--', 'true'],
+      78,
+      /--net #1: not valid JSON/,
+    ],
     [['image', 'import', 'y', '/run/none'], 78, /"\/run\/none" does not exist/],
     [['stop', '-s', 'BOGUS', 'x'], 64, /unknown signal "BOGUS"/],
   ]

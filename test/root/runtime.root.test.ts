@@ -37,7 +37,11 @@ test('a container has its own PID 1, process list, hostname, mounts and network'
   const s = await rt.run({ name: 'iso', image: 'bb', hostname: 'box1', command: SLEEP })
   assert.equal(s.netnsPath, '/run/netns/iso')
   const ps = await execOut('iso', ['ps', '-o', 'pid,comm'])
-  const rows = ps.out.trim().split('\n').slice(1).map((l) => l.trim().split(/\s+/))
+  const rows = ps.out
+    .trim()
+    .split('\n')
+    .slice(1)
+    .map((l) => l.trim().split(/\s+/))
   assert.deepEqual(rows[0], ['1', 'nsdn-init'])
   assert.ok(rows.length <= 4, `only the container's processes: ${ps.out}`) // init, sh, sleep, ps
   assert.equal((await execOut('iso', ['hostname'])).out.trim(), 'box1')
@@ -49,7 +53,10 @@ test('a container has its own PID 1, process list, hostname, mounts and network'
   // only lo in its network namespace, as ip sees it from outside
   assert.deepEqual(ipAddrs('iso'), [])
   const links = JSON.parse(execFileSync('ip', ['-n', 'iso', '-j', 'link'], { encoding: 'utf8' }))
-  assert.deepEqual(links.map((l: { ifname: string }) => l.ifname), ['lo'])
+  assert.deepEqual(
+    links.map((l: { ifname: string }) => l.ifname),
+    ['lo'],
+  )
   // IPC: a message queue made here is not visible inside
   const q = execFileSync('ipcmk', ['-Q'], { encoding: 'utf8' }).match(/\d+/)![0]
   try {
@@ -65,7 +72,11 @@ test('a container has its own PID 1, process list, hostname, mounts and network'
 test('exec lands in every namespace of the container, and in its cgroups', async () => {
   const s = await rt.run({ name: 'ex', image: 'bb', command: SLEEP, limits: { pids: 50 } })
   const kinds = ['cgroup', 'ipc', 'mnt', 'net', 'pid', 'uts']
-  const r = await execOut('ex', ['sh', '-c', `for n in ${kinds.join(' ')}; do readlink /proc/self/ns/$n; done; cat /proc/self/cgroup`])
+  const r = await execOut('ex', [
+    'sh',
+    '-c',
+    `for n in ${kinds.join(' ')}; do readlink /proc/self/ns/$n; done; cat /proc/self/cgroup`,
+  ])
   const lines = r.out.trim().split('\n')
   for (const [i, k] of kinds.entries()) {
     const host = fs.readlinkSync(`/proc/${s.pid}/ns/${k}`)
@@ -73,7 +84,11 @@ test('exec lands in every namespace of the container, and in its cgroups', async
     assert.notEqual(host, fs.readlinkSync(`/proc/self/ns/${k}`))
   }
   // pid_for_children of init's namespace: the exec'd shell is in the container's pid namespace
-  assert.match(lines.slice(kinds.length).join('\n'), /pids:\/$/m, 'in the container cgroup (its cgroup namespace root)')
+  assert.match(
+    lines.slice(kinds.length).join('\n'),
+    /pids:\/$/m,
+    'in the container cgroup (its cgroup namespace root)',
+  )
   await rt.remove('ex', { force: true })
 })
 
@@ -106,42 +121,79 @@ test('two containers on a bridge network ping each other', async () => {
   })
   await rt.run({ name: 'n1', image: 'bb', command: SLEEP, networks: [net('10.77.0.1/24')] })
   await rt.run({ name: 'n2', image: 'bb', command: SLEEP, networks: [net('10.77.0.2/24')] })
-  assert.deepEqual(ipAddrs('n1').filter((a) => a.includes('.')), ['lo 127.0.0.1/8', 'eth0 10.77.0.1/24'])
+  assert.deepEqual(
+    ipAddrs('n1').filter((a) => a.includes('.')),
+    ['lo 127.0.0.1/8', 'eth0 10.77.0.1/24'],
+  )
   assert.ok(ping('10.77.0.2', 'n1'), 'n1 -> n2')
-  assert.equal((await execOut('n2', ['ping', '-c1', '-W2', '10.77.0.1'])).code, 0, 'n2 -> n1 from inside')
+  assert.equal(
+    (await execOut('n2', ['ping', '-c1', '-W2', '10.77.0.1'])).code,
+    0,
+    'n2 -> n1 from inside',
+  )
   assert.deepEqual((await rt.infoWithAddresses('n2')).addresses, ['10.77.0.2/24'])
   await rt.remove('n1', { force: true })
   await rt.remove('n2', { force: true })
   const links = JSON.parse(execFileSync('ip', ['-j', 'link'], { encoding: 'utf8' }))
-  assert.deepEqual(links.filter((l: { master?: string }) => l.master === 'br-lab'), [], 'no veth left on the bridge')
+  assert.deepEqual(
+    links.filter((l: { master?: string }) => l.master === 'br-lab'),
+    [],
+    'no veth left on the bridge',
+  )
   execFileSync('ip', ['link', 'del', 'br-lab'])
 })
 
 test('diff shows what the container added, changed and deleted; commit makes it a layer', async () => {
   await rt.run({ name: 'df', image: 'bb', command: SLEEP })
-  const r = await execOut('df', ['sh', '-c', 'echo new > /root/added; echo x >> /etc/passwd; rm /etc/hostname; mkdir -p /opt/d'])
+  const r = await execOut('df', [
+    'sh',
+    '-c',
+    'echo new > /root/added; echo x >> /etc/passwd; rm /etc/hostname; mkdir -p /opt/d',
+  ])
   assert.equal(r.code, 0)
   const d = rt.diff('df').map((c) => `${c.kind} ${c.path}`)
-  for (const want of ['A /root/added', 'C /etc/passwd', 'D /etc/hostname', 'A /opt', 'A /opt/d', 'C /etc', 'C /root'])
+  for (const want of [
+    'A /root/added',
+    'C /etc/passwd',
+    'D /etc/hostname',
+    'A /opt',
+    'A /opt/d',
+    'C /etc',
+    'C /root',
+  ])
     assert.ok(d.includes(want), `${want} in ${d.join(', ')}`)
   assert.ok(!d.some((l) => l.includes('/bin/')), 'untouched files are not listed')
   const img = rt.commit('df', 'bb2')
   assert.equal(img.layers.length, 2)
   assert.equal(img.layers[1], rt.getImage('bb').layers[0], 'the base layer is shared, not copied')
   await rt.run({ name: 'df2', image: 'bb2', command: SLEEP })
-  const seen = await execOut('df2', ['sh', '-c', 'cat /root/added; test -e /etc/hostname || echo gone'])
+  const seen = await execOut('df2', [
+    'sh',
+    '-c',
+    'cat /root/added; test -e /etc/hostname || echo gone',
+  ])
   assert.equal(seen.out, 'new\ngone\n')
   assert.deepEqual(rt.diff('df2'), [])
   await rt.remove('df2', { force: true })
   await rt.remove('df', { force: true })
   assert.throws(() => rt.removeImage('bb-missing'), { code: 'E_NOT_FOUND' })
   rt.removeImage('bb2')
-  assert.ok(fs.existsSync(path.join('/run/nsdn-lib/layers', img.layers[1]!)), 'bb still has its layer')
-  assert.ok(!fs.existsSync(path.join('/run/nsdn-lib/layers', img.layers[0]!)), 'the committed layer is gone')
+  assert.ok(
+    fs.existsSync(path.join('/run/nsdn-lib/layers', img.layers[1]!)),
+    'bb still has its layer',
+  )
+  assert.ok(
+    !fs.existsSync(path.join('/run/nsdn-lib/layers', img.layers[0]!)),
+    'the committed layer is gone',
+  )
 })
 
 test('freeze stops progress and thaw resumes it', async () => {
-  await rt.run({ name: 'fz', image: 'bb', command: ['sh', '-c', 'i=0; while :; do i=$((i+1)); echo $i > /tmp/n; done'] })
+  await rt.run({
+    name: 'fz',
+    image: 'bb',
+    command: ['sh', '-c', 'i=0; while :; do i=$((i+1)); echo $i > /tmp/n; done'],
+  })
   const counter = '/run/nsdn-lib/containers/fz/upper/tmp/n'
   const read = (): number => Number(fs.readFileSync(counter, 'utf8').trim() || 0)
   assert.ok(await until(() => fs.existsSync(counter) && read() > 10))
@@ -157,12 +209,18 @@ test('freeze stops progress and thaw resumes it', async () => {
 })
 
 test('stop: a payload that ignores SIGTERM is killed after the timeout', async () => {
-  const s = await rt.run({ name: 'st', image: 'bb', command: ['sh', '-c', 'trap "" TERM; while :; do sleep 1; done'] })
+  const s = await rt.run({
+    name: 'st',
+    image: 'bb',
+    command: ['sh', '-c', 'trap "" TERM; while :; do sleep 1; done'],
+  })
   const t0 = Date.now()
   await rt.stop('st', { timeout: 0.5 })
   assert.ok(Date.now() - t0 >= 450, 'waited for the grace period')
   assert.equal(rt.info('st').status, 'stopped')
-  const stat = fs.existsSync(`/proc/${s.pid}/stat`) ? fs.readFileSync(`/proc/${s.pid}/stat`, 'utf8') : ''
+  const stat = fs.existsSync(`/proc/${s.pid}/stat`)
+    ? fs.readFileSync(`/proc/${s.pid}/stat`, 'utf8')
+    : ''
   assert.ok(stat === '' || / Z /.test(stat), 'init is gone')
   // a payload that honours SIGTERM stops at once, with its status recorded
   await rt.start('st')
@@ -179,36 +237,71 @@ test('a container whose init died shows stopped; rm needs -f only while it runs'
   await assert.rejects(rt.remove('dead'), { code: 'E_USAGE' })
   process.kill(s.pid, 'SIGKILL')
   assert.ok(await until(() => rt.info('dead').status === 'stopped'))
-  assert.deepEqual(rt.list().map((c) => [c.name, c.status]), [['dead', 'stopped']])
+  assert.deepEqual(
+    rt.list().map((c) => [c.name, c.status]),
+    [['dead', 'stopped']],
+  )
   await rt.remove('dead')
 })
 
 test('bad input: clear errors, nothing created', async () => {
   const before = leftovers()
-  assert.throws(() => rt.importImage('nope', '/run/no-such-rootfs'), { code: 'E_CONFIG', message: /does not exist/ })
-  assert.throws(() => rt.create({ name: 'b1', image: 'nope', command: ['true'] }), { code: 'E_NOT_FOUND', message: /no image named "nope"/ })
-  assert.throws(() => rt.create({ name: 'b1', image: 'bb', command: ['true'], limits: { memory: '-5M' } }), {
+  assert.throws(() => rt.importImage('nope', '/run/no-such-rootfs'), {
     code: 'E_CONFIG',
-    message: /limits\.memory: size "-5M" must be positive/,
+    message: /does not exist/,
   })
-  assert.throws(() => rt.create({ name: 'b1', image: 'bb', command: ['true'], limits: { memory: '5Q' } }), {
+  assert.throws(() => rt.create({ name: 'b1', image: 'nope', command: ['true'] }), {
+    code: 'E_NOT_FOUND',
+    message: /no image named "nope"/,
+  })
+  assert.throws(
+    () => rt.create({ name: 'b1', image: 'bb', command: ['true'], limits: { memory: '-5M' } }),
+    {
+      code: 'E_CONFIG',
+      message: /limits\.memory: size "-5M" must be positive/,
+    },
+  )
+  assert.throws(
+    () => rt.create({ name: 'b1', image: 'bb', command: ['true'], limits: { memory: '5Q' } }),
+    {
+      code: 'E_CONFIG',
+      message: /unknown unit "Q"/,
+    },
+  )
+  assert.throws(
+    () => rt.create({ name: 'b1', image: 'bb', command: ['true'], limits: { pids: -1 } }),
+    {
+      code: 'E_CONFIG',
+      message: /limits\.pids/,
+    },
+  )
+  assert.throws(
+    () => rt.create({ name: 'b1', image: 'bb', command: ['true'], limits: { cpusetCpus: '0-63' } }),
+    {
+      code: 'E_CONFIG',
+      message: /cpu \d+ is not on this machine/,
+    },
+  )
+  assert.throws(
+    () => rt.create({ name: 'b1', image: 'bb', command: ['true'], limits: { cpus: 0 } }),
+    { code: 'E_CONFIG' },
+  )
+  assert.throws(() => rt.create({ name: '../x', image: 'bb', command: ['true'] }), {
     code: 'E_CONFIG',
-    message: /unknown unit "Q"/,
   })
-  assert.throws(() => rt.create({ name: 'b1', image: 'bb', command: ['true'], limits: { pids: -1 } }), {
-    code: 'E_CONFIG',
-    message: /limits\.pids/,
-  })
-  assert.throws(() => rt.create({ name: 'b1', image: 'bb', command: ['true'], limits: { cpusetCpus: '0-63' } }), {
-    code: 'E_CONFIG',
-    message: /cpu \d+ is not on this machine/,
-  })
-  assert.throws(() => rt.create({ name: 'b1', image: 'bb', command: ['true'], limits: { cpus: 0 } }), { code: 'E_CONFIG' })
-  assert.throws(() => rt.create({ name: '../x', image: 'bb', command: ['true'] }), { code: 'E_CONFIG' })
-  assert.throws(() => rt.create({ name: 'b1', image: 'bb', command: ['true'], mounts: [{ source: '/no/such', target: '/x' }] }), {
-    code: 'E_CONFIG',
-    message: /bind source "\/no\/such" does not exist/,
-  })
+  assert.throws(
+    () =>
+      rt.create({
+        name: 'b1',
+        image: 'bb',
+        command: ['true'],
+        mounts: [{ source: '/no/such', target: '/x' }],
+      }),
+    {
+      code: 'E_CONFIG',
+      message: /bind source "\/no\/such" does not exist/,
+    },
+  )
   assert.throws(() => rt.create({ name: 'b1', image: 'bb', command: ['true'], colour: 'red' }), {
     code: 'E_CONFIG',
     message: /unknown field "colour"/,
@@ -219,7 +312,10 @@ test('bad input: clear errors, nothing created', async () => {
   })
   assert.deepEqual(leftovers(), before)
   await rt.run({ name: 'taken', image: 'bb', command: SLEEP })
-  assert.throws(() => rt.create({ name: 'taken', image: 'bb', command: ['true'] }), { code: 'E_EXISTS', message: /name "taken" is in use/ })
+  assert.throws(() => rt.create({ name: 'taken', image: 'bb', command: ['true'] }), {
+    code: 'E_EXISTS',
+    message: /name "taken" is in use/,
+  })
   await assert.rejects(rt.start('taken'), { code: 'E_EXISTS' })
   assert.equal(rt.info('taken').status, 'running', 'the first container is untouched')
   await rt.remove('taken', { force: true })
@@ -229,14 +325,20 @@ test('bad input: clear errors, nothing created', async () => {
 test('nothing of the runtime remains: state, netns, cgroups, mounts, processes', () => {
   assert.deepEqual(leftovers(), [])
   assert.deepEqual(rt.list(), [])
-  const procs = fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
-    try {
-      const stat = fs.readFileSync(`/proc/${p}/stat`, 'utf8')
-      return fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').startsWith(rt.initPath()) && !/ Z /.test(stat)
-    } catch {
-      return false
-    }
-  })
+  const procs = fs
+    .readdirSync('/proc')
+    .filter((p) => /^\d+$/.test(p))
+    .filter((p) => {
+      try {
+        const stat = fs.readFileSync(`/proc/${p}/stat`, 'utf8')
+        return (
+          fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').startsWith(rt.initPath()) &&
+          !/ Z /.test(stat)
+        )
+      } catch {
+        return false
+      }
+    })
   assert.deepEqual(procs, [], 'no nsdn-init left')
   removeCgroupParents()
   assert.deepEqual(leftoverCgroupParents(), [])

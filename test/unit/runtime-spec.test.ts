@@ -4,7 +4,14 @@ import { test } from 'node:test'
 import { parseExecArgv } from '../../src/cli/commands/exec.js'
 import { weightToShares } from '../../src/runtime/cgroups.js'
 import { specFromLxc } from '../../src/runtime/lxc-config.js'
-import { DEFAULT_CAPS, capMask, parseCpuset, parseSize, parseSpec, toRaw } from '../../src/runtime/spec.js'
+import {
+  DEFAULT_CAPS,
+  capMask,
+  parseCpuset,
+  parseSize,
+  parseSpec,
+  toRaw,
+} from '../../src/runtime/spec.js'
 
 test('sizes: binary units, case-insensitive; negative, zero and unknown units refused', () => {
   assert.equal(parseSize('64M', 'm'), 64 * 2 ** 20)
@@ -14,7 +21,10 @@ test('sizes: binary units, case-insensitive; negative, zero and unknown units re
   assert.equal(parseSize('2MB', 'm'), 2 * 2 ** 20)
   assert.equal(parseSize('100', 'm'), 100)
   assert.equal(parseSize(4096, 'm'), 4096)
-  assert.throws(() => parseSize('-5M', 'limits.memory'), { code: 'E_CONFIG', message: /limits\.memory: size "-5M" must be positive/ })
+  assert.throws(() => parseSize('-5M', 'limits.memory'), {
+    code: 'E_CONFIG',
+    message: /limits\.memory: size "-5M" must be positive/,
+  })
   assert.throws(() => parseSize('0', 'm'), { code: 'E_CONFIG' })
   assert.throws(() => parseSize('5Q', 'm'), { message: /unknown unit "Q"/ })
   assert.throws(() => parseSize('lots', 'm'), { message: /invalid size/ })
@@ -25,7 +35,9 @@ test('cpusets: lists and ranges, every cpu on the machine', () => {
   const cpus = new Set([0, 1])
   assert.equal(parseCpuset('0-1', 'c', cpus), '0-1')
   assert.equal(parseCpuset('1', 'c', cpus), '1')
-  assert.throws(() => parseCpuset('0-2', 'limits.cpusetCpus', cpus), { message: /limits\.cpusetCpus: cpu 2 is not on this machine/ })
+  assert.throws(() => parseCpuset('0-2', 'limits.cpusetCpus', cpus), {
+    message: /limits\.cpusetCpus: cpu 2 is not on this machine/,
+  })
   assert.throws(() => parseCpuset('a', 'c', cpus), { message: /invalid cpu list/ })
 })
 
@@ -38,25 +50,64 @@ test('a minimal spec gets the defaults; every field is checked with its path', (
   assert.deepEqual(s.capabilities, DEFAULT_CAPS)
   assert.match(s.env[0]!, /^PATH=/)
   assert.deepEqual(parseSpec(toRaw(s)), s, 'toRaw round-trips')
-  const u = parseSpec({ name: 'u', hostRoot: true, command: ['id'], namespaces: ['mnt', 'pid', 'user'] })
+  const u = parseSpec({
+    name: 'u',
+    hostRoot: true,
+    command: ['id'],
+    namespaces: ['mnt', 'pid', 'user'],
+  })
   assert.deepEqual(u.uidMap, [{ container: 0, host: 100000, size: 65536 }])
   const bad: Array<[unknown, RegExp]> = [
     [{ name: 'x', command: ['a'] }, /exactly one of "image" and "hostRoot: true"/],
     [{ name: 'x', image: 'bb', hostRoot: true, command: ['a'] }, /exactly one/],
     [{ name: 'x', image: 'bb' }, /spec\.command: no command/],
-    [{ name: 'x', image: 'bb', command: ['a'], namespaces: ['net'] }, /needs its own mnt namespace/],
-    [{ name: 'x', image: 'bb', command: ['a'], namespaces: ['mnt', 'pid', 'time'] }, /spec\.namespaces\[2\]: unknown namespace "time"/],
-    [{ name: 'x', image: 'bb', command: ['a'], capabilities: ['CAP_FLY'] }, /unknown capability "CAP_FLY"/],
-    [{ name: 'x', image: 'bb', command: ['a'], env: ['NOEQUALS'] }, /spec\.env\[0\]: "NOEQUALS" is not KEY=VALUE/],
+    [
+      { name: 'x', image: 'bb', command: ['a'], namespaces: ['net'] },
+      /needs its own mnt namespace/,
+    ],
+    [
+      { name: 'x', image: 'bb', command: ['a'], namespaces: ['mnt', 'pid', 'time'] },
+      /spec\.namespaces\[2\]: unknown namespace "time"/,
+    ],
+    [
+      { name: 'x', image: 'bb', command: ['a'], capabilities: ['CAP_FLY'] },
+      /unknown capability "CAP_FLY"/,
+    ],
+    [
+      { name: 'x', image: 'bb', command: ['a'], env: ['NOEQUALS'] },
+      /spec\.env\[0\]: "NOEQUALS" is not KEY=VALUE/,
+    ],
     [{ name: 'x', image: 'bb', command: ['a'], limits: { cpus: -1 } }, /spec\.limits\.cpus/],
-    [{ name: 'x', image: 'bb', command: ['a'], limits: { memory: '64M', memorySwap: '32M' } }, /at least memory/],
+    [
+      { name: 'x', image: 'bb', command: ['a'], limits: { memory: '64M', memorySwap: '32M' } },
+      /at least memory/,
+    ],
     [{ name: 'x', image: 'bb', command: ['a'], limits: { mem: 1 } }, /unknown field "mem"/],
-    [{ name: 'x', image: 'bb', command: ['a'], mounts: [{ type: 'nfs', target: '/x' }] }, /unknown mount type "nfs"/],
-    [{ name: 'x', image: 'bb', command: ['a'], mounts: [{ type: 'tmpfs', target: 'rel' }] }, /must be an absolute path/],
-    [{ name: 'x', image: 'bb', command: ['a'], networks: [{ driver: 'bridge', mac: 'zz' }] }, /invalid MAC/],
-    [{ name: 'x', image: 'bb', command: ['a'], namespaces: ['mnt', 'pid'], networks: [{ driver: 'bridge' }] }, /need the net namespace/],
+    [
+      { name: 'x', image: 'bb', command: ['a'], mounts: [{ type: 'nfs', target: '/x' }] },
+      /unknown mount type "nfs"/,
+    ],
+    [
+      { name: 'x', image: 'bb', command: ['a'], mounts: [{ type: 'tmpfs', target: 'rel' }] },
+      /must be an absolute path/,
+    ],
+    [
+      { name: 'x', image: 'bb', command: ['a'], networks: [{ driver: 'bridge', mac: 'zz' }] },
+      /invalid MAC/,
+    ],
+    [
+      {
+        name: 'x',
+        image: 'bb',
+        command: ['a'],
+        namespaces: ['mnt', 'pid'],
+        networks: [{ driver: 'bridge' }],
+      },
+      /need the net namespace/,
+    ],
   ]
-  for (const [raw, re] of bad) assert.throws(() => parseSpec(raw), { code: 'E_CONFIG', message: re }, JSON.stringify(raw))
+  for (const [raw, re] of bad)
+    assert.throws(() => parseSpec(raw), { code: 'E_CONFIG', message: re }, JSON.stringify(raw))
 })
 
 test('capabilities as the mask nsdn-init takes', () => {
@@ -119,12 +170,21 @@ test('an LXC config becomes a spec; unsupported keys are named', () => {
     ],
   })
   assert.deepEqual(r.unsupported, ['lxc.apparmor.profile (line 17)'])
-  assert.throws(() => specFromLxc('lxc.uts.name web', 'c.conf'), { code: 'E_CONFIG', message: /c\.conf:1: "lxc\.uts\.name web" is not "key = value"/ })
-  assert.deepEqual(specFromLxc('lxc.net.0.type = macvlan', 'c').unsupported, ['lxc.net.0.type = macvlan (only veth)'])
+  assert.throws(() => specFromLxc('lxc.uts.name web', 'c.conf'), {
+    code: 'E_CONFIG',
+    message: /c\.conf:1: "lxc\.uts\.name web" is not "key = value"/,
+  })
+  assert.deepEqual(specFromLxc('lxc.net.0.type = macvlan', 'c').unsupported, [
+    'lxc.net.0.type = macvlan (only veth)',
+  ])
 })
 
 test('the exec fast path takes only what it understands', () => {
-  assert.deepEqual(parseExecArgv(['web', '--', 'ps', '-ef']), { name: 'web', argv: ['ps', '-ef'], opts: {} })
+  assert.deepEqual(parseExecArgv(['web', '--', 'ps', '-ef']), {
+    name: 'web',
+    argv: ['ps', '-ef'],
+    opts: {},
+  })
   assert.deepEqual(parseExecArgv(['-it', '-w', '/tmp', '-e', 'A=1', 'web', 'sh']), {
     name: 'web',
     argv: ['sh'],

@@ -14,7 +14,8 @@ import { printJson, printTable } from '../output.js'
 import { runExec } from './exec.js'
 import { readConf } from './net.js'
 
-const runtime = (): Promise<typeof import('../../runtime/index.js')> => import('../../runtime/index.js')
+const runtime = (): Promise<typeof import('../../runtime/index.js')> =>
+  import('../../runtime/index.js')
 
 interface SpecFlags {
   name?: string
@@ -82,9 +83,13 @@ async function specFrom(o: SpecFlags, argv: string[]): Promise<Record<string, un
     s.networks = o.net.map((n, i) => {
       const m = /^([A-Za-z0-9_-]+):(.*)$/s.exec(n)
       if (n.endsWith('.conflist'))
-        throw new ConfigError('CNI conflists are not supported by the runtime yet', `--net #${i + 1}`, {
-          hint: 'give DRIVER:JSON, e.g. bridge:{"name":"lab","bridge":"br-lab","ipam":{...}}',
-        })
+        throw new ConfigError(
+          'CNI conflists are not supported by the runtime yet',
+          `--net #${i + 1}`,
+          {
+            hint: 'give DRIVER:JSON, e.g. bridge:{"name":"lab","bridge":"br-lab","ipam":{...}}',
+          },
+        )
       if (!m) throw new ConfigError(`${JSON.stringify(n)} is not DRIVER:JSON`, `--net #${i + 1}`)
       return { driver: m[1], conf: readConf(m[2]!, `--net #${i + 1}`) }
     })
@@ -149,13 +154,21 @@ export function register(program: Command): void {
     let spec: Record<string, unknown>
     if (o.fromLxc) {
       const r = rt.specFromLxc(fs.readFileSync(o.fromLxc, 'utf8'), o.fromLxc)
-      for (const k of r.unsupported) process.stderr.write(`nsdn: ${o.fromLxc}: ${k}: not supported, ignored\n`)
+      for (const k of r.unsupported)
+        process.stderr.write(`nsdn: ${o.fromLxc}: ${k}: not supported, ignored\n`)
       const flags = await specFrom(o, argv)
-      spec = { ...r.spec, ...flags, limits: { ...(r.spec.limits as object), ...(flags.limits as object) } }
+      spec = {
+        ...r.spec,
+        ...flags,
+        limits: { ...(r.spec.limits as object), ...(flags.limits as object) },
+      }
       // lxc.rootfs.path: imported as the image NAME-rootfs, unless --image/--host-root says
       if (spec.image === undefined && !spec.hostRoot) {
         if (!r.rootfsPath)
-          throw new ConfigError('no lxc.rootfs.path, and neither --image nor --host-root', o.fromLxc)
+          throw new ConfigError(
+            'no lxc.rootfs.path, and neither --image nor --host-root',
+            o.fromLxc,
+          )
         spec.image = `${String(spec.name)}-rootfs`
         rt.importImage(spec.image as string, r.rootfsPath)
       }
@@ -191,9 +204,15 @@ export function register(program: Command): void {
     .option('-i, --interactive', 'accepted for docker compatibility: stdin is always passed')
     .option('-w, --workdir <dir>', 'working directory inside')
     .option('-e, --env <KEY=VALUE>', 'environment variable (repeatable)', collect)
-    .action(async (name: string, argv: string[], o: { tty?: boolean; workdir?: string; env?: string[] }) => {
-      process.exitCode = await runExec(name, argv, o)
-    })
+    .action(
+      async (
+        name: string,
+        argv: string[],
+        o: { tty?: boolean; workdir?: string; env?: string[] },
+      ) => {
+        process.exitCode = await runExec(name, argv, o)
+      },
+    )
   examples(needsRoot(exec), 'nsdn exec web -- ps', 'nsdn exec -t web -- sh')
 
   const attach = program
@@ -264,7 +283,13 @@ export function register(program: Command): void {
       if (globals(cmd).json) return printJson(rows)
       printTable(
         ['NAME', 'STATUS', 'PID', 'IMAGE', 'COMMAND'],
-        rows.map((c) => [c.name, c.status + (c.exitCode !== undefined ? ` (${c.exitCode})` : ''), c.pid, c.image ?? 'host', c.command.join(' ')]),
+        rows.map((c) => [
+          c.name,
+          c.status + (c.exitCode !== undefined ? ` (${c.exitCode})` : ''),
+          c.pid,
+          c.image ?? 'host',
+          c.command.join(' '),
+        ]),
       )
     })
   examples(ps, 'nsdn ps', 'nsdn ps -a', 'nsdn --json ps')
@@ -286,12 +311,31 @@ export function register(program: Command): void {
         ['Exit code', i.exitCode],
         ['Netns', i.netns],
         ['IP', i.addresses?.join(', ')],
-        ['Limits', Object.entries(i.limits).map(([k, v]) => `${k}=${v}`).join(' ') || 'none'],
-        ['Memory use', i.usage?.memory && `${i.usage.memory.usage} bytes (limit hits ${i.usage.memory.limitHits}, OOM kills ${i.usage.memory.oomKills})`],
-        ['CPU use', i.usage?.cpu && `${(i.usage.cpu.usageNs / 1e9).toFixed(2)} s (throttled ${i.usage.cpu.throttled}/${i.usage.cpu.periods} periods)`],
-        ['Processes', i.usage?.pids && `${i.usage.pids.current}${i.usage.pids.limit ? ` of ${i.usage.pids.limit}` : ''}`],
+        [
+          'Limits',
+          Object.entries(i.limits)
+            .map(([k, v]) => `${k}=${v}`)
+            .join(' ') || 'none',
+        ],
+        [
+          'Memory use',
+          i.usage?.memory &&
+            `${i.usage.memory.usage} bytes (limit hits ${i.usage.memory.limitHits}, OOM kills ${i.usage.memory.oomKills})`,
+        ],
+        [
+          'CPU use',
+          i.usage?.cpu &&
+            `${(i.usage.cpu.usageNs / 1e9).toFixed(2)} s (throttled ${i.usage.cpu.throttled}/${i.usage.cpu.periods} periods)`,
+        ],
+        [
+          'Processes',
+          i.usage?.pids &&
+            `${i.usage.pids.current}${i.usage.pids.limit ? ` of ${i.usage.pids.limit}` : ''}`,
+        ],
       ]
-      for (const [k, v] of lines) if (v !== undefined && v !== '') process.stdout.write(`${(k + ':').padEnd(12)}${String(v)}\n`)
+      for (const [k, v] of lines)
+        if (v !== undefined && v !== '')
+          process.stdout.write(`${(k + ':').padEnd(12)}${String(v)}\n`)
     })
   examples(needsRoot(info), 'nsdn info web', 'nsdn --json info web')
 
@@ -342,6 +386,8 @@ export function register(program: Command): void {
 function signalName(s: string): NodeJS.Signals {
   const n = (/^SIG/i.test(s) ? s : `SIG${s}`).toUpperCase()
   if (!(n in constants.signals))
-    throw new NsdnError('E_USAGE', `unknown signal ${JSON.stringify(s)}`, { hint: 'e.g. TERM, INT, HUP, KILL' })
+    throw new NsdnError('E_USAGE', `unknown signal ${JSON.stringify(s)}`, {
+      hint: 'e.g. TERM, INT, HUP, KILL',
+    })
   return n as NodeJS.Signals
 }

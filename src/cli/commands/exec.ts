@@ -28,7 +28,11 @@ export function runExec(name: string, argv: readonly string[], o: ExecCliOptions
   for (const s of FORWARDED) process.on(s, forward)
   return new Promise((resolve, reject) => {
     child.on('error', (err) =>
-      reject(new NsdnError('E_EXEC', `exec: cannot start nsdn-init: ${err.message}`, { hint: 'run scripts/setup.sh' })),
+      reject(
+        new NsdnError('E_EXEC', `exec: cannot start nsdn-init: ${err.message}`, {
+          hint: 'run scripts/setup.sh',
+        }),
+      ),
     )
     child.on('exit', (code, sig) => {
       for (const s of FORWARDED) process.off(s, forward)
@@ -51,7 +55,8 @@ export function parseExecArgv(
     if (a === '-t' || a === '-it' || a === '-ti' || a === '--tty') opts.tty = true
     else if (a === '-i' || a === '--interactive') continue
     else if ((a === '-w' || a === '--workdir') && i + 1 < args.length) opts.workdir = args[++i]!
-    else if ((a === '-e' || a === '--env') && i + 1 < args.length) (opts.env ??= []).push(args[++i]!)
+    else if ((a === '-e' || a === '--env') && i + 1 < args.length)
+      (opts.env ??= []).push(args[++i]!)
     else if (a.startsWith('-')) return undefined
     else break
   }

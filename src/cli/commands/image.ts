@@ -7,7 +7,8 @@ import type { Command } from 'commander'
 import { examples, globals, needsRoot } from '../context.js'
 import { printJson, printTable } from '../output.js'
 
-const images = (): Promise<typeof import('../../runtime/image.js')> => import('../../runtime/image.js')
+const images = (): Promise<typeof import('../../runtime/image.js')> =>
+  import('../../runtime/image.js')
 
 export function register(program: Command): void {
   const image = program.command('image').description('container images: root filesystems as layers')
@@ -21,7 +22,11 @@ export function register(program: Command): void {
     .action(async (name: string, source: string) => {
       ;(await images()).importImage(name, source)
     })
-  examples(needsRoot(imp), 'nsdn image import busybox ./rootfs', 'nsdn image import debian ./debian.tar.gz')
+  examples(
+    needsRoot(imp),
+    'nsdn image import busybox ./rootfs',
+    'nsdn image import debian ./debian.tar.gz',
+  )
 
   const list = image
     .command('list')
