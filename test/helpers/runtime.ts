@@ -64,16 +64,6 @@ export async function execOut(
   return { code, out }
 }
 
-/** Poll until cond() holds (or ms pass); returns whether it held. */
-export async function until(cond: () => boolean, ms = 5000): Promise<boolean> {
-  const end = Date.now() + ms
-  while (Date.now() < end) {
-    if (cond()) return true
-    await new Promise((r) => setTimeout(r, 20))
-  }
-  return cond()
-}
-
 /** Everything of nsdn's that could outlive a container: state, netns names, cgroup dirs, mounts. */
 export function leftovers(): string[] {
   const out: string[] = []

@@ -19,9 +19,9 @@ import {
   leftoverCgroupParents,
   leftovers,
   removeCgroupParents,
-  until,
   useTestDirs,
 } from '../helpers/runtime.js'
+import { eventually } from '../helpers/kernel.js'
 
 useTestDirs()
 const v1 = cgroupMounts().some((m) => m.type === 'cgroup')
@@ -118,14 +118,14 @@ test(
     const gone = new Promise<string | null>((r) => child.on('exit', (_c, sig) => r(sig)))
     cg.addProc(child.pid!)
     assert.deepEqual(cg.pids(), [child.pid])
-    assert.ok(await until(() => fs.existsSync(file) && fs.statSync(file).size > 10))
+    assert.ok(await eventually(() => fs.existsSync(file) && fs.statSync(file).size > 10))
     cg.freeze()
     assert.ok(cg.frozen())
     const size = fs.statSync(file).size
     await new Promise((r) => setTimeout(r, 200))
     assert.equal(fs.statSync(file).size, size, 'no progress while frozen')
     cg.thaw()
-    assert.ok(await until(() => fs.statSync(file).size > size), 'progress after thaw')
+    assert.ok(await eventually(() => fs.statSync(file).size > size), 'progress after thaw')
     cg.kill()
     assert.equal(await gone, 'SIGKILL')
     cg.destroy()

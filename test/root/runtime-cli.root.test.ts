@@ -16,9 +16,9 @@ import {
   leftoverCgroupParents,
   leftovers,
   removeCgroupParents,
-  until,
   useTestDirs,
 } from '../helpers/runtime.js'
+import { eventually } from '../helpers/kernel.js'
 
 useTestDirs()
 const MAIN = path.resolve(__dirname, '../../src/cli/main.js')
@@ -55,7 +55,7 @@ test('image import from a tarball; run in the foreground passes the exit status'
   assert.equal(nsdn('rm', 'fg').code, 0)
 })
 
-test('run -d, exec, ps, info, logs; --explain shows cgroup writes, mounts and namespaces', () => {
+test('run -d, exec, ps, info, logs; --explain shows cgroup writes, mounts and namespaces', async () => {
   const r = nsdn(
     '--explain',
     'run',
@@ -105,14 +105,32 @@ test('run -d, exec, ps, info, logs; --explain shows cgroup writes, mounts and na
   assert.deepEqual(info.limits, { memory: 67108864, pids: 50, cpus: 0.5 })
   assert.ok(info.usage.pids.current >= 2)
   assert.match(nsdn('info', 'web').out, /^State:\s+RUNNING$/m)
-  assert.ok(until(() => nsdn('logs', 'web').out === 'up\n'))
+  assert.ok(await eventually(() => nsdn('logs', 'web').out === 'up\n'))
   const missing = nsdn('exec', 'nope', '--', 'true')
   assert.equal(missing.code, 1)
   assert.match(missing.err, /no container named "nope" \[E_NOT_FOUND\]/)
   assert.equal(nsdn('rm', 'web').code, 64, 'rm of a running container needs -f')
+  const limitFiles = ['memory/memory.limit_in_bytes', 'cpu/cpu.cfs_quota_us', 'pids/pids.max']
+  const cg = (f: string): string =>
+    path.join('/sys/fs/cgroup', f.split('/')[0]!, parent, 'web', f.split('/')[1]!)
+  const applied = limitFiles.map((f) => fs.readFileSync(cg(f), 'utf8'))
   assert.equal(nsdn('stop', 'web').code, 0)
   assert.match(nsdn('ps', '-a').out, /^web\s+stopped \(0\)/m)
   assert.equal(nsdn('rm', 'web').code, 0)
+  // the cgroup steps --explain printed, pasted into a shell, build the same limits
+  const script = r.err
+    .split('\n')
+    .filter(
+      (l) =>
+        l.includes(`/sys/fs/cgroup/`) && l.includes(`${parent}`) && !l.includes('cgroup.procs'),
+    )
+  execFileSync('sh', ['-e', '-c', script.join('\n')])
+  assert.deepEqual(
+    limitFiles.map((f) => fs.readFileSync(cg(f), 'utf8')),
+    applied,
+  )
+  for (const d of new Set(script.filter((l) => l.startsWith('mkdir -p ')).map((l) => l.slice(9))))
+    if (d.endsWith('/web')) fs.rmdirSync(d)
 })
 
 test('attach follows the output and feeds the input of a detached container', async () => {
@@ -121,7 +139,7 @@ test('attach follows the output and feeds the input of a detached container', as
   let out = ''
   a.stdout.on('data', (d: Buffer) => (out += d.toString()))
   a.stdin.write('echo hello from $(hostname)\n')
-  assert.ok(await until(() => out.includes('hello from att')), out)
+  assert.ok(await eventually(() => out.includes('hello from att')), out)
   a.stdin.write('exit 0\n')
   const code = await new Promise((r) => a.on('exit', r))
   assert.equal(code, 0, 'attach ends when the container does')

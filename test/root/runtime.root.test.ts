@@ -19,10 +19,9 @@ import {
   leftoverCgroupParents,
   leftovers,
   removeCgroupParents,
-  until,
   useTestDirs,
 } from '../helpers/runtime.js'
-import { ipAddrs, ping } from '../helpers/kernel.js'
+import { eventually, ipAddrs, ping } from '../helpers/kernel.js'
 
 useTestDirs()
 const SLEEP = ['sh', '-c', 'trap "exit 0" TERM; while :; do sleep 1; done']
@@ -89,6 +88,15 @@ test('exec lands in every namespace of the container, and in its cgroups', async
     /pids:\/$/m,
     'in the container cgroup (its cgroup namespace root)',
   )
+  // -t: a new pty of the container's own devpts
+  const child = rt.spawnExec('ex', ['sh', '-c', 'tty; ls /dev/pts'], {
+    tty: true,
+    stdio: ['pipe', 'pipe', 'inherit'],
+  })
+  let out = ''
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()))
+  assert.equal(await new Promise((r) => child.on('close', r)), 0)
+  assert.match(out, /^\/dev\/pts\/0\r?\n0\s+ptmx/, 'a tty of its own, the only one in its devpts')
   await rt.remove('ex', { force: true })
 })
 
@@ -196,14 +204,14 @@ test('freeze stops progress and thaw resumes it', async () => {
   })
   const counter = '/run/nsdn-lib/containers/fz/upper/tmp/n'
   const read = (): number => Number(fs.readFileSync(counter, 'utf8').trim() || 0)
-  assert.ok(await until(() => fs.existsSync(counter) && read() > 10))
+  assert.ok(await eventually(() => fs.existsSync(counter) && read() > 10))
   rt.freeze('fz')
   assert.equal(rt.info('fz').status, 'frozen')
   const a = read()
   await new Promise((r) => setTimeout(r, 300))
   assert.equal(read(), a, 'no progress while frozen')
   rt.thaw('fz')
-  assert.ok(await until(() => read() > a + 10), 'progress after thaw')
+  assert.ok(await eventually(() => read() > a + 10), 'progress after thaw')
   assert.equal(rt.info('fz').status, 'running')
   await rt.remove('fz', { force: true })
 })
@@ -236,7 +244,7 @@ test('a container whose init died shows stopped; rm needs -f only while it runs'
   const s = await rt.run({ name: 'dead', image: 'bb', command: SLEEP })
   await assert.rejects(rt.remove('dead'), { code: 'E_USAGE' })
   process.kill(s.pid, 'SIGKILL')
-  assert.ok(await until(() => rt.info('dead').status === 'stopped'))
+  assert.ok(await eventually(() => rt.info('dead').status === 'stopped'))
   assert.deepEqual(
     rt.list().map((c) => [c.name, c.status]),
     [['dead', 'stopped']],
