@@ -44,3 +44,11 @@ test('product code never runs ip, brctl, unshare or nsenter', () => {
   )
   assert.deepEqual(bad, [])
 })
+
+test('the runtime is a library: it imports no front and never prints or exits', () => {
+  const bad = sources('src/runtime').filter((f) => {
+    const text = fs.readFileSync(path.join(root, f), 'utf8')
+    return /from '\.\.\/cli\//.test(text) || /process\.(exit|stdout|stderr)\b/.test(text)
+  })
+  assert.deepEqual(bad, [])
+})
