@@ -15,6 +15,7 @@ import type { Socket } from 'node:net'
 import { NsdnError } from '../errors.js'
 import { CLONE, mkfifo } from '../ffi/libc.js'
 import { NetNs, netnsDir } from '../netns/netns.js'
+import { logger } from '../log.js'
 import { runOpSync } from '../op.js'
 import type { Op } from '../op.js'
 import { cgroupFor, machineCpus } from './cgroups.js'
@@ -35,6 +36,8 @@ import {
   stateDir,
 } from './state.js'
 import type { ContainerState, Status } from './state.js'
+
+const log = logger('runtime')
 
 const NS_FLAGS: Record<string, [number, string]> = {
   user: [CLONE.NEWUSER, 'user'],
@@ -235,7 +238,8 @@ function writeMaps(pid: number, spec: ContainerSpec): void {
 /** Remove what a run left: its netns name, networks, cgroup, exit file. */
 async function cleanupRun(st: ContainerState): Promise<void> {
   const { spec } = st
-  if (st.netns && NetNs.exists(st.netns)) {
+  if (st.netns) {
+    // detach is tolerant of a namespace already gone: leases and host ends are released anyway
     if (spec.networks.length) {
       const { detach } = await import('../drivers/attach.js')
       for (const n of spec.networks)
@@ -245,9 +249,9 @@ async function cleanupRun(st: ContainerState): Promise<void> {
           netns: st.netns,
           ifname: n.ifname,
           containerId: spec.name,
-        }).catch(() => undefined)
+        }).catch((err: unknown) => log.warn({ err, network: n.driver }, 'detach failed'))
     }
-    NetNs.delete(st.netns)
+    if (NetNs.exists(st.netns)) NetNs.delete(st.netns)
   }
   cgroupFor(spec.name, st.cgroup.backend).destroy()
   fs.rmSync(path.join(stateDir(spec.name), 'exit'), { force: true })
@@ -357,7 +361,7 @@ export async function start(name: string, opts: StartOptions = {}): Promise<Star
     if (initPid !== undefined) killInit(initPid)
     else if (child?.pid !== undefined) killInit(child.pid)
     if (initPid !== undefined) waitDead(initPid, 2000)
-    await cleanupRun(st).catch(() => undefined)
+    await cleanupRun(st).catch((e: unknown) => log.warn({ err: e }, 'cleanup after a failed start'))
     delete st.pid
     delete st.netns
     saveState(st)

@@ -9,6 +9,7 @@ sandboxThisFile()
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import fs from 'node:fs'
+import os from 'node:os'
 import path from 'node:path'
 import { before, test } from 'node:test'
 import { CgroupV1, CgroupV2, cgroupMounts, probeBackend } from '../../src/runtime/cgroups.js'
@@ -67,24 +68,36 @@ test('a memory hog is OOM-killed at its memory limit', { skip: noV1 }, async () 
   await rt.remove('hog')
 })
 
-test('a cpu quota of 0.5 gives about half a cpu', { skip: noV1 }, async () => {
+test('a cpu quota of 0.5 gives about half a cpu', { skip: noV1 }, async (t) => {
+  // two busy loops: the group wants two cpus and gets what the quota allows
+  const loop = 'while :; do :; done'
   await rt.run({
     name: 'cpu',
     image: 'bb',
     limits: { cpus: 0.5 },
-    command: ['sh', '-c', 'while :; do :; done'],
+    command: ['sh', '-c', `${loop} & ${loop}`],
   })
-  const cg = rt.cgroupOf('cpu')
-  const a = cg.stats().cpu!
-  const t0 = process.hrtime.bigint()
-  await new Promise((r) => setTimeout(r, 2000))
-  const b = cg.stats().cpu!
-  const wall = Number(process.hrtime.bigint() - t0)
-  const share = (b.usageNs - a.usageNs) / wall
-  // the machine is shared: the upper bound is the quota's, the lower one only says it ran
-  assert.ok(share > 0.1 && share < 0.62, `cpu share ${share.toFixed(2)}`)
-  assert.ok(b.throttled > a.throttled, 'the scheduler throttled the group')
-  await rt.remove('cpu', { force: true })
+  try {
+    const cg = rt.cgroupOf('cpu')
+    const a = cg.stats().cpu!
+    const t0 = process.hrtime.bigint()
+    await new Promise((r) => setTimeout(r, 2000))
+    const b = cg.stats().cpu!
+    const share = (b.usageNs - a.usageNs) / Number(process.hrtime.bigint() - t0)
+    t.diagnostic(
+      `cpu share ${share.toFixed(2)}, throttled ${b.throttled - a.throttled} of ${b.periods - a.periods} periods, load ${os.loadavg()[0]}`,
+    )
+    // the quota bounds it from above; the machine is shared, so below it only has to run
+    assert.ok(share > 0.05 && share < 0.62, `cpu share ${share.toFixed(2)}`)
+    if (share > 0.4)
+      assert.ok(b.throttled > a.throttled, 'at the quota, the scheduler throttles the group')
+    else
+      t.diagnostic(
+        'the machine was too busy for the group to reach its quota: throttling not checked',
+      )
+  } finally {
+    await rt.remove('cpu', { force: true })
+  }
 })
 
 test('a fork bomb stops at pids.max', { skip: noV1 }, async () => {

@@ -159,6 +159,7 @@ static int status_code(int st) {
  */
 static int supervise(pid_t child, int relay_master) {
   sigset_t s = blocked_set();
+  int in = 0; /* our stdin, relayed until it ends */
   for (;;) {
     siginfo_t si;
     int sig;
@@ -167,12 +168,16 @@ static int supervise(pid_t child, int relay_master) {
       struct timespec zero = {0, 0};
       sig = sigtimedwait(&s, &si, &zero);
       if (sig < 0) {
-        struct pollfd p[2] = {{0, POLLIN, 0}, {relay_master, POLLIN, 0}};
+        struct pollfd p[2] = {{in, POLLIN, 0}, {relay_master, POLLIN, 0}};
         if (poll(p, 2, 50) > 0) {
           char buf[4096];
-          if (p[0].revents & POLLIN) {
+          if (p[0].revents & (POLLIN | POLLHUP)) {
             ssize_t n = read(0, buf, sizeof buf);
             if (n > 0) (void)!write(relay_master, buf, n);
+            else { /* end of input: the terminal's end-of-file character, then stop polling it */
+              (void)!write(relay_master, "\x04", 1);
+              in = -1;
+            }
           }
           if (p[1].revents & (POLLIN | POLLHUP)) {
             ssize_t n = read(relay_master, buf, sizeof buf);
