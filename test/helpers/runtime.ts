@@ -7,6 +7,7 @@ import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
+import { after } from 'node:test'
 
 /** Point the runtime at the sandbox's /run and a cgroup parent of this file's own. */
 export function useTestDirs(): void {
@@ -81,4 +82,19 @@ export function leftovers(): string[] {
   for (const l of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n'))
     if (l.includes('/run/nsdn')) out.push(`mount ${l}`)
   return out
+}
+
+/**
+ * After this file's tests, even failed ones: remove every container and this file's cgroup
+ * parent. cgroupfs is the host's, and the sandbox does not take it away with it.
+ */
+export function cleanUpAfterFile(): void {
+  after(async () => {
+    const rt = await import('../../src/runtime/index.js')
+    for (const c of rt.list()) await rt.remove(c.name, { force: true }).catch(() => undefined)
+    for (const d of leftoverCgroupParents())
+      for (const e of fs.readdirSync(d, { withFileTypes: true }))
+        if (e.isDirectory()) fs.rmdirSync(path.join(d, e.name))
+    removeCgroupParents()
+  })
 }

@@ -16,6 +16,7 @@ import { CgroupV1, CgroupV2, cgroupMounts, probeBackend } from '../../src/runtim
 import * as rt from '../../src/runtime/index.js'
 import {
   busyboxRoot,
+  cleanUpAfterFile,
   execOut,
   leftoverCgroupParents,
   leftovers,
@@ -25,6 +26,7 @@ import {
 import { eventually } from '../helpers/kernel.js'
 
 useTestDirs()
+cleanUpAfterFile()
 const v1 = cgroupMounts().some((m) => m.type === 'cgroup')
 const v2Root = cgroupMounts().find((m) => m.type === 'cgroup2')?.dir
 

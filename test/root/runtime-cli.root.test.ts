@@ -13,6 +13,7 @@ import path from 'node:path'
 import { test } from 'node:test'
 import {
   busyboxRoot,
+  cleanUpAfterFile,
   leftoverCgroupParents,
   leftovers,
   removeCgroupParents,
@@ -21,6 +22,7 @@ import {
 import { eventually } from '../helpers/kernel.js'
 
 useTestDirs()
+cleanUpAfterFile()
 const MAIN = path.resolve(__dirname, '../../src/cli/main.js')
 
 function nsdn(...args: string[]): { code: number; out: string; err: string } {
@@ -105,7 +107,7 @@ test('run -d, exec, ps, info, logs; --explain shows cgroup writes, mounts and na
   assert.deepEqual(info.limits, { memory: 67108864, pids: 50, cpus: 0.5 })
   assert.ok(info.usage.pids.current >= 2)
   assert.match(nsdn('info', 'web').out, /^State:\s+RUNNING$/m)
-  assert.ok(await eventually(() => nsdn('logs', 'web').out === 'up\n'))
+  assert.ok(await eventually(() => nsdn('logs', 'web').out === 'up\n', 30000))
   const missing = nsdn('exec', 'nope', '--', 'true')
   assert.equal(missing.code, 1)
   assert.match(missing.err, /no container named "nope" \[E_NOT_FOUND\]/)
@@ -135,15 +137,22 @@ test('run -d, exec, ps, info, logs; --explain shows cgroup writes, mounts and na
 
 test('attach follows the output and feeds the input of a detached container', async () => {
   assert.equal(nsdn('run', '--name', 'att', '--image', 'bb', '-d', '--', 'sh').code, 0)
-  const a = spawn(process.execPath, [MAIN, 'attach', 'att'], { stdio: ['pipe', 'pipe', 'inherit'] })
-  let out = ''
-  a.stdout.on('data', (d: Buffer) => (out += d.toString()))
-  a.stdin.write('echo hello from $(hostname)\n')
-  assert.ok(await eventually(() => out.includes('hello from att')), out)
-  a.stdin.write('exit 0\n')
-  const code = await new Promise((r) => a.on('exit', r))
-  assert.equal(code, 0, 'attach ends when the container does')
-  assert.equal(nsdn('rm', 'att').code, 0)
+  const a = spawn(process.execPath, [MAIN, 'attach', 'att'], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  })
+  try {
+    let out = ''
+    a.stdout.on('data', (d: Buffer) => (out += d.toString()))
+    a.stdin.write('echo hello from $(hostname)\n')
+    // a CLI start takes seconds on a loaded machine: wait generously
+    assert.ok(await eventually(() => out.includes('hello from att'), 30000), out)
+    a.stdin.write('exit 0\n')
+    const code = await new Promise((r) => a.on('exit', r))
+    assert.equal(code, 0, 'attach ends when the container does')
+  } finally {
+    a.kill() // a failed check must not leave attach holding the test open
+    assert.equal(nsdn('rm', '-f', 'att').code, 0)
+  }
 })
 
 test('create --from-lxc reads an LXC config; start -d; clone', () => {

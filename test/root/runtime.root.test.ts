@@ -15,6 +15,7 @@ import { Rtnl } from '../../src/netlink/rtnl.js'
 import * as rt from '../../src/runtime/index.js'
 import {
   busyboxRoot,
+  cleanUpAfterFile,
   execOut,
   leftoverCgroupParents,
   leftovers,
@@ -24,6 +25,7 @@ import {
 import { eventually, ipAddrs, ping } from '../helpers/kernel.js'
 
 useTestDirs()
+cleanUpAfterFile()
 const SLEEP = ['sh', '-c', 'trap "exit 0" TERM; while :; do sleep 1; done']
 
 before(() => {
