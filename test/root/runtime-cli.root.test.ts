@@ -218,6 +218,11 @@ test('bad input through the CLI: clear errors, exit statuses, nothing created', 
     ],
     [['image', 'import', 'y', '/run/none'], 78, /"\/run\/none" does not exist/],
     [['stop', '-s', 'BOGUS', 'x'], 64, /unknown signal "BOGUS"/],
+    [
+      ['--dry-run', 'run', '--name', 'x', '--image', 'bb', '--', 'true'],
+      64,
+      /cannot run under --dry-run/,
+    ],
   ]
   for (const [args, code, re] of cases) {
     const r = nsdn(...args)

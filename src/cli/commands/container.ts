@@ -9,6 +9,7 @@ import { constants } from 'node:os'
 import path from 'node:path'
 import type { Command } from 'commander'
 import { ConfigError, NsdnError } from '../../errors.js'
+import { opMode } from '../../op.js'
 import { examples, globals, needsRoot } from '../context.js'
 import { printJson, printTable } from '../output.js'
 import { runExec } from './exec.js'
@@ -36,6 +37,20 @@ interface SpecFlags {
   spec?: string
   fromLxc?: string
 }
+
+/** The commands that change containers (a dry run of them cannot work). */
+const CHANGES = new Set([
+  'run',
+  'create',
+  'start',
+  'stop',
+  'kill',
+  'freeze',
+  'thaw',
+  'rm',
+  'clone',
+  'commit',
+])
 
 const collect = (v: string, prev: string[] = []): string[] => [...prev, v]
 
@@ -113,7 +128,19 @@ async function foreground(exited: Promise<number> | undefined): Promise<void> {
   process.off('SIGINT', ignore)
 }
 
+/** The runtime's later steps read what earlier ones made (a process, a cgroup): no dry run. */
+export function noDryRun(cmd: Command): void {
+  if (opMode.dryRun || globals(cmd).dryRun)
+    throw new NsdnError('E_USAGE', 'container commands cannot run under --dry-run', {
+      hint: 'use --explain to see every cgroup write, mount and namespace step while it runs',
+    })
+}
+
 export function register(program: Command): void {
+  program.hook('preAction', (_p, action) => {
+    if (CHANGES.has(action.name())) noDryRun(action)
+  })
+
   const run = specFlags(
     program
       .command('run')

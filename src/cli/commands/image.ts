@@ -6,12 +6,16 @@
 import type { Command } from 'commander'
 import { examples, globals, needsRoot } from '../context.js'
 import { printJson, printTable } from '../output.js'
+import { noDryRun } from './container.js'
 
 const images = (): Promise<typeof import('../../runtime/image.js')> =>
   import('../../runtime/image.js')
 
 export function register(program: Command): void {
   const image = program.command('image').description('container images: root filesystems as layers')
+  image.hook('preAction', (_i, action) => {
+    if (action.name() !== 'list') noDryRun(action)
+  })
   examples(image, 'nsdn image import busybox ./rootfs', 'nsdn image list', 'nsdn image rm busybox')
 
   const imp = image
