@@ -9,6 +9,15 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { after } from 'node:test'
 
+/**
+ * A runtime test file: the runtime's directories on the sandbox's /run, a cgroup parent of the
+ * file's own, and a clean-up after its tests (even failed ones).
+ */
+export function runtimeTestFile(): void {
+  useTestDirs()
+  cleanUpAfterFile()
+}
+
 /** Point the runtime at the sandbox's /run and a cgroup parent of this file's own. */
 export function useTestDirs(): void {
   process.env.NSDN_RUN_DIR = '/run/nsdn'
@@ -88,7 +97,7 @@ export function leftovers(): string[] {
  * After this file's tests, even failed ones: remove every container and this file's cgroup
  * parent. cgroupfs is the host's, and the sandbox does not take it away with it.
  */
-export function cleanUpAfterFile(): void {
+function cleanUpAfterFile(): void {
   after(async () => {
     const rt = await import('../../src/runtime/index.js')
     for (const c of rt.list()) await rt.remove(c.name, { force: true }).catch(() => undefined)

@@ -16,17 +16,15 @@ import { CgroupV1, CgroupV2, cgroupMounts, probeBackend } from '../../src/runtim
 import * as rt from '../../src/runtime/index.js'
 import {
   busyboxRoot,
-  cleanUpAfterFile,
   execOut,
   leftoverCgroupParents,
   leftovers,
   removeCgroupParents,
-  useTestDirs,
+  runtimeTestFile,
 } from '../helpers/runtime.js'
 import { eventually } from '../helpers/kernel.js'
 
-useTestDirs()
-cleanUpAfterFile()
+runtimeTestFile()
 const v1 = cgroupMounts().some((m) => m.type === 'cgroup')
 const v2Root = cgroupMounts().find((m) => m.type === 'cgroup2')?.dir
 

@@ -13,16 +13,14 @@ import path from 'node:path'
 import { test } from 'node:test'
 import {
   busyboxRoot,
-  cleanUpAfterFile,
   leftoverCgroupParents,
   leftovers,
   removeCgroupParents,
-  useTestDirs,
+  runtimeTestFile,
 } from '../helpers/runtime.js'
 import { eventually } from '../helpers/kernel.js'
 
-useTestDirs()
-cleanUpAfterFile()
+runtimeTestFile()
 const MAIN = path.resolve(__dirname, '../../src/cli/main.js')
 
 function nsdn(...args: string[]): { code: number; out: string; err: string } {

@@ -15,17 +15,15 @@ import { Rtnl } from '../../src/netlink/rtnl.js'
 import * as rt from '../../src/runtime/index.js'
 import {
   busyboxRoot,
-  cleanUpAfterFile,
   execOut,
   leftoverCgroupParents,
   leftovers,
   removeCgroupParents,
-  useTestDirs,
+  runtimeTestFile,
 } from '../helpers/runtime.js'
 import { eventually, ipAddrs, ping } from '../helpers/kernel.js'
 
-useTestDirs()
-cleanUpAfterFile()
+runtimeTestFile()
 const SLEEP = ['sh', '-c', 'trap "exit 0" TERM; while :; do sleep 1; done']
 
 before(() => {
