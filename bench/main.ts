@@ -192,6 +192,11 @@ async function main(): Promise<void> {
     process.exitCode = await (await import('./cni.js')).cniMain(process.argv.slice(3))
     return
   }
+  // `runtime`: containers against LXC (bench/runtime.ts).
+  if (process.argv[2] === 'runtime') {
+    process.exitCode = await (await import('./runtime.js')).runtimeMain(process.argv.slice(3))
+    return
+  }
   let o: Options
   try {
     o = parseOptions(process.argv.slice(2))

@@ -11,9 +11,12 @@ for p in iproute2 iputils-ping openvswitch-switch iperf3 strace nftables \
          containernetworking-plugins; do want "$p"; done
 # ethtool: the --explain lines of the OVS drivers run it (ip netns exec NS ethtool -K ...).
 want ethtool
-# CNI: cc builds the plugin shim; podman (CNI backend) is the real client of the CNI root test.
+# cc builds the CNI plugin shim and nsdn-init; busybox-static is the test image of the runtime
+# and of podman (CNI backend), the real client of the CNI root test.
 for p in gcc libc6-dev podman crun conmon busybox-static; do want "$p"; done
 if [ "${1:-}" = bench ]; then for p in python3-pyroute2 mininet bridge-utils; do want "$p"; done; fi
+# the runtime benchmark's anchor: LXC with its busybox template
+if [ "${1:-}" = bench ]; then for p in lxc liblxc-common; do want "$p"; done; fi
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}" >&2
   apt-get update -qq
@@ -33,4 +36,8 @@ npx tsc -p tsconfig.json
 # The installed CNI plugin: a small C shim that forwards to the nsdn agent (src/cni/shim).
 if [ ! -x dist/shim/nsdn-cni-shim ] || [ src/cni/shim/shim.c -nt dist/shim/nsdn-cni-shim ]; then
   mkdir -p dist/shim && cc -O2 -Wall -o dist/shim/nsdn-cni-shim src/cni/shim/shim.c
+fi
+# nsdn-init, the containers' PID 1: static, so it needs nothing from a container's root
+if [ ! -x dist/nsdn-init ] || [ src/runtime/init/init.c -nt dist/nsdn-init ]; then
+  cc -O2 -Wall -static -o dist/nsdn-init src/runtime/init/init.c
 fi

@@ -46,9 +46,20 @@ export interface ShowFields {
   dev?: string
 }
 
+export interface MountFields {
+  source?: string
+  target: string
+  fstype?: string
+  /** MS_* flags (src/ffi/libc.ts MS). */
+  flags: number
+  data?: string
+}
+
 export type Op =
   | { kind: 'netns.add'; name: string }
   | { kind: 'netns.del'; name: string }
+  /** Name the network namespace of a running process (a container's). */
+  | { kind: 'netns.attach'; name: string; pid: number }
   | {
       kind: 'link.add'
       ns?: string
@@ -118,6 +129,23 @@ export type Op =
   | { kind: 'nft.show'; argv: string[] }
   /** An ovs-vsctl call that only reads (list, find, list-br): runs under --dry-run. */
   | { kind: 'ovs.vsctl.show'; argv: string[] }
+  /** Runtime steps (src/runtime/): cgroup files, mounts, namespaces, the container's processes. */
+  | { kind: 'fs.write'; path: string; value: string }
+  | { kind: 'fs.mkdir'; path: string }
+  | { kind: 'fs.rmdir'; path: string }
+  | { kind: 'fs.touch'; path: string }
+  | { kind: 'fs.symlink'; target: string; path: string }
+  | { kind: 'kill'; pid: number; signal: string }
+  | ({ kind: 'mount' } & MountFields)
+  | { kind: 'umount'; target: string; lazy?: boolean }
+  /** `ns`: unshare's long option names (user, mount, uts, ipc, net, pid, cgroup). */
+  | { kind: 'unshare'; ns: string[] }
+  | { kind: 'pivot_root'; root: string }
+  | { kind: 'sethostname'; name: string }
+  | { kind: 'exec'; argv: string[] }
+  | { kind: 'copy'; from: string; to: string }
+  | { kind: 'untar'; file: string; to: string }
+  | { kind: 'rm'; path: string }
 
 export type OpKind = Op['kind']
 

@@ -43,7 +43,17 @@ function enterSandbox(): void {
     mkdirp(dir)
     mount('nsdn-state', dir, 'tmpfs', MS.NOSUID | MS.NODEV, 'mode=755')
   }
+  // the new sysfs would hide the cgroup mounts under /sys/fs/cgroup: carry them over
+  const cg = fs.existsSync('/sys/fs/cgroup') ? '/run/.nsdn-cgroup' : undefined
+  if (cg) {
+    fs.mkdirSync(cg)
+    mount('/sys/fs/cgroup', cg, null, MS.BIND | MS.REC)
+  }
   mount('nsdn-sys', '/sys', 'sysfs', MS.NOSUID | MS.NODEV | MS.NOEXEC)
+  if (cg) {
+    mount(cg, '/sys/fs/cgroup', null, MS.MOVE)
+    fs.rmdirSync(cg)
+  }
   NetNs.reset()
 }
 

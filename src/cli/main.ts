@@ -3,17 +3,13 @@
  * one error boundary. The program itself is built in program.ts.
  * @module
  */
-import { isVersionRequest, version } from './version.js'
+import { fastPath } from './fast.js'
 
 async function main(argv: readonly string[]): Promise<void> {
-  if (isVersionRequest(argv)) {
-    process.stdout.write(`${version()}\n`)
-    return
-  }
-  // Loaded only now, so that `nsdn --version` starts as fast as Node does.
-  const { Rtnl } = require('../netlink/rtnl.js') as typeof import('../netlink/rtnl.js')
-  const { handleError } = require('./errors.js') as typeof import('./errors.js')
-  const { buildProgram } = require('./program.js') as typeof import('./program.js')
+  // loaded here, not at the top: the fast path (exec, --version) must not pay for them
+  const { Rtnl } = await import('../netlink/rtnl.js')
+  const { handleError } = await import('./errors.js')
+  const { buildProgram } = await import('./program.js')
   const program = buildProgram()
   try {
     await program.parseAsync(argv, { from: 'user' })
@@ -26,4 +22,4 @@ async function main(argv: readonly string[]): Promise<void> {
   Rtnl.closeAll()
 }
 
-void main(process.argv.slice(2))
+if (!fastPath(process.argv.slice(2))) void main(process.argv.slice(2))

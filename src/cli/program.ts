@@ -17,9 +17,11 @@ import * as ovs from './commands/ovs.js'
 import * as demo from './commands/demo.js'
 import * as route from './commands/route.js'
 import * as sandbox from './commands/sandbox.js'
+import * as container from './commands/container.js'
+import * as image from './commands/image.js'
 import { checkRoot, examples, globals } from './context.js'
 import { usageFromCommander } from './errors.js'
-import { version } from './version.js'
+import { VERSION } from './version.js'
 
 /** The command groups. A new group is a file in commands/ exporting register(), and a line here. */
 const GROUPS: ReadonlyArray<{ register(program: Command): void }> = [
@@ -32,6 +34,8 @@ const GROUPS: ReadonlyArray<{ register(program: Command): void }> = [
   sandbox,
   demo,
   cni,
+  container,
+  image,
 ]
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
@@ -50,7 +54,7 @@ function commandPath(cmd: Command): string {
 export function buildProgram(): Command {
   const program = new Command('nsdn')
     .description('wire Linux network namespaces together, the way iproute2 does, over netlink')
-    .version(version(), '-V, --version', 'print the version of nsdn')
+    .version(VERSION, '-V, --version', 'print the version of nsdn')
     .option('-n, --netns <NS>', 'work in the named network namespace NS (like ip -n)')
     .option('--explain', 'print every step as the equivalent command on stderr')
     .option('--dry-run', 'print the steps as commands, change nothing')

@@ -21,6 +21,7 @@ const c = {
   sethostname: libc.func('int sethostname(const char *name, size_t len)'),
   ioctl: libc.func('int ioctl(int fd, unsigned long request, ...)'),
   flock: libc.func('int flock(int fd, int op)'),
+  mkfifo: libc.func('int mkfifo(const char *path, unsigned int mode)'),
 }
 
 export const CLONE = {
@@ -93,6 +94,10 @@ export function mount(
 
 export function umount2(target: string, flags = 0): void {
   check(`umount ${target}`, c.umount2(target, flags) as number)
+}
+
+export function mkfifo(file: string, mode: number): void {
+  check(`mkfifo ${file}`, c.mkfifo(file, mode) as number)
 }
 
 export function sethostname(name: string): void {

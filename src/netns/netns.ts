@@ -154,6 +154,34 @@ export class NetNs {
     )
   }
 
+  /** Name the network namespace of process `pid` (a container's). Equivalent: `ip netns attach`. */
+  static attach(name: string, pid: number): void {
+    validNetnsName(name)
+    const file = path.join(netnsDir(), name)
+    runOpSync(
+      { kind: 'netns.attach', name, pid },
+      () => {
+        ensureSharedNetnsDir()
+        try {
+          fs.closeSync(fs.openSync(file, 'wx', 0))
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code === 'EEXIST')
+            throw new NsdnError('E_EXISTS', `netns "${name}" already exists`, {
+              hint: `delete it with "nsdn netns del ${name}" or pick another name`,
+            })
+          throw err
+        }
+        try {
+          mount(`/proc/${pid}/ns/net`, file, 'none', MS.BIND)
+        } catch (err) {
+          fs.rmSync(file, { force: true })
+          throw err
+        }
+      },
+      undefined,
+    )
+  }
+
   /** Equivalent: `ip netns del NAME`. Closes nsdn's sockets in it first (they would pin it). */
   static delete(name: string): void {
     validNetnsName(name)

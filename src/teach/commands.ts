@@ -5,7 +5,7 @@
  * formatter a compile error.
  * @module
  */
-import type { Op, RouteFields } from '../op.js'
+import type { MountFields, Op, RouteFields } from '../op.js'
 import { quote as q, quoteArgv } from './quote.js'
 
 /** `ip [-6] [-n NS]`: `ip -n` selects a named namespace. */
@@ -48,9 +48,42 @@ function routeArgs(o: RouteFields): string {
   return s
 }
 
+// MS_* bits as mount(8) options (values of src/ffi/libc.ts MS)
+const MOUNT_OPTS: Array<[number, string]> = [
+  [1, 'ro'],
+  [2, 'nosuid'],
+  [4, 'nodev'],
+  [8, 'noexec'],
+  [32, 'remount'],
+]
+const MS_BIND = 4096
+const MS_REC = 16384
+const PROPAGATION: Array<[number, string]> = [
+  [1 << 18, 'private'],
+  [1 << 19, 'slave'],
+  [1 << 20, 'shared'],
+]
+
+/** A mount(2) call as the mount(8) line that makes it. */
+function formatMount(o: MountFields): string {
+  const rec = o.flags & MS_REC ? 'r' : ''
+  const prop = PROPAGATION.find(([bit]) => o.flags & bit)
+  if (prop) return `mount --make-${rec}${prop[1]} ${q(o.target)}`
+  const opts = MOUNT_OPTS.filter(([bit]) => o.flags & bit).map(([, n]) => n)
+  if (o.flags & MS_BIND) opts.push(`${rec}bind`)
+  if (o.data) opts.push(o.data)
+  let s = 'mount'
+  if (o.fstype) s += ` -t ${q(o.fstype)}`
+  if (opts.length) s += ` -o ${q(opts.join(','))}`
+  // a remount names only the target
+  const source = o.source ? `${q(o.source)} ` : o.flags & 32 ? '' : 'none '
+  return `${s} ${source}${q(o.target)}`
+}
+
 const formatters: { [K in Op['kind']]: (op: Extract<Op, { kind: K }>) => string } = {
   'netns.add': (o) => `ip netns add ${q(o.name)}`,
   'netns.del': (o) => `ip netns del ${q(o.name)}`,
+  'netns.attach': (o) => `ip netns attach ${q(o.name)} ${o.pid}`,
   'link.add': (o) =>
     `${ip(o.ns)} link add ${q(o.name)}` +
     `${o.master ? ` master ${q(o.master)}` : ''}${o.up ? ' up' : ''} type ${o.type}` +
@@ -145,6 +178,21 @@ const formatters: { [K in Op['kind']]: (op: Extract<Op, { kind: K }>) => string 
   'addr.show': (o) => `${ip(o.ns)} addr show${o.dev ? ` dev ${q(o.dev)}` : ''}`,
   'route.show': (o) => `${ip(o.ns)} route show${o.dev ? ` dev ${q(o.dev)}` : ''}`,
   'neigh.show': (o) => `${ip(o.ns)} neigh show${o.dev ? ` dev ${q(o.dev)}` : ''}`,
+  'fs.write': (o) => `echo ${q(o.value)} > ${q(o.path)}`,
+  'fs.mkdir': (o) => `mkdir -p ${q(o.path)}`,
+  'fs.rmdir': (o) => `rmdir ${q(o.path)}`,
+  'fs.touch': (o) => `touch ${q(o.path)}`,
+  'fs.symlink': (o) => `ln -s ${q(o.target)} ${q(o.path)}`,
+  kill: (o) => `kill -${o.signal} ${o.pid}`,
+  mount: (o) => formatMount(o),
+  umount: (o) => `umount${o.lazy ? ' -l' : ''} ${q(o.target)}`,
+  unshare: (o) => `unshare ${o.ns.map((n) => `--${n}`).join(' ')} --fork`,
+  pivot_root: (o) => `cd ${q(o.root)} && pivot_root . . && umount -l . && cd /`,
+  sethostname: (o) => `hostname ${q(o.name)}`,
+  exec: (o) => `exec ${quoteArgv(o.argv)}`,
+  copy: (o) => `cp -a ${q(o.from)} ${q(o.to)}`,
+  untar: (o) => `tar -xpf ${q(o.file)} -C ${q(o.to)}`,
+  rm: (o) => `rm -rf ${q(o.path)}`,
 }
 
 /** The command `op` stands for, ready to paste into a root shell. */

@@ -34,5 +34,9 @@ test('nsdn --version loads no command, no commander, no netlink, no logger', () 
   assert.equal(r.status, 0, r.stderr)
   assert.equal(r.stdout, `${version}\n`)
   const loaded = (JSON.parse(r.stderr) as string[]).map((f) => path.relative(ROOT, f))
-  assert.deepEqual(loaded.sort(), ['dist/src/cli/main.js', 'dist/src/cli/version.js'])
+  assert.deepEqual(loaded.sort(), [
+    'dist/src/cli/fast.js',
+    'dist/src/cli/main.js',
+    'dist/src/cli/version.js',
+  ])
 })

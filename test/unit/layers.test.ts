@@ -150,3 +150,11 @@ test('the layer rule itself: what it forbids and what it allows', () => {
   ]
   for (const [a, b] of allowed) assert.equal(violation(a, b), undefined, `${a} -> ${b}`)
 })
+
+test('the runtime is a library: it imports no front and never prints or exits', () => {
+  const bad = sources('src/runtime').filter((f) => {
+    const text = fs.readFileSync(path.join(root, f), 'utf8')
+    return /from '\.\.\/cli\//.test(text) || /process\.(exit|stdout|stderr)\b/.test(text)
+  })
+  assert.deepEqual(bad, [])
+})

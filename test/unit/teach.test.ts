@@ -276,6 +276,64 @@ const golden: { [K in OpKind]: [Extract<Op, { kind: K }>, string][] } = {
       'ovs-vsctl --format=json list Bridge',
     ],
   ],
+  'netns.attach': [[{ kind: 'netns.attach', name: 'web', pid: 42 }, 'ip netns attach web 42']],
+  'fs.write': [
+    [
+      {
+        kind: 'fs.write',
+        path: '/sys/fs/cgroup/memory/nsdn/web/memory.limit_in_bytes',
+        value: '67108864',
+      },
+      'echo 67108864 > /sys/fs/cgroup/memory/nsdn/web/memory.limit_in_bytes',
+    ],
+  ],
+  'fs.mkdir': [
+    [
+      { kind: 'fs.mkdir', path: '/sys/fs/cgroup/pids/nsdn/web' },
+      'mkdir -p /sys/fs/cgroup/pids/nsdn/web',
+    ],
+  ],
+  'fs.rmdir': [
+    [
+      { kind: 'fs.rmdir', path: '/sys/fs/cgroup/pids/nsdn/web' },
+      'rmdir /sys/fs/cgroup/pids/nsdn/web',
+    ],
+  ],
+  'fs.touch': [[{ kind: 'fs.touch', path: '/r/dev/null' }, 'touch /r/dev/null']],
+  'fs.symlink': [
+    [{ kind: 'fs.symlink', target: 'pts/ptmx', path: '/r/dev/ptmx' }, 'ln -s pts/ptmx /r/dev/ptmx'],
+  ],
+  kill: [[{ kind: 'kill', pid: 7, signal: 'TERM' }, 'kill -TERM 7']],
+  mount: [
+    [
+      { kind: 'mount', source: 'proc', target: '/r/proc', fstype: 'proc', flags: 2 | 4 | 8 },
+      'mount -t proc -o nosuid,nodev,noexec proc /r/proc',
+    ],
+    [{ kind: 'mount', target: '/', flags: 16384 | (1 << 18) }, 'mount --make-rprivate /'],
+    [{ kind: 'mount', source: '/', target: '/r', flags: 4096 }, 'mount -o bind / /r'],
+    [{ kind: 'mount', target: '/r', flags: 32 | 4096 | 1 }, 'mount -o ro,remount,bind /r'],
+    [
+      {
+        kind: 'mount',
+        source: 'overlay',
+        target: '/r',
+        fstype: 'overlay',
+        flags: 0,
+        data: 'lowerdir=/l,upperdir=/u,workdir=/w',
+      },
+      'mount -t overlay -o lowerdir=/l,upperdir=/u,workdir=/w overlay /r',
+    ],
+  ],
+  umount: [[{ kind: 'umount', target: '/r', lazy: true }, 'umount -l /r']],
+  unshare: [[{ kind: 'unshare', ns: ['mount', 'pid'] }, 'unshare --mount --pid --fork']],
+  pivot_root: [
+    [{ kind: 'pivot_root', root: '/r' }, 'cd /r && pivot_root . . && umount -l . && cd /'],
+  ],
+  sethostname: [[{ kind: 'sethostname', name: 'web' }, 'hostname web']],
+  exec: [[{ kind: 'exec', argv: ['sh', '-c', 'echo hi'] }, `exec sh -c 'echo hi'`]],
+  copy: [[{ kind: 'copy', from: '/a/.', to: '/b' }, 'cp -a /a/. /b']],
+  untar: [[{ kind: 'untar', file: '/a.tar', to: '/b' }, 'tar -xpf /a.tar -C /b']],
+  rm: [[{ kind: 'rm', path: '/b' }, 'rm -rf /b']],
 }
 
 for (const [kind, rows] of Object.entries(golden))

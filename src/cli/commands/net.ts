@@ -25,14 +25,14 @@ interface NetOpts {
   driverPath?: string
 }
 
-/** `--conf` is JSON text, or @FILE. */
-function readConf(text: string): unknown {
+/** `--conf` is JSON text, or @FILE (`where`: the flag, for errors). */
+export function readConf(text: string, where = '--conf'): unknown {
   let json = text
   if (text.startsWith('@')) {
     try {
       json = fs.readFileSync(text.slice(1), 'utf8')
     } catch (err) {
-      throw new ConfigError(`cannot read ${text.slice(1)}`, '--conf', {
+      throw new ConfigError(`cannot read ${text.slice(1)}`, where, {
         cause: err,
         hint: 'give a readable file after @, or the JSON itself',
       })
@@ -42,7 +42,7 @@ function readConf(text: string): unknown {
     // Editors on some systems save UTF-8 with a byte order mark; JSON.parse refuses it.
     return JSON.parse(json.replace(/^\uFEFF/, '')) as unknown
   } catch (err) {
-    throw new ConfigError(`not valid JSON: ${(err as Error).message}`, '--conf', {
+    throw new ConfigError(`not valid JSON: ${(err as Error).message}`, where, {
       hint: `e.g. --conf '{"name":"net1","bridge":"br0","ipam":{...}}'`,
     })
   }

@@ -1,0 +1,187 @@
+/**
+ * cgroups for real on this host: v1 limits (a memory hog OOM-killed at its limit, a cpu quota of
+ * 0.5 measured, a fork bomb stopped at pids.max) and v2's freeze, kill and procs on the v2 tree
+ * (which has no controllers here, so v2 limits fail with the missing feature named).
+ */
+import { sandboxThisFile } from '../helpers/sandbox.js'
+sandboxThisFile()
+
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { before, test } from 'node:test'
+import { CgroupV1, CgroupV2, cgroupMounts, probeBackend } from '../../src/runtime/cgroups.js'
+import * as rt from '../../src/runtime/index.js'
+import {
+  busyboxRoot,
+  execOut,
+  leftoverCgroupParents,
+  leftovers,
+  removeCgroupParents,
+  runtimeTestFile,
+} from '../helpers/runtime.js'
+import { eventually } from '../helpers/kernel.js'
+
+runtimeTestFile()
+const v1 = cgroupMounts().some((m) => m.type === 'cgroup')
+const v2Root = cgroupMounts().find((m) => m.type === 'cgroup2')?.dir
+
+before(() => {
+  rt.importImage('bb', busyboxRoot())
+})
+
+const noV1 = v1 ? false : 'no cgroup v1 hierarchies on this host'
+
+test('the backend is chosen by probing the mounts', () => {
+  assert.equal(probeBackend(), v1 ? 'v1' : 'v2')
+})
+
+test('a memory hog is OOM-killed at its memory limit', { skip: noV1 }, async () => {
+  const s = await rt.run(
+    {
+      name: 'hog',
+      image: 'bb',
+      limits: { memory: '32M' },
+      command: ['dd', 'if=/dev/zero', 'of=/dev/null', 'bs=96M', 'count=1'],
+    },
+    { attach: true },
+  )
+  const code = await s.exited!
+  assert.equal(code, 128 + 9, 'the payload died of SIGKILL')
+  const mem = path.join(
+    cgroupMounts().find((m) => m.controllers.includes('memory'))!.dir,
+    process.env.NSDN_CGROUP_PARENT!,
+    'hog',
+  )
+  assert.equal(
+    fs.readFileSync(path.join(mem, 'memory.limit_in_bytes'), 'utf8').trim(),
+    String(32 * 2 ** 20),
+  )
+  assert.match(fs.readFileSync(path.join(mem, 'memory.oom_control'), 'utf8'), /^oom_kill [1-9]/m)
+  assert.ok(
+    Number(fs.readFileSync(path.join(mem, 'memory.failcnt'), 'utf8')) > 0,
+    'the limit was hit',
+  )
+  assert.equal(rt.info('hog').status, 'stopped')
+  await rt.remove('hog')
+})
+
+test('a cpu quota of 0.5 gives about half a cpu', { skip: noV1 }, async (t) => {
+  // two busy loops: the group wants two cpus and gets what the quota allows
+  const loop = 'while :; do :; done'
+  await rt.run({
+    name: 'cpu',
+    image: 'bb',
+    limits: { cpus: 0.5 },
+    command: ['sh', '-c', `${loop} & ${loop}`],
+  })
+  try {
+    const cg = rt.cgroupOf('cpu')
+    const a = cg.stats().cpu!
+    const t0 = process.hrtime.bigint()
+    await new Promise((r) => setTimeout(r, 2000))
+    const b = cg.stats().cpu!
+    const share = (b.usageNs - a.usageNs) / Number(process.hrtime.bigint() - t0)
+    t.diagnostic(
+      `cpu share ${share.toFixed(2)}, throttled ${b.throttled - a.throttled} of ${b.periods - a.periods} periods, load ${os.loadavg()[0]}`,
+    )
+    // the quota bounds it from above; the machine is shared, so below it only has to run
+    assert.ok(share > 0.05 && share < 0.62, `cpu share ${share.toFixed(2)}`)
+    if (share > 0.4)
+      assert.ok(b.throttled > a.throttled, 'at the quota, the scheduler throttles the group')
+    else
+      t.diagnostic(
+        'the machine was too busy for the group to reach its quota: throttling not checked',
+      )
+  } finally {
+    await rt.remove('cpu', { force: true })
+  }
+})
+
+test('a fork bomb stops at pids.max', { skip: noV1 }, async () => {
+  await rt.run({
+    name: 'bomb',
+    image: 'bb',
+    limits: { pids: 20 },
+    command: ['sh', '-c', 'sleep 1000'],
+  })
+  // the shell forks until the kernel refuses (busybox sh then gives up)
+  const r = await execOut('bomb', ['sh', '-c', 'while :; do sleep 30 >/dev/null & done'])
+  assert.notEqual(r.code, 0)
+  const p = rt.cgroupOf('bomb').stats().pids!
+  assert.equal(p.limit, 20)
+  assert.ok(p.current <= 20, `pids.current ${p.current}`)
+  assert.ok(p.limitHits > 0, 'forks were refused (pids.events max)')
+  assert.equal(rt.info('bomb').status, 'running', 'the container itself survives')
+  await rt.remove('bomb', { force: true })
+})
+
+test(
+  'v2: procs, freeze and kill on the v2 tree',
+  { skip: v2Root ? false : 'no cgroup2 mount' },
+  async () => {
+    const cg = new CgroupV2(`v2-${process.pid}`, v2Root!)
+    cg.create({})
+    const file = '/run/v2-progress'
+    const child = spawn('sh', ['-c', `while :; do echo x >> ${file}; sleep 0.01; done`], {
+      stdio: 'ignore',
+    })
+    const gone = new Promise<string | null>((r) => child.on('exit', (_c, sig) => r(sig)))
+    cg.addProc(child.pid!)
+    assert.deepEqual(cg.pids(), [child.pid])
+    assert.ok(await eventually(() => fs.existsSync(file) && fs.statSync(file).size > 10))
+    cg.freeze()
+    assert.ok(cg.frozen())
+    const size = fs.statSync(file).size
+    await new Promise((r) => setTimeout(r, 200))
+    assert.equal(fs.statSync(file).size, size, 'no progress while frozen')
+    cg.thaw()
+    assert.ok(await eventually(() => fs.statSync(file).size > size), 'progress after thaw')
+    cg.kill()
+    assert.equal(await gone, 'SIGKILL')
+    cg.destroy()
+    assert.ok(!fs.existsSync(cg.dir))
+    fs.rmSync(file)
+  },
+)
+
+test(
+  'v2 limits without controllers fail before anything is made, naming the feature',
+  { skip: v2Root ? false : 'no cgroup2 mount' },
+  () => {
+    const avail = fs.readFileSync(path.join(v2Root!, 'cgroup.controllers'), 'utf8')
+    if (avail.includes('memory')) return void assert.ok(true, 'this host has v2 controllers')
+    const cg = new CgroupV2('v2-limits', v2Root!)
+    assert.throws(() => cg.create({ memory: 2 ** 26 }), {
+      code: 'E_KERNEL_FEATURE',
+      message: /memory controller/,
+    })
+    assert.ok(!fs.existsSync(cg.dir))
+  },
+)
+
+test('v1: a limit the kernel lacks is named, and nothing is left', { skip: noV1 }, () => {
+  const cg = new CgroupV1('io')
+  if (
+    fs.existsSync(
+      path.join(cgroupMounts().find((m) => m.controllers.includes('blkio'))!.dir, 'blkio.weight'),
+    )
+  )
+    return void assert.ok(true, 'this kernel has blkio.weight')
+  assert.throws(() => cg.create({ ioWeight: 500 }), {
+    code: 'E_KERNEL_FEATURE',
+    message: /blkio\.weight/,
+  })
+  assert.deepEqual(
+    cg.dirs.filter((d) => fs.existsSync(d)),
+    [],
+  )
+})
+
+test('nothing of ours remains', () => {
+  assert.deepEqual(leftovers(), [])
+  removeCgroupParents()
+  assert.deepEqual(leftoverCgroupParents(), [])
+})
