@@ -38,5 +38,6 @@ test('nsdn --version loads no command, no commander, no netlink, no logger', () 
     'dist/src/cli/fast.js',
     'dist/src/cli/main.js',
     'dist/src/cli/version.js',
+    'package.json',
   ])
 })
