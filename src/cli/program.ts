@@ -14,6 +14,7 @@ import * as net from './commands/net.js'
 import * as netns from './commands/netns.js'
 import * as ovs from './commands/ovs.js'
 import * as demo from './commands/demo.js'
+import * as lab from './commands/lab.js'
 import * as route from './commands/route.js'
 import * as sandbox from './commands/sandbox.js'
 import { checkRoot, examples, globals } from './context.js'
@@ -29,6 +30,7 @@ const GROUPS: ReadonlyArray<{ register(program: Command): void }> = [
   ovs,
   sandbox,
   demo,
+  lab,
 ]
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']

@@ -1,0 +1,71 @@
+/**
+ * Undo from the journal: whatever a lab's deploy recorded (even if it was killed half-way, even
+ * if the lab file changed or is gone) is removed, and "already gone" counts as removed. Order:
+ * OVS bridges, the lab's devices in the root namespace, its namespaces (which take their veth
+ * ends, addresses, routes, qdiscs and nft tables along), then the private OVS when the lab
+ * started it and no other lab uses it.
+ * @module
+ */
+import { ignoreNotFound } from '../errors.js'
+import { linkDel, linkList } from '../netlink/link.js'
+import { Rtnl } from '../netlink/rtnl.js'
+import { NetNs } from '../netns/netns.js'
+import { opMode, runOp } from '../op.js'
+import { ovsClient, ovsStatus, ovsStop } from '../ovs/daemon.js'
+import type { Created } from './plan.js'
+import { listLabs, readLab } from './state.js'
+
+const why = (text: string): void => {
+  if (opMode.explain || opMode.dryRun) opMode.write(`# ${text}`)
+}
+
+/** Remove everything in `created`; `self` is the lab's name (other labs may share the OVS). */
+export async function undo(created: readonly Created[], self: string): Promise<void> {
+  const nss = new Set<string>()
+  const links: { link: string; peerNs?: string }[] = []
+  const bridges: string[] = []
+  let ovsDir: string | undefined
+  for (const c of created) {
+    if ('netns' in c) nss.add(c.netns)
+    else if ('link' in c) links.push(c)
+    else if ('ovsBridge' in c) bridges.push(c.ovsBridge)
+    else ovsDir = c.ovsDaemon
+  }
+  const ovs = bridges.length || ovsDir ? await ovsStatus(ovsDir ? { runDir: ovsDir } : {}) : undefined
+  if (bridges.length && ovs?.running) {
+    why('the Open vSwitch bridges, with their ports')
+    await ovsClient().run(bridges.map((b) => ['--if-exists', 'del-br', b]))
+  }
+  const root = Rtnl.for()
+  const present = new Set((await linkList(root)).map((l) => l.name))
+  // A veth whose peer is in a namespace about to go goes with it: no request needed.
+  const own = links.filter((l) => present.has(l.link) && !(l.peerNs && nss.has(l.peerNs)))
+  if (own.length) why("the lab's devices in the root namespace (a veth takes its peer along)")
+  for (const l of own) await ignoreNotFound(linkDel(root, l.link))
+  const existing = [...nss].filter((n) => NetNs.exists(n))
+  if (existing.length) why('the namespaces, and everything in them: interfaces, addresses, routes')
+  for (const n of existing) NetNs.delete(n)
+  if (!opMode.dryRun) await vanish(root, links.filter((l) => l.peerNs).map((l) => l.link))
+  if (ovsDir && ovs?.running && !othersUseOvs(self)) {
+    why('the private Open vSwitch this lab started')
+    await runOp({ kind: 'ovs.daemon', action: 'stop', runDir: ovsDir }, () => ovsStop({ runDir: ovsDir }), undefined)
+  }
+}
+
+/** Wait until the kernel has removed these devices (it destroys namespaces asynchronously). */
+async function vanish(root: Rtnl, names: string[]): Promise<void> {
+  if (!names.length) return
+  const want = new Set(names)
+  const end = Date.now() + 60_000
+  while ((await linkList(root)).some((l) => want.has(l.name))) {
+    if (Date.now() > end) return
+    await new Promise((r) => setTimeout(r, 2))
+  }
+}
+
+/** Whether another deployed lab has OVS bridges or started the OVS. */
+function othersUseOvs(self: string): boolean {
+  return listLabs()
+    .filter((n) => n !== self)
+    .some((n) => readLab(n)?.created.some((c) => 'ovsBridge' in c || 'ovsDaemon' in c))
+}

@@ -1,0 +1,145 @@
+/**
+ * A lab file: YAML parsed with positions kept (the `yaml` package), checked against the
+ * published JSON Schema (scenarios/schema.json, with `ajv`). Every error names the file, line,
+ * column and field path, and says how to fix it. Nothing here touches the kernel.
+ * @module
+ */
+import fs from 'node:fs'
+import path from 'node:path'
+import Ajv, { type ErrorObject } from 'ajv'
+import YAML from 'yaml'
+import { ConfigError } from '../errors.js'
+
+/** The raw lab as written (the schema's shape). */
+export interface RawLab {
+  name: string
+  uplinks?: string[]
+  defaults?: { kind?: RawKind; mtu?: number }
+  nodes: Record<string, RawNode>
+  links?: RawLink[]
+  checks?: RawCheck[]
+}
+export type RawKind = 'host' | 'router' | 'root' | 'bridge' | 'ovs' | 'container'
+export interface RawNode {
+  kind?: RawKind
+  mtu?: number
+  addresses?: Record<string, string | string[]>
+  routes?: { to: string; via?: string; dev?: string }[]
+  nat?: string[]
+  subnet?: string
+  image?: string
+}
+export interface RawLink {
+  endpoints: [string, string]
+  vlan?: number
+  trunks?: number[]
+  mtu?: number
+  rate?: string
+  delay?: string
+  loss?: string
+}
+export interface RawCheck {
+  from: string
+  to: string
+  expect: 'reach' | 'isolated' | 'throughput'
+  min?: string
+  max?: string
+}
+
+export type FieldPath = readonly (string | number)[]
+
+/** A loaded lab: the raw value, and where each field was written. */
+export interface Loaded {
+  raw: RawLab
+  file: string
+  /** The file's text, for the state (destroy works when the file has changed or is gone). */
+  text: string
+  /** `file:line:col field.path` of a field (the nearest existing parent when it is absent). */
+  at(p: FieldPath): string
+}
+
+/** The published schema: one file, read by editors (yaml-language-server) and by the loader. */
+export const SCHEMA_FILE = path.resolve(__dirname, '../../../scenarios/schema.json')
+
+export const fieldText = (p: FieldPath): string =>
+  p.length ? p.map((k, i) => (typeof k === 'number' ? `[${k}]` : i ? `.${k}` : k)).join('') : '(top)'
+
+type Validate = ((v: unknown) => boolean) & { errors?: ErrorObject[] | null }
+let validator: Validate | undefined
+
+function schemaValidator(): Validate {
+  if (validator) return validator
+  const ajv = new Ajv({ allErrors: false, strict: false })
+  validator = ajv.compile(JSON.parse(fs.readFileSync(SCHEMA_FILE, 'utf8')) as object) as Validate
+  return validator
+}
+
+const HINTS: Record<string, (e: ErrorObject) => string> = {
+  enum: (e) => `use one of: ${(e.params as { allowedValues: unknown[] }).allowedValues.join(', ')}`,
+  additionalProperties: (e) =>
+    `remove "${(e.params as { additionalProperty: string }).additionalProperty}" ` +
+    '(scenarios/schema.json lists the fields)',
+  required: (e) => `add "${(e.params as { missingProperty: string }).missingProperty}"`,
+  pattern: () => 'see scenarios/README.md for the format',
+  type: (e) => `write a ${(e.params as { type: string }).type}`,
+  maxLength: (e) => `at most ${(e.params as { limit: number }).limit} characters`,
+  minimum: (e) => `at least ${(e.params as { limit: number }).limit}`,
+  maximum: (e) => `at most ${(e.params as { limit: number }).limit}`,
+}
+
+function schemaMessage(e: ErrorObject): string {
+  if (e.keyword === 'additionalProperties')
+    return `unknown field "${(e.params as { additionalProperty: string }).additionalProperty}"`
+  if (e.keyword === 'propertyNames') return `invalid name ${JSON.stringify(e.propertyName ?? '')}`
+  return e.message ?? e.keyword
+}
+
+/** Parse and schema-check lab text; `file` is for messages. Throws ConfigError (E_CONFIG). */
+export function loadText(text: string, file: string): Loaded {
+  const lc = new YAML.LineCounter()
+  const doc = YAML.parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true })
+  const pos = (offset: number): string => {
+    const p = lc.linePos(offset)
+    return `${file}:${p.line}:${p.col}`
+  }
+  const first = doc.errors[0]
+  if (first)
+    throw new ConfigError(`YAML: ${first.message.split('\n')[0]}`, pos(first.pos[0]), {
+      hint: 'fix the YAML syntax (indentation, quotes, a missing ":")',
+    })
+  const at = (p: FieldPath): string => {
+    for (let n = p.length; n >= 0; n--) {
+      const node = doc.getIn(p.slice(0, n), true) as { range?: [number, number, number] } | undefined
+      const range = n === 0 ? (doc.contents as { range?: [number] } | null)?.range : node?.range
+      if (range) return `${pos(range[0])} ${fieldText(p)}`
+    }
+    return `${file} ${fieldText(p)}`
+  }
+  const raw = doc.toJS() as unknown
+  const validate = schemaValidator()
+  if (!validate(raw)) {
+    const e = validate.errors![0]!
+    const p: (string | number)[] = e.instancePath
+      .split('/')
+      .slice(1)
+      .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
+      .map((s) => (/^\d+$/.test(s) ? Number(s) : s))
+    if (e.keyword === 'propertyNames' && e.propertyName) p.push(e.propertyName)
+    const hint = HINTS[e.keyword]?.(e) ?? 'see scenarios/schema.json'
+    throw new ConfigError(schemaMessage(e), at(p), { hint })
+  }
+  return { raw: raw as RawLab, file, text, at }
+}
+
+/** Read and load a lab file. */
+export function loadFile(file: string): Loaded {
+  let text: string
+  try {
+    text = fs.readFileSync(file, 'utf8')
+  } catch (err) {
+    throw new ConfigError(`cannot read the lab file: ${(err as Error).message}`, file, {
+      hint: 'give the path of a .yaml lab file (scenarios/ has examples)',
+    })
+  }
+  return loadText(text, file)
+}
