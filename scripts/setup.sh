@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 need=()
 want() { dpkg-query -W -f '${Status}' "$1" 2>/dev/null | grep -q 'ok installed' || need+=("$1"); }
-for p in iproute2 iputils-ping openvswitch-switch iperf3 strace nftables \
+for p in iproute2 iputils-ping openvswitch-switch iperf3 strace nftables ethtool \
          containernetworking-plugins; do want "$p"; done
 if [ "${1:-}" = bench ]; then for p in python3-pyroute2 mininet bridge-utils; do want "$p"; done; fi
 if [ ${#need[@]} -gt 0 ]; then
