@@ -53,25 +53,46 @@ async function isolated(c: Check): Promise<CheckResult> {
 
 const mbit = (bps: number): string => `${(bps / 1e6).toFixed(1)} Mbit/s`
 
-async function throughput(lab: Lab, c: Check): Promise<CheckResult> {
-  const server = lab.nodes.find((n) => n.name === c.to)!
-  const srv = start(server, ['iperf3', '-s', '-1', '-B', c.addr])
+interface Iperf {
+  error?: string
+  end?: { sum_received?: { bits_per_second: number } }
+}
+
+/** One iperf3 run against a fresh one-off server; the rate, or why there is none. */
+async function iperfOnce(from: Node, server: Node, addr: string): Promise<number | string> {
+  const srv = start(server, ['iperf3', '-s', '-1', '-B', addr])
   try {
+    let why = 'iperf3 could not connect'
     for (let i = 0; i < 20; i++) {
-      const r = await run(c.from, ['iperf3', '-c', c.addr, '-t', '2', '-J'])
-      if (r.code === 0) {
-        const j = JSON.parse(r.out) as { end: { sum_received: { bits_per_second: number } } }
-        const bps = j.end.sum_received.bits_per_second
-        const ok = (c.min === undefined || bps >= c.min) && (c.max === undefined || bps <= c.max)
-        return { check: c, ok, detail: mbit(bps) }
+      const r = await run(from, ['iperf3', '-c', addr, '-t', '2', '-J'])
+      let j: Iperf = {}
+      try {
+        j = JSON.parse(r.out) as Iperf
+      } catch {
+        why = `iperf3: ${r.out.trim().slice(0, 80) || 'no output'}`
       }
-      // The server may not listen yet.
+      const bps = j.end?.sum_received?.bits_per_second
+      if (r.code === 0 && bps !== undefined) return bps
+      if (j.error) why = `iperf3: ${j.error}`
+      // Not listening yet (refused): try again; a run that failed after connecting ended the
+      // one-off server: start another.
+      if (!/refused/.test(why)) break
       await new Promise((res) => setTimeout(res, 100))
     }
-    return { check: c, ok: false, detail: 'iperf3 could not connect' }
+    return why
   } finally {
     srv.kill()
   }
+}
+
+async function throughput(lab: Lab, c: Check): Promise<CheckResult> {
+  const server = lab.nodes.find((n) => n.name === c.to)!
+  let got: number | string = ''
+  for (let attempt = 0; attempt < 3 && typeof got !== 'number'; attempt++)
+    got = await iperfOnce(c.from, server, c.addr)
+  if (typeof got === 'string') return { check: c, ok: false, detail: got }
+  const ok = (c.min === undefined || got >= c.min) && (c.max === undefined || got <= c.max)
+  return { check: c, ok, detail: mbit(got) }
 }
 
 export async function verify(lab: Lab): Promise<CheckResult[]> {

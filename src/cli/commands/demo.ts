@@ -12,8 +12,8 @@ export function register(program: Command): void {
   const demo = program
     .command('demo')
     .description(
-      'the LXC book walkthrough: two namespaces on an OVS bridge, VLAN tags 100/200, ' +
-        'in a private sandbox; prints each step and the verdict',
+      'the main job: the LXC book OVS walkthrough as a lab (scenarios/02-ovs-vlan.yaml), ' +
+        'deployed, verified, drawn and destroyed in a private sandbox; prints the verdict',
     )
     .action(async () => {
       process.exitCode = inSandbox()
