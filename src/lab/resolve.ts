@@ -11,7 +11,7 @@ import { ConfigError } from '../errors.js'
 import { formatAddr, parseRange } from '../ipam/range.js'
 import { overlaps, subnetOf } from '../drivers/subnet.js'
 import { IFNAMSIZ, parseCidr, parseGateway, parseIp } from '../validate.js'
-import type { FieldPath, Loaded, RawKind } from './load.js'
+import { type FieldPath, type Loaded, type RawKind, fieldText } from './load.js'
 
 /** A node with its own network stack: a namespace, or the namespace nsdn runs in (root). */
 export interface Node {
@@ -98,6 +98,7 @@ export function resolve(l: Loaded): Lab {
     throw new ConfigError(msg, l.at(p), { hint })
   }
   const lab = raw.name
+  const at = (p: FieldPath, fn: (where: string) => unknown): void => void located(l, p, fn)
   const rootName = (local: string, p: FieldPath): string => {
     const dev = `${lab}-${local}`
     if (Buffer.byteLength(dev) > IFNAMSIZ)
@@ -134,7 +135,7 @@ export function resolve(l: Loaded): Lab {
         )
       switches.set(name, { name, kind: kind as Switch['kind'], dev: rootName(name, p) })
       if (n.subnet !== undefined) {
-        const c = parseCidr(n.subnet, l.at([...p, 'subnet']), true)
+        const c = located(l, [...p, 'subnet'], (w) => parseCidr(n.subnet!, w, true))
         if (subnetOf(c) !== `${c.address}/${c.prefixLen}`)
           fail(`subnet ${n.subnet} has host bits set`, [...p, 'subnet'], `write ${subnetOf(c)}`)
         subnets.set(name, n.subnet)
@@ -193,7 +194,7 @@ export function resolve(l: Loaded): Lab {
     if (r.vlan !== undefined && r.trunks)
       fail('a port is either access (vlan) or trunk (trunks)', [...p, 'vlan'], 'keep one')
     if (r.delay !== undefined || r.loss !== undefined) needs.netem.push(l.at([...p, r.delay !== undefined ? 'delay' : 'loss']))
-    const rate = r.rate === undefined ? undefined : parseRate(r.rate, l.at([...p, 'rate']))
+    const rate = r.rate === undefined ? undefined : located(l, [...p, 'rate'], (w) => parseRate(r.rate!, w))
     const mk = (self: typeof x, other: typeof x): End => {
       const ep: FieldPath = [...p, 'endpoints', self.j]
       const sw = switches.get(self.node)
@@ -246,18 +247,26 @@ export function resolve(l: Loaded): Lab {
   checkSubnets(links, l)
 
   // Routes and nat refer to the node's own interfaces.
+  const devsOf = new Map<string, Set<string>>()
+  for (const e of links.flatMap((k) => [k.a, k.b])) {
+    if (!devsOf.has(e.node)) devsOf.set(e.node, new Set())
+    devsOf.get(e.node)!.add(e.dev)
+  }
   for (const n of nodes.values()) {
-    const devs = new Set(links.flatMap((k) => [k.a, k.b]).filter((e) => e.node === n.name).map((e) => e.dev))
+    const devs = devsOf.get(n.name) ?? new Set<string>()
     n.routes.forEach((r, i) => {
       const p = ['nodes', n.name, 'routes', i]
       if (r.to !== 'default') {
-        const c = parseCidr(r.to, l.at([...p, 'to']), true)
+        const c = located(l, [...p, 'to'], (w) => parseCidr(r.to, w, true))
         if (subnetOf(c) !== r.to)
           fail(`route destination ${r.to} has host bits set`, [...p, 'to'], `write ${subnetOf(c)}`)
       }
       if (r.via !== undefined) {
-        const fam = r.to === 'default' ? parseIp(r.via, l.at([...p, 'via'])).family : parseCidr(r.to).family
-        parseGateway(r.via, fam, r.to, l.at([...p, 'via']))
+        const via = r.via
+        at([...p, 'via'], (w) => {
+          const fam = r.to === 'default' ? parseIp(via, w).family : parseCidr(r.to).family
+          parseGateway(via, fam, r.to, w)
+        })
       }
       if (r.dev !== undefined && !devs.has(r.dev))
         fail(`node "${n.name}" has no interface "${r.dev}"`, [...p, 'dev'], `its interfaces: ${[...devs].join(', ')}`)
@@ -271,8 +280,10 @@ export function resolve(l: Loaded): Lab {
   }
 
   // Checks: from a node with a stack, to a node (its first address) or an address.
-  const addrOf = (node: string): string | undefined =>
-    links.flatMap((k) => [k.a, k.b]).find((e) => e.node === node && e.addrs.length)?.addrs[0]?.split('/')[0]
+  const firstAddr = new Map<string, string>()
+  for (const e of links.flatMap((k) => [k.a, k.b]))
+    if (e.addrs[0] && !firstAddr.has(e.node)) firstAddr.set(e.node, e.addrs[0].split('/')[0]!)
+  const addrOf = (node: string): string | undefined => firstAddr.get(node)
   const checks = (raw.checks ?? []).map((c, i): Check => {
     const p = ['checks', i]
     const from = nodes.get(c.from)
@@ -284,7 +295,7 @@ export function resolve(l: Loaded): Lab {
       addr = a
     } else if (switches.has(c.to)) {
       return fail(`"${c.to}" is a switch: it has no address`, [...p, 'to'], 'name a host or an address')
-    } else addr = parseIp(c.to, l.at([...p, 'to'])).address
+    } else addr = located(l, [...p, 'to'], (w) => parseIp(c.to, w).address)
     const out: Check = { from, to: c.to, addr, expect: c.expect }
     if (c.expect === 'throughput') {
       if (c.min === undefined && c.max === undefined)
@@ -292,8 +303,8 @@ export function resolve(l: Loaded): Lab {
       if (!nodes.get(c.to)?.ns && !nodes.has(c.to))
         fail('a throughput check runs iperf3 on both nodes', [...p, 'to'], 'name a node, not an address')
     }
-    if (c.min !== undefined) out.min = parseRate(c.min, l.at([...p, 'min']))
-    if (c.max !== undefined) out.max = parseRate(c.max, l.at([...p, 'max']))
+    if (c.min !== undefined) out.min = located(l, [...p, 'min'], (w) => parseRate(c.min!, w))
+    if (c.max !== undefined) out.max = located(l, [...p, 'max'], (w) => parseRate(c.max!, w))
     return out
   })
 
@@ -311,6 +322,22 @@ export function resolve(l: Loaded): Lab {
   }
 }
 
+/**
+ * Run a parser that names `where` in its errors with the field path only, and put the file,
+ * line and column in front when it fails: positions cost a walk of the document.
+ */
+function located<T>(l: Loaded, p: FieldPath, fn: (where: string) => T): T {
+  const path = fieldText(p)
+  try {
+    return fn(path)
+  } catch (err) {
+    if (!(err instanceof ConfigError) || !err.message.startsWith(`${path}: `)) throw err
+    throw new ConfigError(err.message.slice(path.length + 2), l.at(p), {
+      ...(err.hint ? { hint: err.hint } : {}),
+    })
+  }
+}
+
 /** The node end of a node-to-switch link, and the switch. */
 function switchPorts(links: Link[]): { sw: Switch; end: End }[] {
   const out: { sw: Switch; end: End }[] = []
@@ -325,8 +352,8 @@ function switchPorts(links: Link[]): { sw: Switch; end: End }[] {
 function assignPools(links: Link[], subnets: Map<string, string>, l: Loaded): void {
   const ports = switchPorts(links)
   for (const [sw, subnet] of subnets) {
-    const at = l.at(['nodes', sw, 'subnet'])
-    const r = parseRange({ subnet }, at)
+    const at = (): string => l.at(['nodes', sw, 'subnet'])
+    const r = located(l, ['nodes', sw, 'subnet'], (w) => parseRange({ subnet }, w))
     const mine = ports.filter((p) => p.sw.name === sw)
     const taken = new Set(mine.flatMap((p) => p.end.addrs.map((a) => a.split('/')[0])))
     let next = r.start
@@ -335,7 +362,7 @@ function assignPools(links: Link[], subnets: Map<string, string>, l: Loaded): vo
       let text: string
       do {
         if (next > r.end)
-          throw new ConfigError(`subnet ${subnet} has too few addresses for its ports`, at, {
+          throw new ConfigError(`subnet ${subnet} has too few addresses for its ports`, at(), {
             hint: 'use a shorter prefix length',
           })
         text = formatAddr({ family: r.family, value: next++ })
@@ -362,18 +389,19 @@ function checkSubnets(links: Link[], l: Loaded): void {
     if (k.a.sw && k.b.sw) parent.set(find(`sw:${k.a.sw.name}`), find(`sw:${k.b.sw.name}`))
   })
   // One entry per (segment, subnet): a star of 1,000 hosts has one.
-  const subnets = new Map<string, { seg: string; cidr: string; where: string }>()
-  const addrs = new Map<string, string>()
+  const subnets = new Map<string, { seg: string; cidr: string; where: () => string }>()
+  const addrs = new Map<string, () => string>()
   links.forEach((k, i) => {
     const seg = find(segOf(k, i))
     for (const e of [k.a, k.b]) {
       const local = e.ns ? e.dev : e.dev.slice(l.raw.name.length + 1)
       for (const a of e.addrs) {
-        const where = l.at(['nodes', e.node, 'addresses', local])
-        const c = parseCidr(a, where, true)
+        // Positions cost a walk of the document: looked up only for a message.
+        const where = (): string => l.at(['nodes', e.node, 'addresses', local])
+        const c = parseCidr(a, 'address', true)
         const dup = addrs.get(c.address)
         if (dup)
-          throw new ConfigError(`address ${c.address} is used twice (also at ${dup})`, where, {
+          throw new ConfigError(`address ${c.address} is used twice (also at ${dup()})`, where(), {
             hint: 'give each interface its own address',
           })
         addrs.set(c.address, where)
@@ -389,8 +417,8 @@ function checkSubnets(links: Link[], l: Loaded): void {
       const cy = parseCidr(y.cidr)
       if (x.seg !== y.seg && overlaps(cx, cy))
         throw new ConfigError(
-          `subnet ${subnetOf(cy)} overlaps ${subnetOf(cx)} of another segment (${x.where})`,
-          y.where,
+          `subnet ${subnetOf(cy)} overlaps ${subnetOf(cx)} of another segment (${x.where()})`,
+          y.where(),
           { hint: 'give each L2 segment (switch or point-to-point link) its own subnet' },
         )
     }

@@ -81,7 +81,7 @@ test('unknown node in a link', () => {
 
 test('duplicate node names', () => {
   const e = refusal(GOOD.replace('  h2: {', '  h1: {'))
-  assert.match(e.message, /lab\.yaml:5:\d+: YAML: Map keys must be unique/)
+  assert.match(e.message, /lab\.yaml:5:3: YAML: duplicated mapping key/)
 })
 
 test('duplicate device names after namespacing (a port named like another)', () => {
