@@ -25,6 +25,7 @@ import { NetNs, runInNetnsSync } from '../netns/netns.js'
 import { type Op, opMode, runOp } from '../op.js'
 import { ovsClient, ovsStart } from '../ovs/daemon.js'
 import { sysctlSet } from '../sysctl.js'
+import { formatOp } from '../teach/commands.js'
 import type { Created, Step } from './plan.js'
 import type { Journal } from './state.js'
 
@@ -36,19 +37,35 @@ const LO = { index: 1, name: 'lo' }
 class Kernel {
   private readonly handles = new Map<string, Rtnl>()
   private readonly links = new Map<string, Promise<Pick<Link, 'index' | 'name'>>>()
+  private readonly nss = new Map<string, NetNs>()
+
+  /** The lab's namespaces, opened once per deploy (closed by close()). */
+  netns(name: string): NetNs {
+    let n = this.nss.get(name)
+    if (!n) this.nss.set(name, (n = NetNs.open(name)))
+    return n
+  }
+
+  /** A namespace this deploy just made: kept open for the steps in it. */
+  created(n: NetNs): void {
+    if (n.name) this.nss.set(n.name, n)
+  }
+
+  close(): void {
+    for (const n of this.nss.values()) n.close()
+    this.nss.clear()
+  }
 
   h(ns: string | undefined): Rtnl {
     const k = ns ?? ''
     let h = this.handles.get(k)
-    if (!h) this.handles.set(k, (h = Rtnl.named(ns)))
+    if (!h) this.handles.set(k, (h = ns ? Rtnl.for(this.netns(ns)) : Rtnl.for()))
     return h
   }
 
   /** A device's index (lo is 1 in every namespace). */
   ref(ns: string | undefined, name: string): Promise<Pick<Link, 'index' | 'name'>> {
     if (name === 'lo') return Promise.resolve(LO)
-    // Under --dry-run nothing was made: there is nothing to look up.
-    if (opMode.dryRun) return Promise.resolve({ index: 0, name })
     const k = `${ns ?? ''}|${name}`
     let p = this.links.get(k)
     if (!p) {
@@ -62,12 +79,7 @@ class Kernel {
   }
 
   withNs<T>(ns: string | undefined, fn: (n: NetNs) => T): T {
-    const n = ns ? NetNs.open(ns) : NetNs.current()
-    try {
-      return fn(n)
-    } finally {
-      if (ns) n.close()
-    }
+    return fn(ns ? this.netns(ns) : NetNs.current())
   }
 }
 
@@ -96,7 +108,7 @@ function nftIn(k: Kernel, op: Extract<Op, { kind: 'nft' }>): Promise<void> {
 async function execOp(k: Kernel, op: Op): Promise<void> {
   switch (op.kind) {
     case 'netns.add':
-      NetNs.create(op.name).close()
+      k.created(NetNs.create(op.name))
       return
     case 'link.set': {
       const s = { ...(op.up !== undefined ? { up: op.up } : {}), ...(op.mtu !== undefined ? { mtu: op.mtu } : {}) }
@@ -108,16 +120,12 @@ async function execOp(k: Kernel, op: Op): Promise<void> {
       return linkAddBridge(k.h(op.ns), op.name, { ...(op.up ? { up: true } : {}) })
     case 'link.add.veth': {
       const master = op.master ? await k.ref(op.ns, op.master) : undefined
-      const peerNs = op.peerNs ? NetNs.open(op.peerNs) : undefined
-      try {
-        return await linkAddVeth(k.h(op.ns), op.name, op.peer, {
-          ...(peerNs ? { peerNs } : {}),
-          ...(master ? { master } : {}),
-          ...(op.up ? { up: true } : {}),
-        })
-      } finally {
-        peerNs?.close()
-      }
+      const peerNs = op.peerNs ? k.netns(op.peerNs) : undefined
+      return linkAddVeth(k.h(op.ns), op.name, op.peer, {
+        ...(peerNs ? { peerNs } : {}),
+        ...(master ? { master } : {}),
+        ...(op.up ? { up: true } : {}),
+      })
     }
     case 'addr.add':
       return addrAdd(k.h(op.ns), op.cidr, await k.ref(op.ns, op.dev), op.nodad ? { nodad: true } : {})
@@ -127,14 +135,8 @@ async function execOp(k: Kernel, op: Op): Promise<void> {
         ...(op.via ? { via: op.via } : {}),
         ...(op.dev ? { dev: await k.ref(op.ns, op.dev) } : {}),
       })
-    case 'ethtool.features': {
-      const n = op.ns ? NetNs.open(op.ns) : NetNs.current()
-      try {
-        return await ethtoolFeaturesSet(n, op.dev, op.features)
-      } finally {
-        if (op.ns) n.close()
-      }
-    }
+    case 'ethtool.features':
+      return k.withNs(op.ns, (n) => ethtoolFeaturesSet(n, op.dev, op.features))
     case 'tc.qdisc.tbf':
       return qdiscAddTbf(k.h(op.ns), await k.ref(op.ns, op.dev), op)
     case 'nft':
@@ -168,8 +170,13 @@ export interface RunOpts {
  * Throws the first failure once the steps in flight have settled.
  */
 export async function runSteps(steps: readonly Step[], o: RunOpts): Promise<void> {
+  if (opMode.dryRun) {
+    // Nothing is made, so nothing could be looked up: print the plan as it would run.
+    for (const s of steps) opMode.write(`# ${s.why}\n${formatOp(s.op)}`)
+    return
+  }
   const k = new Kernel()
-  const sequential = opMode.explain || opMode.dryRun
+  const sequential = opMode.explain
   const waiting = steps.map((s) => s.deps.length)
   const next: number[][] = steps.map(() => [])
   for (const s of steps) for (const d of s.deps) next[d]!.push(s.id)
@@ -208,6 +215,8 @@ export async function runSteps(steps: readonly Step[], o: RunOpts): Promise<void
     await Promise.race(inflight)
   }
   await Promise.all(inflight)
+  // The sockets pin their namespaces by themselves: nsdn's fds may go.
+  k.close()
   if (failure !== undefined) throw failure
   if (done < steps.length) throw new NsdnError('E_INTERNAL', 'lab plan has a dependency cycle')
 }

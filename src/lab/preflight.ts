@@ -4,21 +4,41 @@
  * to a firewall that drops them. Reads and probes only (probes run in throwaway namespaces).
  * @module
  */
-import { spawnSync } from 'node:child_process'
+import { execFile } from 'node:child_process'
 import fs from 'node:fs'
 import { ConfigError, KernelFeatureError } from '../errors.js'
 import { probeBridgeVlanFiltering, probeNetem } from '../netlink/features.js'
 import { linkFeatureError } from '../netlink/link.js'
 import type { Lab } from './resolve.js'
 
-/** A forward-hook chain whose policy is drop, in `nft -j list ruleset` (iptables-nft too). */
-function forwardDrops(): string | undefined {
-  const r = spawnSync('nft', ['-j', 'list', 'chains'], { encoding: 'utf8' })
-  if (r.status !== 0) return undefined
-  const chains = (JSON.parse(r.stdout || '{"nftables":[]}') as { nftables: { chain?: Record<string, unknown> }[] })
-    .nftables.flatMap((x) => (x.chain ? [x.chain] : []))
-  const c = chains.find((c) => c.hook === 'forward' && c.policy === 'drop')
-  return c ? `${String(c.family)} ${String(c.table)} ${String(c.name)}` : undefined
+let firewall: Promise<string | undefined> | undefined
+
+/** Whether br_netfilter hands bridged IPv4 frames to the firewall here. */
+function brNetfilterOn(): boolean {
+  try {
+    return fs.readFileSync('/proc/sys/net/bridge/bridge-nf-call-iptables', 'utf8').trim() === '1'
+  } catch {
+    return false // br_netfilter not loaded: bridged frames never meet the firewall
+  }
+}
+
+/**
+ * A forward-hook chain whose policy is drop, from `nft -j list chains` (iptables-nft rules show
+ * there too). Started early (`readFirewallSoon`), so nft runs while the lab file is parsed.
+ */
+export function readFirewallSoon(): Promise<string | undefined> {
+  firewall ??= !brNetfilterOn()
+    ? Promise.resolve(undefined)
+    : new Promise((resolve) => {
+        execFile('nft', ['-j', 'list', 'chains'], { encoding: 'utf8' }, (err, stdout) => {
+          if (err) return resolve(undefined)
+          type Chain = Record<string, unknown>
+          const all = (JSON.parse(stdout || '{"nftables":[]}') as { nftables: { chain?: Chain }[] }).nftables
+          const c = all.flatMap((x) => (x.chain ? [x.chain] : [])).find((c) => c.hook === 'forward' && c.policy === 'drop')
+          resolve(c ? `${String(c.family)} ${String(c.table)} ${String(c.name)}` : undefined)
+        })
+      })
+  return firewall
 }
 
 export async function preflight(lab: Lab): Promise<void> {
@@ -35,13 +55,7 @@ export async function preflight(lab: Lab): Promise<void> {
       `${ne}: remove delay/loss, or limit the rate instead (rate: 10mbit, a tbf qdisc)`,
     )
   if (lab.switches.some((s) => s.kind === 'bridge')) {
-    let on = false
-    try {
-      on = fs.readFileSync('/proc/sys/net/bridge/bridge-nf-call-iptables', 'utf8').trim() === '1'
-    } catch {
-      // br_netfilter not loaded: bridged frames never meet the firewall
-    }
-    const chain = on ? forwardDrops() : undefined
+    const chain = await readFirewallSoon()
     if (chain)
       throw new ConfigError(
         `br_netfilter passes bridged frames to the firewall, and its forward chain (${chain}) ` +

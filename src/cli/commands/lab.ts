@@ -59,6 +59,8 @@ export function register(program: Command): void {
     .description('build the lab (everything validated first; an unchanged lab is left as it is)')
     .argument('<file>', 'lab file (YAML)')
     .action(async (file: string) => {
+      // nft reads the firewall (br_netfilter check) while the file is parsed
+      ;(await import('../../lab/preflight.js')).readFirewallSoon()
       const e = await engine()
       const { loadFile } = await import('../../lab/load.js')
       const { resolve } = await import('../../lab/resolve.js')
