@@ -12,6 +12,7 @@ import path from 'node:path'
 import type { ErrorObject } from 'ajv'
 import jsYaml from 'js-yaml'
 import { ConfigError } from '../errors.js'
+import { clabPath, fromClab, isClab } from './clab.js'
 
 /** The raw lab as written (the schema's shape). */
 export interface RawLab {
@@ -59,6 +60,8 @@ export interface Loaded {
   text: string
   /** `file:line:col field.path` of a field (the nearest existing parent when it is absent). */
   at(p: FieldPath): string
+  /** What an import (containerlab) left out, one line each. */
+  notes: string[]
 }
 
 /** The published schema: one file, read by editors (yaml-language-server) and by the loader. */
@@ -155,8 +158,11 @@ export function loadText(text: string, file: string): Loaded {
         : 'fix the YAML syntax (indentation, quotes, a missing ":")',
     })
   }
+  const notes: string[] = []
+  const clab = isClab(raw)
+  if (clab) raw = fromClab(raw as Record<string, unknown>, file, notes)
   let located: ReturnType<typeof positions> | undefined
-  const at = (p: FieldPath): string => (located ??= positions(text, file)).at(p)
+  const at = (p: FieldPath): string => (located ??= positions(text, file)).at(clab ? clabPath(p) : p)
   const validate = schemaValidator()
   if (!validate(raw)) {
     const e = validate.errors![0]!
@@ -169,7 +175,7 @@ export function loadText(text: string, file: string): Loaded {
     const hint = HINTS[e.keyword]?.(e) ?? 'see scenarios/schema.json'
     throw new ConfigError(schemaMessage(e), at(p), { hint })
   }
-  return { raw: raw as RawLab, file, text, at }
+  return { raw: raw as RawLab, file, text, at, notes }
 }
 
 /** Read and load a lab file. */

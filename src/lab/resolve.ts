@@ -78,6 +78,8 @@ export interface Lab {
   checks: Check[]
   /** Link fields that need a kernel feature, for preflight.ts. */
   needs: { bridgeVlans: string[]; netem: string[] }
+  /** What an import (containerlab) left out. */
+  notes: string[]
 }
 
 const UNITS: Record<string, number> = { bit: 1, kbit: 1e3, mbit: 1e6, gbit: 1e9 }
@@ -319,6 +321,7 @@ export function resolve(l: Loaded): Lab {
     links,
     checks,
     needs,
+    notes: l.notes,
   }
 }
 

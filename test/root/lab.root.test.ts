@@ -8,7 +8,7 @@ import path from 'node:path'
 import { after, test } from 'node:test'
 import { Rtnl } from '../../src/netlink/rtnl.js'
 import { ovsStop } from '../../src/ovs/daemon.js'
-import { eventually, netnsNames, strayLinks } from '../helpers/kernel.js'
+import { eventually, ipLinks, netnsNames, strayLinks } from '../helpers/kernel.js'
 import { diffStates, explainScript, runPasted, snapshot } from '../helpers/paste.js'
 
 const MAIN = path.resolve(__dirname, '../../src/cli/main.js')
@@ -107,6 +107,19 @@ for (const file of files) {
     await assertEmpty(`${name} after the pasted lab`)
   })
 }
+
+test('a containerlab file deploys as it is: namespaces, a bridge with its ports, a host veth', async () => {
+  const file = path.join(SCENARIOS, 'clab', 'two-hosts.clab.yml')
+  const d = ok('lab', 'deploy', file)
+  assert.match(d.stderr, /note: node field "image": ignored/)
+  assert.deepEqual(netnsNames(), ['twohos-h1', 'twohos-h2'])
+  const links = ipLinks()
+  const ports = links.filter((l) => l.master === 'twohos-br1').map((l) => l.ifname).sort()
+  assert.deepEqual(ports, ['twohos-h1-eth1', 'twohos-h2-eth1'])
+  assert.ok(links.some((l) => l.ifname === 'twohos-h1-eth2' && l.master === undefined))
+  ok('lab', 'destroy', file)
+  await assertEmpty('clab')
+})
 
 after(async () => {
   Rtnl.closeAll()

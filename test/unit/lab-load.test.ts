@@ -178,3 +178,43 @@ test('property: random mutations of the scenarios never crash the loader', () =>
     { numRuns: 600 },
   )
 })
+
+const CLAB = `name: My_Lab
+mgmt: { network: clab }
+topology:
+  kinds:
+    linux: { image: alpine:3, binds: [/a:/b] }
+  nodes:
+    h1: { kind: linux }
+    br1: { kind: bridge }
+    sw: { kind: ovs-bridge }
+  links:
+    - endpoints: ["h1:eth1", "br1:p1"]
+    - endpoints: ["h1:eth2", "sw:p2"]
+    - endpoints: ["h1:eth3", "host:v3"]
+`
+
+test('containerlab: linux, bridge, ovs-bridge and host endpoints become a lab; what is left out is named', () => {
+  const l = lab(CLAB)
+  assert.equal(l.name, 'mylab')
+  assert.deepEqual(l.nodes.map((n) => `${n.name}:${n.kind}`), ['h1:host', 'host:root'])
+  assert.deepEqual(l.switches.map((s) => `${s.name}:${s.kind}`), ['br1:bridge', 'sw:ovs'])
+  assert.deepEqual(l.links.map((k) => [k.a.dev, k.b.dev]), [['eth1', 'mylab-p1'], ['eth2', 'mylab-p2'], ['eth3', 'mylab-v3']])
+  assert.ok(l.notes.some((n) => /lab name "My_Lab" is "mylab"/.test(n)))
+  assert.ok(l.notes.some((n) => /mgmt: no management network/.test(n)))
+  assert.ok(l.notes.some((n) => /"image": ignored/.test(n)))
+  assert.ok(l.notes.some((n) => /"binds": ignored/.test(n)))
+})
+
+test('containerlab: other kinds and link types are refused, naming what is supported', () => {
+  const e = refusal(CLAB.replace('sw: { kind: ovs-bridge }', 'sw: { kind: nokia_srlinux }'))
+  assert.match(e.message, /topology\.nodes\.sw\.kind: node "sw": kind "nokia_srlinux" is not supported/)
+  assert.match(e.hint!, /linux, bridge, ovs-bridge/)
+  const m = refusal(CLAB.replace('"h1:eth3", "host:v3"', '"h1:eth3", "macvlan:enp0s3"'))
+  assert.match(m.message, /endpoint "macvlan:enp0s3" is not supported/)
+})
+
+test('containerlab: errors point into the containerlab file', () => {
+  const e = refusal(CLAB.replace('"h1:eth2", "sw:p2"', '"h9:eth2", "sw:p2"'))
+  assert.match(e.message, /^lab\.yaml:12:\d+ topology\.links\[1\]\.endpoints\[0\]: unknown node "h9"/)
+})

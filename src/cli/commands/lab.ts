@@ -66,6 +66,7 @@ export function register(program: Command): void {
       const { resolve } = await import('../../lab/resolve.js')
       const t0 = performance.now()
       const l = resolve(loadFile(file))
+      for (const n of l.notes) err(`note: ${n}`)
       const r = await e.deploy(l, { progress: progress() })
       const s = ((performance.now() - t0) / 1000).toFixed(2)
       const what = r === 'unchanged' ? 'unchanged, nothing to do' : `${r}, ready`
@@ -143,6 +144,7 @@ export function register(program: Command): void {
     .argument('<file>', 'lab file (YAML)')
     .action(async (file: string) => {
       const l = await (await engine()).validateFile(file)
+      for (const n of l.notes) err(`note: ${n}`)
       out(`${file}: ok: lab ${l.name}, ${l.nodes.length} nodes, ${l.switches.length} switches, ${l.links.length} links, ${l.checks.length} checks`)
     })
 
