@@ -58,7 +58,7 @@ const ok = (argv: string[]): boolean =>
 const onPath = (cmd: string): boolean => ok(['sh', '-c', 'command -v "$1"', 'sh', cmd])
 
 /** Why a method cannot run here, or undefined when it can. */
-function missing(m: Method): string | undefined {
+export function missing(m: Method): string | undefined {
   if (!onPath('ping')) return 'ping is not installed (apt-get install iputils-ping)'
   if (!onPath('ip')) return 'ip is not installed (apt-get install iproute2)'
   if (m === 'nsdn') return undefined
@@ -73,7 +73,7 @@ function missing(m: Method): string | undefined {
   return undefined
 }
 
-interface Outcome {
+export interface Outcome {
   stdout: string
   stderr: string
   code: number | null
@@ -81,7 +81,7 @@ interface Outcome {
 }
 
 /** Run argv in a fresh sandbox, killed after LIMIT_S (sandbox.sh takes its PID namespace down). */
-function runSandboxed(argv: string[]): Promise<Outcome> {
+export function runSandboxed(argv: string[]): Promise<Outcome> {
   const viaAnchors = fs.existsSync(path.join(ANCHORS, 'sandbox.sh'))
   // Without the anchors, star-nsdn.js puts itself in nsdn's own sandbox.
   const full = viaAnchors ? [path.join(ANCHORS, 'sandbox.sh'), ...argv] : argv
@@ -111,7 +111,7 @@ function runSandboxed(argv: string[]): Promise<Outcome> {
   })
 }
 
-async function runOne(m: Method, n: number, run: number): Promise<Sample> {
+export async function runOne(m: Method, n: number, run: number): Promise<Sample> {
   const o = await runSandboxed(commandFor(m, n, run))
   const s = sampleFromOutput(m, n, o.stdout)
   const last = o.stderr.trim().split('\n').filter(Boolean).slice(-1)[0]
@@ -181,6 +181,11 @@ async function main(): Promise<void> {
   // `drivers`: attach/detach N namespaces per network driver (bench/drivers.ts).
   if (process.argv[2] === 'drivers') {
     process.exitCode = await (await import('./drivers.js')).driversMain(process.argv.slice(3))
+    return
+  }
+  // `lab`: nsdn lab deploy/destroy against the anchors (bench/lab.ts).
+  if (process.argv[2] === 'lab') {
+    process.exitCode = await (await import('./lab.js')).labMain(process.argv.slice(3))
     return
   }
   let o: Options

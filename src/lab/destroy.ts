@@ -7,7 +7,7 @@
  * @module
  */
 import { ignoreNotFound } from '../errors.js'
-import { linkDel, linkList } from '../netlink/link.js'
+import { linkDel, linkList, tryLinkByName } from '../netlink/link.js'
 import { Rtnl } from '../netlink/rtnl.js'
 import { NetNs } from '../netns/netns.js'
 import { opMode, runOp } from '../op.js'
@@ -52,15 +52,19 @@ export async function undo(created: readonly Created[], self: string): Promise<v
   }
 }
 
-/** Wait until the kernel has removed these devices (it destroys namespaces asynchronously). */
+/**
+ * Wait until the kernel has removed these devices (it destroys namespaces asynchronously, the
+ * last deleted last): a cheap lookup of the last one first, then one full list to confirm (a
+ * dump of every link, repeated, would compete with the kernel's own cleanup).
+ */
 async function vanish(root: Rtnl, names: string[]): Promise<void> {
-  if (!names.length) return
+  const last = names.at(-1)
+  if (last === undefined) return
   const want = new Set(names)
   const end = Date.now() + 60_000
-  while ((await linkList(root)).some((l) => want.has(l.name))) {
-    if (Date.now() > end) return
-    await new Promise((r) => setTimeout(r, 2))
-  }
+  const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
+  while (Date.now() < end && (await tryLinkByName(root, last))) await sleep(1)
+  while (Date.now() < end && (await linkList(root)).some((l) => want.has(l.name))) await sleep(5)
 }
 
 /** Whether another deployed lab has OVS bridges or started the OVS. */
