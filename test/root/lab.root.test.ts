@@ -26,7 +26,7 @@ function ok(...args: string[]): { stdout: string; stderr: string } {
 
 const files = fs
   .readdirSync(SCENARIOS)
-  .filter((f) => /^0\d-.*\.yaml$/.test(f))
+  .filter((f) => /^(0\d-.*|star-250)\.yaml$/.test(f))
   .sort()
   .map((f) => path.join(SCENARIOS, f))
 
@@ -45,10 +45,10 @@ async function assertEmpty(what: string): Promise<void> {
   assert.equal(fs.existsSync('/run/nsdn/ovs/db.sock'), false, `${what}: OVS still running`)
 }
 
-test('there are scenarios 01 to 08', () => {
+test('there are scenarios 01 to 08, and the 250-host star', () => {
   assert.deepEqual(
     files.map((f) => path.basename(f).slice(0, 2)),
-    ['01', '02', '03', '04', '05', '06', '07', '08'],
+    ['01', '02', '03', '04', '05', '06', '07', '08', 'st'],
   )
 })
 
@@ -58,7 +58,7 @@ for (const file of files) {
     const [first, second, third] = fs.readFileSync(file, 'utf8').split('\n')
     assert.equal(first, '# yaml-language-server: $schema=./schema.json')
     assert.equal(second, '#')
-    assert.match(third!, /^# \d\d: \w/)
+    assert.match(third!, /^# (\d\d|star-\d+): \w/)
   })
 
   test(`${name}: deploys, passes its checks, re-deploys as unchanged, destroys to nothing`, async () => {
