@@ -37,7 +37,7 @@ export function chainYaml(n: number): string {
   ]
   const sub = (i: number): string => `10.${100 + (i >> 8)}.${i & 255}`
   for (let i = 1; i <= n; i++) {
-    const addrs = [i > 1 ? `l: ${sub(i - 1)}.2/30` : '', i < n ? `r: ${sub(i)}.1/30` : ''].filter(Boolean)
+    const addrs = [i > 1 ? `eth0: ${sub(i - 1)}.2/30` : '', i < n ? `eth1: ${sub(i)}.1/30` : ''].filter(Boolean)
     const routes = [
       i < n ? `{ to: default, via: ${sub(i)}.2 }` : '',
       i > 2 ? `{ to: ${sub(1)}.0/30, via: ${sub(i - 1)}.1 }` : '',
@@ -45,7 +45,7 @@ export function chainYaml(n: number): string {
     out.push(`  r${i}: { addresses: { ${addrs.join(', ')} }${routes.length ? `, routes: [${routes.join(', ')}]` : ''} }`)
   }
   out.push('links:')
-  for (let i = 1; i < n; i++) out.push(`  - endpoints: ["r${i}:r", "r${i + 1}:l"]`)
+  for (let i = 1; i < n; i++) out.push(`  - endpoints: ["r${i}:eth1", "r${i + 1}:eth0"]`)
   out.push('checks:', `  - { from: r1, to: ${sub(n - 1)}.2, expect: reach }`, '')
   return out.join('\n')
 }

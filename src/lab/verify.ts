@@ -37,8 +37,9 @@ function run(node: Node, argv: string[]): Promise<{ code: number | null; out: st
   })
 }
 
+/** TTL 255: a lab may be deeper than the default 64 hops (a chain of 100 routers). */
 const ping = (from: Node, addr: string, count: number): Promise<boolean> =>
-  run(from, ['ping', '-n', '-q', '-c', String(count), '-W', '1', addr]).then((r) => r.code === 0)
+  run(from, ['ping', '-n', '-q', '-t', '255', '-c', String(count), '-W', '1', addr]).then((r) => r.code === 0)
 
 async function reach(c: Check): Promise<CheckResult> {
   // A fresh port may drop the very first frames (ARP): a few tries.
