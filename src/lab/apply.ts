@@ -24,7 +24,7 @@ import { Rtnl } from '../netlink/rtnl.js'
 import { NetNs, runInNetnsSync } from '../netns/netns.js'
 import { type Op, opMode, runOp } from '../op.js'
 import { ovsClient, ovsStart } from '../ovs/daemon.js'
-import { sysctlSet } from '../sysctl.js'
+import { sysctlGet, sysctlSet } from '../sysctl.js'
 import { formatOp } from '../teach/commands.js'
 import type { Created, Step } from './plan.js'
 import type { Journal } from './state.js'
@@ -83,13 +83,25 @@ class Kernel {
   }
 }
 
-/** `nft ARGV` inside a namespace, stdin fed. Equivalent: `ip netns exec NS nft -f - <<EOF`. */
-function nftIn(k: Kernel, op: Extract<Op, { kind: 'nft' }>): Promise<void> {
+/**
+ * `nft ARGV` (stdin fed) in a named namespace, or in nsdn's own.
+ * Equivalent: `[ip netns exec NS] nft -f - <<EOF ... EOF`.
+ */
+export function nftRun(op: Extract<Op, { kind: 'nft' }>): Promise<void> {
   return runOp(
     op,
     () =>
       new Promise<void>((resolve, reject) => {
-        const child = k.withNs(op.ns, (n) => runInNetnsSync(n, () => spawn('nft', op.argv, { stdio: ['pipe', 'ignore', 'pipe'] })))
+        const opts = { stdio: ['pipe', 'ignore', 'pipe'] as ('pipe' | 'ignore')[] }
+        let child
+        if (op.ns) {
+          const n = NetNs.open(op.ns)
+          try {
+            child = runInNetnsSync(n, () => spawn('nft', op.argv, opts))
+          } finally {
+            n.close()
+          }
+        } else child = spawn('nft', op.argv, opts)
         let err = ''
         child.stderr!.on('data', (d: Buffer) => (err += d.toString()))
         child.on('error', (e) =>
@@ -140,7 +152,7 @@ async function execOp(k: Kernel, op: Op): Promise<void> {
     case 'tc.qdisc.tbf':
       return qdiscAddTbf(k.h(op.ns), await k.ref(op.ns, op.dev), op)
     case 'nft':
-      return nftIn(k, op)
+      return nftRun(op)
     case 'ovs.vsctl': {
       // argv is the client's globals, then commands separated by "--".
       const vs = ovsClient()
@@ -185,7 +197,9 @@ export async function runSteps(steps: readonly Step[], o: RunOpts): Promise<void
   let failure: unknown
   const inflight = new Set<Promise<void>>()
   const start = (s: Step): void => {
-    if (s.creates) o.journal.record([s.creates])
+    const c = s.creates
+    // A host sysctl is journaled with the value it had, for destroy to restore.
+    if (c) o.journal.record(['sysctl' in c ? { ...c, was: sysctlGet(NetNs.current(), c.sysctl) } : c])
     if (sequential) opMode.write(`# ${s.why}`)
     const p: Promise<void> = execOp(k, s.op).then(
       () => {

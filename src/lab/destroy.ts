@@ -6,12 +6,14 @@
  * started it and no other lab uses it.
  * @module
  */
-import { ignoreNotFound } from '../errors.js'
+import { errorMessage, ignoreNotFound } from '../errors.js'
 import { linkDel, linkList, tryLinkByName } from '../netlink/link.js'
 import { Rtnl } from '../netlink/rtnl.js'
 import { NetNs } from '../netns/netns.js'
 import { opMode, runOp } from '../op.js'
 import { ovsClient, ovsStatus, ovsStop } from '../ovs/daemon.js'
+import { sysctlGet, sysctlSet } from '../sysctl.js'
+import { nftRun } from './apply.js'
 import type { Created } from './plan.js'
 import { listLabs, readLab } from './state.js'
 
@@ -24,12 +26,23 @@ export async function undo(created: readonly Created[], self: string): Promise<v
   const nss = new Set<string>()
   const links: { link: string; peerNs?: string }[] = []
   const bridges: string[] = []
+  const tables: string[] = []
+  const sysctls: { sysctl: string; was?: string }[] = []
   let ovsDir: string | undefined
   for (const c of created) {
     if ('netns' in c) nss.add(c.netns)
     else if ('link' in c) links.push(c)
     else if ('ovsBridge' in c) bridges.push(c.ovsBridge)
+    else if ('nftTable' in c) tables.push(c.nftTable)
+    else if ('sysctl' in c) sysctls.push(c)
     else ovsDir = c.ovsDaemon
+  }
+  if (tables.length) why("the lab's nft tables in the root namespace")
+  for (const t of tables) await nftRun({ kind: 'nft', argv: ['delete', 'table', 'ip', t] }).catch(ignoreMissing)
+  for (const s of sysctls) {
+    if (s.was === undefined || s.was === sysctlGet(NetNs.current(), s.sysctl) || othersSet(self, s.sysctl)) continue
+    why(`${s.sysctl} back to ${s.was}, as it was before the lab`)
+    sysctlSet(NetNs.current(), s.sysctl, s.was)
   }
   const ovs = bridges.length || ovsDir ? await ovsStatus(ovsDir ? { runDir: ovsDir } : {}) : undefined
   if (bridges.length && ovs?.running) {
@@ -65,6 +78,18 @@ async function vanish(root: Rtnl, names: string[]): Promise<void> {
   const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
   while (Date.now() < end && (await tryLinkByName(root, last))) await sleep(1)
   while (Date.now() < end && (await linkList(root)).some((l) => want.has(l.name))) await sleep(5)
+}
+
+/** nft's answer when the table is gone already. */
+function ignoreMissing(err: unknown): void {
+  if (!/No such file or directory/.test(errorMessage(err))) throw err
+}
+
+/** Whether another deployed lab set this host sysctl too (it still needs it). */
+function othersSet(self: string, key: string): boolean {
+  return listLabs()
+    .filter((n) => n !== self)
+    .some((n) => readLab(n)?.created.some((c) => 'sysctl' in c && c.sysctl === key))
 }
 
 /** Whether another deployed lab has OVS bridges or started the OVS. */

@@ -17,6 +17,10 @@ export type Created =
   | { link: string; peerNs?: string }
   | { ovsBridge: string }
   | { ovsDaemon: string }
+  /** A root-namespace sysctl the lab set; `was` (journaled when set) is restored by destroy. */
+  | { sysctl: string; was?: string }
+  /** An nft table of the lab's in the root namespace (family ip). */
+  | { nftTable: string }
 
 export interface Step {
   id: number
@@ -201,10 +205,26 @@ export function plan(lab: Lab, o: { ovsRunning: boolean; datapath: string }): St
       )
     if (n.nat.length && n.ns)
       add(
-        { kind: 'nft', ns: n.ns, argv: ['-f', '-'], stdin: natRuleset(n.nat) },
+        { kind: 'nft', ns: n.ns, argv: ['-f', '-'], stdin: natRuleset('nsdn', n.nat) },
         `${n.name}: masquerade what leaves ${n.nat.join(', ')} (source NAT to its own address)`,
         before,
       )
+    if (n.nat.length && !n.ns && lab.subnets.length) {
+      // The host's own forwarding and a table of the lab's: the uplinks themselves stay as they are.
+      const fwd = add(
+        { kind: 'sysctl.set', key: 'net.ipv4.ip_forward', value: '1' },
+        'the host forwards between the lab and its uplink (the value before is kept, and restored)',
+        before,
+        { sysctl: 'net.ipv4.ip_forward' },
+      )
+      const table = `nsdn-${lab.name}`
+      add(
+        { kind: 'nft', argv: ['-f', '-'], stdin: natRuleset(table, n.nat, lab.subnets) },
+        `masquerade the lab's subnets out of the uplink ${n.nat.join(', ')} (table ${table}, the lab's own)`,
+        [fwd],
+        { nftTable: table },
+      )
+    }
   }
   return steps
 }
@@ -219,13 +239,17 @@ export function vsctlGlobals(): string[] {
   return [`--db=unix:${ovsRunDir()}/db.sock`, '--timeout=5']
 }
 
-/** One nft table of the lab's own in a router namespace: masquerade out of `devs`. */
-export function natRuleset(devs: string[]): string {
+/**
+ * An nft table of the lab's own (in a router's namespace, or the root one): masquerade what
+ * leaves `devs` (from `from` only, when given: the host's own traffic is left alone).
+ */
+export function natRuleset(table: string, devs: string[], from: string[] = []): string {
+  const src = from.length ? `ip saddr { ${from.join(', ')} } ` : ''
   return [
-    'table ip nsdn {',
+    `table ip ${table} {`,
     '  chain postrouting {',
     '    type nat hook postrouting priority srcnat; policy accept;',
-    ...devs.map((d) => `    oifname "${d}" masquerade`),
+    ...devs.map((d) => `    ${src}oifname "${d}" masquerade`),
     '  }',
     '}',
     '',

@@ -20,7 +20,7 @@ export interface Node {
   /** iproute2 name of its namespace; undefined for root. */
   ns: string | undefined
   routes: { to: string; via?: string; dev?: string }[]
-  /** Devices (names in the node) whose outgoing traffic is masqueraded. */
+  /** Devices (names in the node; uplinks for root) whose outgoing traffic is masqueraded. */
   nat: string[]
 }
 
@@ -80,6 +80,8 @@ export interface Lab {
   needs: { bridgeVlans: string[]; netem: string[] }
   /** What an import (containerlab) left out. */
   notes: string[]
+  /** The subnets of the lab's addresses (what root NAT masquerades). */
+  subnets: string[]
 }
 
 const UNITS: Record<string, number> = { bit: 1, kbit: 1e3, mbit: 1e6, gbit: 1e9 }
@@ -148,12 +150,17 @@ export function resolve(l: Loaded): Lab {
       fail(`node "${name}": subnet is for switches`, [...p, 'subnet'], 'move it to the switch')
     if (kind === 'root') {
       if (++roots > 1) fail('more than one root node', p, 'the root namespace is one node')
-      if (n.nat?.length || n.routes?.length)
+      if (n.routes?.length)
         fail(
-          `root node "${name}": nat and routes would change the host's own routing`,
-          p,
+          `root node "${name}": routes would change the host's own routing`,
+          [...p, 'routes'],
           'put a router node between the lab and the root namespace',
         )
+      // NAT out of the host's uplink: only interfaces the file names as uplinks (never changed).
+      ;(n.nat ?? []).forEach((d, i) => {
+        if (!raw.uplinks?.includes(d))
+          fail(`root node "${name}": "${d}" is not an uplink`, [...p, 'nat', i], `list it in uplinks: [${d}]`)
+      })
     }
     const k = kind as Node['kind']
     nodes.set(name, {
@@ -276,7 +283,7 @@ export function resolve(l: Loaded): Lab {
         fail('a route needs via or dev', p, 'add via: the next hop address')
     })
     n.nat.forEach((d, i) => {
-      if (!devs.has(d))
+      if (n.ns && !devs.has(d))
         fail(`node "${n.name}" has no interface "${d}"`, ['nodes', n.name, 'nat', i], `its interfaces: ${[...devs].join(', ')}`)
     })
   }
@@ -322,6 +329,9 @@ export function resolve(l: Loaded): Lab {
     checks,
     needs,
     notes: l.notes,
+    subnets: [...new Set(links.flatMap((k) => [k.a, k.b]).flatMap((e) => e.addrs.map((a) => subnetOf(parseCidr(a)))))]
+      .filter((c) => !c.includes(':'))
+      .sort(),
   }
 }
 

@@ -155,6 +155,24 @@ test('routes: a gateway of the wrong family, an unknown device, host bits', () =
   assert.match(refusal(base.replace('ROUTE', '{ to: 10.9.0.1/16, via: 10.0.0.9 }')).message, /host bits/)
 })
 
+test('NAT in the root namespace only out of interfaces named as uplinks; no root routes', () => {
+  const text = `name: t
+UPLINKS
+nodes:
+  me: { kind: root, addresses: { v0: 10.0.0.1/24 }, nat: [eth0] }
+  h1: { addresses: { eth0: 10.0.0.2/24 } }
+links:
+  - endpoints: ["me:v0", "h1:eth0"]
+`
+  const e = refusal(text.replace('UPLINKS', ''))
+  assert.match(e.message, /lab\.yaml:4:\d+ nodes\.me\.nat\[0\]: root node "me": "eth0" is not an uplink/)
+  assert.match(e.hint!, /uplinks: \[eth0\]/)
+  const l = lab(text.replace('UPLINKS', 'uplinks: [eth0]'))
+  assert.deepEqual(l.subnets, ['10.0.0.0/24'])
+  const r = refusal(text.replace('UPLINKS', 'uplinks: [eth0]').replace('nat: [eth0]', 'routes: [{ to: default, via: 10.0.0.2 }]'))
+  assert.match(r.message, /routes would change the host's own routing/)
+})
+
 test('a check from an unknown node, or to a switch', () => {
   assert.match(refusal(GOOD.replace('{ from: h1', '{ from: h9')).message, /unknown node "h9"/)
   assert.match(refusal(GOOD.replace('to: h2', 'to: sw')).message, /is a switch/)
