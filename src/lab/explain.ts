@@ -6,6 +6,7 @@
  */
 import { formatOp } from '../teach/commands.js'
 import { planFor } from './deploy.js'
+import { vsctlGlobals } from './plan.js'
 import type { Lab } from './resolve.js'
 
 export async function explainScript(lab: Lab): Promise<string> {
@@ -21,8 +22,13 @@ export async function explainScript(lab: Lab): Promise<string> {
   const roots = steps.flatMap((s) => (s.creates && 'link' in s.creates && !s.creates.peerNs ? [s.creates.link] : []))
   const ovs = lab.switches.filter((s) => s.kind === 'ovs').map((s) => s.dev)
   out.push('', '# To remove it all again:')
-  for (const b of ovs) out.push(`#   ovs-vsctl --db=unix:/run/nsdn/ovs/db.sock del-br ${b}`)
+  for (const b of ovs) out.push(`#   ovs-vsctl ${vsctlGlobals()[0]} del-br ${b}`)
   for (const l of roots) out.push(`#   ip link del ${l}`)
   for (const n of nss) out.push(`#   ip netns del ${n}`)
+  for (const s of steps) {
+    const c = s.creates
+    if (c && 'nftTable' in c) out.push(`#   nft delete table ip ${c.nftTable}`)
+    if (c && 'sysctl' in c) out.push(`#   sysctl -w ${c.sysctl}=0   # if it was 0 before`)
+  }
   return out.join('\n') + '\n'
 }
