@@ -6,12 +6,12 @@ import { batchify } from '../../bench/lab-run.js'
 import { loadText } from '../../src/lab/load.js'
 import { resolve } from '../../src/lab/resolve.js'
 
-test('the chain is a valid lab: n routers, n-1 links, a check from the first to the last', () => {
+test('the chain is a valid lab: n routers, n-1 links, a check from the first to the 60th (TTL 64 back)', () => {
   const l = resolve(loadText(chainYaml(100), 'chain.yaml'))
   assert.equal(l.nodes.length, 100)
   assert.equal(l.links.length, 99)
   assert.ok(l.nodes.every((n) => n.kind === 'router'))
-  assert.deepEqual(l.checks.map((c) => [c.from.name, c.addr]), [['r1', '10.100.99.2']])
+  assert.deepEqual(l.checks.map((c) => [c.from.name, c.addr]), [['r1', '10.100.59.2']])
 })
 
 test('batchify: one ip -batch per namespace, a namespace after the one that makes its veth', () => {
