@@ -56,7 +56,9 @@ export function batchify(script: string): string {
     order.push(ns)
   }
   for (const ns of groups.keys()) visit(ns)
-  const batches = order.map((ns) => `ip ${ns ? `-n ${ns} ` : ''}-batch - <<'EOB'\n${groups.get(ns)!.join('\n')}\nEOB`)
+  const batches = order.map(
+    (ns) => `ip ${ns ? `-n ${ns} ` : ''}-batch - <<'EOB'\n${groups.get(ns)!.join('\n')}\nEOB`,
+  )
   return [...batches, ...rest].join('\n') + '\n'
 }
 
@@ -77,7 +79,8 @@ function waitNoVeth(): void {
 
 function main(): void {
   const [method = '', file = '', run = '1'] = process.argv.slice(2)
-  const name = /^name: (\S+)/m.exec(require('node:fs').readFileSync(file, 'utf8') as string)?.[1] ?? ''
+  const name =
+    /^name: (\S+)/m.exec(require('node:fs').readFileSync(file, 'utf8') as string)?.[1] ?? ''
   let errs = 0
   let createS = NaN
   let teardownS = NaN
@@ -96,7 +99,8 @@ function main(): void {
   if (method === 'nsdn-lab') {
     if (node(['lab', 'destroy', name]).status !== 0) errs++
   } else {
-    if (bash(method === 'ip' ? teardownScript(script) : batchify(teardownScript(script))) !== 0) errs++
+    if (bash(method === 'ip' ? teardownScript(script) : batchify(teardownScript(script))) !== 0)
+      errs++
     waitNoVeth()
   }
   teardownS = (t() - t2) / 1000

@@ -38,12 +38,17 @@ export function chainYaml(n: number): string {
   ]
   const sub = (i: number): string => `10.${100 + (i >> 8)}.${i & 255}`
   for (let i = 1; i <= n; i++) {
-    const addrs = [i > 1 ? `eth0: ${sub(i - 1)}.2/30` : '', i < n ? `eth1: ${sub(i)}.1/30` : ''].filter(Boolean)
+    const addrs = [
+      i > 1 ? `eth0: ${sub(i - 1)}.2/30` : '',
+      i < n ? `eth1: ${sub(i)}.1/30` : '',
+    ].filter(Boolean)
     const routes = [
       i < n ? `{ to: default, via: ${sub(i)}.2 }` : '',
       i > 2 ? `{ to: ${sub(1)}.0/30, via: ${sub(i - 1)}.1 }` : '',
     ].filter(Boolean)
-    out.push(`  r${i}: { addresses: { ${addrs.join(', ')} }${routes.length ? `, routes: [${routes.join(', ')}]` : ''} }`)
+    out.push(
+      `  r${i}: { addresses: { ${addrs.join(', ')} }${routes.length ? `, routes: [${routes.join(', ')}]` : ''} }`,
+    )
   }
   out.push('links:')
   for (let i = 1; i < n; i++) out.push(`  - endpoints: ["r${i}:eth1", "r${i + 1}:eth0"]`)
@@ -53,12 +58,19 @@ export function chainYaml(n: number): string {
   return out.join('\n')
 }
 
-async function labRun(method: string, file: string, run: number): Promise<{ c: number; t: number } | string> {
+async function labRun(
+  method: string,
+  file: string,
+  run: number,
+): Promise<{ c: number; t: number } | string> {
   const o = await runSandboxed([process.execPath, RUNNER, method, file, String(run)])
   const line = o.stdout.split('\n').find((l) => l.startsWith('RESULT '))
   const r = line ? parseResultLine(line) : undefined
   if (!r || r.get('verify') !== 'ok' || r.get('errors') !== '0')
-    return `${o.timedOut ? 'timed out ' : ''}${line ?? 'no RESULT'} ${o.stderr.trim().split('\n').slice(-1)[0] ?? ''}`.slice(0, 200)
+    return `${o.timedOut ? 'timed out ' : ''}${line ?? 'no RESULT'} ${o.stderr.trim().split('\n').slice(-1)[0] ?? ''}`.slice(
+      0,
+      200,
+    )
   return { c: Number(r.get('create_s')), t: Number(r.get('teardown_s')) }
 }
 
@@ -86,12 +98,15 @@ export async function labMain(argv: string[]): Promise<number> {
   }
   const wanted = values.methods ? values.methods.split(',') : [...METHODS]
   const anchors = METHODS.filter((m) => wanted.includes(m) && !missing(m)) as Method[]
-  for (const m of METHODS) if (missing(m)) process.stderr.write(`bench lab: skipping ${m}: ${missing(m)}\n`)
+  for (const m of METHODS)
+    if (missing(m)) process.stderr.write(`bench lab: skipping ${m}: ${missing(m)}\n`)
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'nsdn-bench-'))
   const chainFile = path.join(tmp, `chain-${chain}.yaml`)
   fs.writeFileSync(chainFile, chainYaml(chain))
   const note = (what: string, s: { c: number; t: number } | string): void =>
-    void process.stderr.write(`  ${what}: ${typeof s === 'string' ? `FAILED ${s}` : `deploy ${f(s.c)} s, destroy ${f(s.t)} s`}\n`)
+    void process.stderr.write(
+      `  ${what}: ${typeof s === 'string' ? `FAILED ${s}` : `deploy ${f(s.c)} s, destroy ${f(s.t)} s`}\n`,
+    )
   for (let run = 1; run <= runs; run++) {
     for (const n of ns) {
       const topo = `star ${n}`
@@ -117,7 +132,12 @@ export async function labMain(argv: string[]): Promise<number> {
       process.stderr.write(`[run ${run}/${runs}] ${topo} (load ${os.loadavg()[0]!.toFixed(1)})\n`)
       for (const m of LAB_METHODS) {
         const s = await labRun(m, chainFile, run)
-        const label = m === 'nsdn-lab' ? 'nsdn lab (CLI)' : m === 'ip' ? 'ip (explain script)' : 'ip -batch (batched script)'
+        const label =
+          m === 'nsdn-lab'
+            ? 'nsdn lab (CLI)'
+            : m === 'ip'
+              ? 'ip (explain script)'
+              : 'ip -batch (batched script)'
         note(label, s)
         const r = row(topo, label)
         if (typeof s === 'string') r.failures.push(s)

@@ -19,14 +19,23 @@ const shown = (a: string): string => (a === SCENARIO ? path.relative(process.cwd
 
 /** The walkthrough: what to say, and the nsdn command that shows it. */
 export const STEPS: { say: string; nsdn: string[] }[] = [
-  { say: 'the lab file is checked: schema, names, subnets, VLANs, the kernel features it needs', nsdn: ['lab', 'validate', SCENARIO] },
+  {
+    say: 'the lab file is checked: schema, names, subnets, VLANs, the kernel features it needs',
+    nsdn: ['lab', 'validate', SCENARIO],
+  },
   {
     say: 'deploy it: a private Open vSwitch, three namespaces, veth pairs, OVS ports tagged 100/200/100 (each step explained)',
     nsdn: ['--explain', 'lab', 'deploy', SCENARIO],
   },
   { say: 'what was built', nsdn: ['lab', 'inspect', 'vlan'] },
-  { say: "the lab's checks: ns1 and ns3 share VLAN 100, ns2 is alone in VLAN 200", nsdn: ['lab', 'verify', 'vlan'] },
-  { say: 'its picture (Mermaid; --format svg draws it, --format dot for Graphviz)', nsdn: ['lab', 'graph', 'vlan', '--format', 'mermaid'] },
+  {
+    say: "the lab's checks: ns1 and ns3 share VLAN 100, ns2 is alone in VLAN 200",
+    nsdn: ['lab', 'verify', 'vlan'],
+  },
+  {
+    say: 'its picture (Mermaid; --format svg draws it, --format dot for Graphviz)',
+    nsdn: ['lab', 'graph', 'vlan', '--format', 'mermaid'],
+  },
   { say: 'remove everything, from the lab record', nsdn: ['--explain', 'lab', 'destroy', 'vlan'] },
 ]
 
@@ -49,11 +58,17 @@ export async function runDemo(): Promise<number> {
     out(`$ nsdn ${s.nsdn.map(shown).join(' ')}`)
     const r = spawnSync(process.execPath, [MAIN, ...s.nsdn], { stdio: 'inherit' })
     const passed = r.status === 0
-    verdicts.push(`${passed ? 'ok  ' : 'FAIL'} nsdn ${s.nsdn.filter((a) => a !== '--explain').slice(0, 2).join(' ')}`)
+    verdicts.push(
+      `${passed ? 'ok  ' : 'FAIL'} nsdn ${s.nsdn
+        .filter((a) => a !== '--explain')
+        .slice(0, 2)
+        .join(' ')}`,
+    )
     // After a failure, still destroy (the last step), then stop.
     if (!passed) {
       ok = false
-      if (s !== STEPS.at(-1)) spawnSync(process.execPath, [MAIN, 'lab', 'destroy', 'vlan'], { stdio: 'inherit' })
+      if (s !== STEPS.at(-1))
+        spawnSync(process.execPath, [MAIN, 'lab', 'destroy', 'vlan'], { stdio: 'inherit' })
       break
     }
   }

@@ -105,10 +105,16 @@ export function nftRun(op: Extract<Op, { kind: 'nft' }>): Promise<void> {
         let err = ''
         child.stderr!.on('data', (d: Buffer) => (err += d.toString()))
         child.on('error', (e) =>
-          reject(new NsdnError('E_UNAVAILABLE', `cannot run nft: ${e.message}`, { hint: 'apt-get install nftables' })),
+          reject(
+            new NsdnError('E_UNAVAILABLE', `cannot run nft: ${e.message}`, {
+              hint: 'apt-get install nftables',
+            }),
+          ),
         )
         child.on('exit', (code) =>
-          code === 0 ? resolve() : reject(new ExecError(`nft: ${err.trim()}`, ['nft', ...op.argv], code, err)),
+          code === 0
+            ? resolve()
+            : reject(new ExecError(`nft: ${err.trim()}`, ['nft', ...op.argv], code, err)),
         )
         child.stdin!.end(op.stdin ?? '')
       }),
@@ -123,7 +129,10 @@ async function execOp(k: Kernel, op: Op): Promise<void> {
       k.created(NetNs.create(op.name))
       return
     case 'link.set': {
-      const s = { ...(op.up !== undefined ? { up: op.up } : {}), ...(op.mtu !== undefined ? { mtu: op.mtu } : {}) }
+      const s = {
+        ...(op.up !== undefined ? { up: op.up } : {}),
+        ...(op.mtu !== undefined ? { mtu: op.mtu } : {}),
+      }
       return linkSet(k.h(op.ns), await k.ref(op.ns, op.name), s)
     }
     case 'sysctl.set':
@@ -140,7 +149,12 @@ async function execOp(k: Kernel, op: Op): Promise<void> {
       })
     }
     case 'addr.add':
-      return addrAdd(k.h(op.ns), op.cidr, await k.ref(op.ns, op.dev), op.nodad ? { nodad: true } : {})
+      return addrAdd(
+        k.h(op.ns),
+        op.cidr,
+        await k.ref(op.ns, op.dev),
+        op.nodad ? { nodad: true } : {},
+      )
     case 'route.add':
       return routeAdd(k.h(op.ns), {
         dst: op.dst,
@@ -199,7 +213,8 @@ export async function runSteps(steps: readonly Step[], o: RunOpts): Promise<void
   const start = (s: Step): void => {
     const c = s.creates
     // A host sysctl is journaled with the value it had, for destroy to restore.
-    if (c) o.journal.record(['sysctl' in c ? { ...c, was: sysctlGet(NetNs.current(), c.sysctl) } : c])
+    if (c)
+      o.journal.record(['sysctl' in c ? { ...c, was: sysctlGet(NetNs.current(), c.sysctl) } : c])
     if (sequential) opMode.write(`# ${s.why}`)
     const p: Promise<void> = execOp(k, s.op).then(
       () => {
@@ -241,7 +256,9 @@ export async function runSteps(steps: readonly Step[], o: RunOpts): Promise<void
  */
 export async function waitReady(created: readonly Created[], ms = 10_000): Promise<void> {
   if (opMode.dryRun) return
-  const want = new Set(created.flatMap((c) => ('link' in c && c.peerNs !== undefined ? [c.link] : [])))
+  const want = new Set(
+    created.flatMap((c) => ('link' in c && c.peerNs !== undefined ? [c.link] : [])),
+  )
   if (!want.size) return
   const root = Rtnl.for()
   const end = Date.now() + ms
@@ -250,7 +267,10 @@ export async function waitReady(created: readonly Created[], ms = 10_000): Promi
     const missing = links.filter((l) => want.has(l.name) && !l.lowerUp).map((l) => l.name)
     if (!missing.length) return
     if (Date.now() > end)
-      throw new NsdnError('E_TRY_AGAIN', `ports without carrier after ${ms / 1000} s: ${missing.slice(0, 5).join(', ')}`)
+      throw new NsdnError(
+        'E_TRY_AGAIN',
+        `ports without carrier after ${ms / 1000} s: ${missing.slice(0, 5).join(', ')}`,
+      )
     await new Promise((r) => setTimeout(r, 5))
   }
 }

@@ -12,11 +12,37 @@ import type { FieldPath, RawLab, RawNode } from './load.js'
 
 /** Node fields containerlab has and nsdn ignores (a namespace runs no image). */
 const IGNORED = [
-  'image', 'cmd', 'exec', 'binds', 'ports', 'env', 'entrypoint', 'user', 'startup-config',
-  'mgmt-ipv4', 'mgmt-ipv6', 'labels', 'group', 'network-mode', 'publish', 'license', 'type',
-  'cpu', 'memory', 'sysctls', 'stages', 'restart-policy', 'dns', 'certificate', 'healthcheck',
+  'image',
+  'cmd',
+  'exec',
+  'binds',
+  'ports',
+  'env',
+  'entrypoint',
+  'user',
+  'startup-config',
+  'mgmt-ipv4',
+  'mgmt-ipv6',
+  'labels',
+  'group',
+  'network-mode',
+  'publish',
+  'license',
+  'type',
+  'cpu',
+  'memory',
+  'sysctls',
+  'stages',
+  'restart-policy',
+  'dns',
+  'certificate',
+  'healthcheck',
 ]
-const KINDS: Record<string, RawNode['kind']> = { linux: 'host', bridge: 'bridge', 'ovs-bridge': 'ovs' }
+const KINDS: Record<string, RawNode['kind']> = {
+  linux: 'host',
+  bridge: 'bridge',
+  'ovs-bridge': 'ovs',
+}
 /** What a containerlab kind must become to be deployable by nsdn. */
 const SUPPORTED = 'linux, bridge, ovs-bridge'
 
@@ -47,8 +73,10 @@ export function fromClab(doc: Obj, file: string, notes: string[]): RawLab {
   const topo = doc.topology as Obj
   const name = typeof doc.name === 'string' ? doc.name : 'clab'
   const lab = labName(name)
-  if (lab !== name) notes.push(`lab name "${name}" is "${lab}" in nsdn (lower-case letters and digits, at most 6)`)
-  if (doc.mgmt !== undefined) notes.push('mgmt: no management network (namespaces reach each other only by the links)')
+  if (lab !== name)
+    notes.push(`lab name "${name}" is "${lab}" in nsdn (lower-case letters and digits, at most 6)`)
+  if (doc.mgmt !== undefined)
+    notes.push('mgmt: no management network (namespaces reach each other only by the links)')
   const kinds = isObj(topo.kinds) ? topo.kinds : {}
   const defaults = isObj(topo.defaults) ? topo.defaults : {}
   const nodes: Record<string, RawNode> = {}
@@ -59,29 +87,46 @@ export function fromClab(doc: Obj, file: string, notes: string[]): RawLab {
     const kind = String(node.kind ?? defaults.kind ?? '')
     const mine = KINDS[kind]
     if (!mine)
-      throw new ConfigError(`node "${n}": kind "${kind}" is not supported`, `${file} topology.nodes.${n}.kind`, {
-        hint: `nsdn imports the kinds ${SUPPORTED}; network OS images (srl, ceos, vr-*) need their VMs`,
-      })
+      throw new ConfigError(
+        `node "${n}": kind "${kind}" is not supported`,
+        `${file} topology.nodes.${n}.kind`,
+        {
+          hint: `nsdn imports the kinds ${SUPPORTED}; network OS images (srl, ceos, vr-*) need their VMs`,
+        },
+      )
     for (const k of Object.keys({ ...(isObj(kinds[kind]) ? kinds[kind] : {}), ...node }))
       if (k !== 'kind') ignored.add(k)
     nodes[n] = { kind: mine }
   }
   for (const k of ignored)
-    notes.push(IGNORED.includes(k) ? `node field "${k}": ignored (a node is a namespace; no image runs)` : `node field "${k}": unknown, ignored`)
+    notes.push(
+      IGNORED.includes(k)
+        ? `node field "${k}": ignored (a node is a namespace; no image runs)`
+        : `node field "${k}": unknown, ignored`,
+    )
   const links = (Array.isArray(topo.links) ? topo.links : []).map((l, i) => {
     const link = isObj(l) ? l : {}
     if (link.type !== undefined && link.type !== 'veth')
-      throw new ConfigError(`link type "${String(link.type)}" is not supported`, `${file} topology.links[${i}].type`, {
-        hint: 'nsdn imports veth links given as endpoints: ["a:eth1", "b:eth1"]',
-      })
+      throw new ConfigError(
+        `link type "${String(link.type)}" is not supported`,
+        `${file} topology.links[${i}].type`,
+        {
+          hint: 'nsdn imports veth links given as endpoints: ["a:eth1", "b:eth1"]',
+        },
+      )
     const eps = Array.isArray(link.endpoints) ? link.endpoints.map(String) : []
     for (const e of eps)
       if (e.startsWith('host:')) host = true
       else if (e.startsWith('macvlan:') || e.startsWith('mgmt-net:'))
-        throw new ConfigError(`endpoint "${e}" is not supported`, `${file} topology.links[${i}].endpoints`, {
-          hint: 'link the node to a bridge or another node instead',
-        })
-    for (const k of Object.keys(link)) if (k !== 'endpoints' && k !== 'type') notes.push(`link field "${k}": ignored`)
+        throw new ConfigError(
+          `endpoint "${e}" is not supported`,
+          `${file} topology.links[${i}].endpoints`,
+          {
+            hint: 'link the node to a bridge or another node instead',
+          },
+        )
+    for (const k of Object.keys(link))
+      if (k !== 'endpoints' && k !== 'type') notes.push(`link field "${k}": ignored`)
     return { endpoints: eps as [string, string] }
   })
   if (host) nodes.host = { kind: 'root' }

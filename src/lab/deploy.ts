@@ -92,10 +92,14 @@ export async function deploy(lab: Lab, o: DeployOpts = {}): Promise<DeployResult
       await undo(rec?.created ?? [], lab.name)
       forget(lab.name)
     } catch (e) {
-      throw new NsdnError('E_KERNEL', `deploy failed, and so did its undo: ${(e as Error).message}`, {
-        cause: err,
-        hint: `"nsdn lab destroy ${lab.name}" tries again`,
-      })
+      throw new NsdnError(
+        'E_KERNEL',
+        `deploy failed, and so did its undo: ${(e as Error).message}`,
+        {
+          cause: err,
+          hint: `"nsdn lab destroy ${lab.name}" tries again`,
+        },
+      )
     }
     throw err
   }

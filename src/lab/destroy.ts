@@ -38,13 +38,20 @@ export async function undo(created: readonly Created[], self: string): Promise<v
     else ovsDir = c.ovsDaemon
   }
   if (tables.length) why("the lab's nft tables in the root namespace")
-  for (const t of tables) await nftRun({ kind: 'nft', argv: ['delete', 'table', 'ip', t] }).catch(ignoreMissing)
+  for (const t of tables)
+    await nftRun({ kind: 'nft', argv: ['delete', 'table', 'ip', t] }).catch(ignoreMissing)
   for (const s of sysctls) {
-    if (s.was === undefined || s.was === sysctlGet(NetNs.current(), s.sysctl) || othersSet(self, s.sysctl)) continue
+    if (
+      s.was === undefined ||
+      s.was === sysctlGet(NetNs.current(), s.sysctl) ||
+      othersSet(self, s.sysctl)
+    )
+      continue
     why(`${s.sysctl} back to ${s.was}, as it was before the lab`)
     sysctlSet(NetNs.current(), s.sysctl, s.was)
   }
-  const ovs = bridges.length || ovsDir ? await ovsStatus(ovsDir ? { runDir: ovsDir } : {}) : undefined
+  const ovs =
+    bridges.length || ovsDir ? await ovsStatus(ovsDir ? { runDir: ovsDir } : {}) : undefined
   if (bridges.length && ovs?.running) {
     why('the Open vSwitch bridges, with their ports')
     await ovsClient().run(bridges.map((b) => ['--if-exists', 'del-br', b]))
@@ -58,10 +65,18 @@ export async function undo(created: readonly Created[], self: string): Promise<v
   const existing = [...nss].filter((n) => NetNs.exists(n))
   if (existing.length) why('the namespaces, and everything in them: interfaces, addresses, routes')
   for (const n of existing) NetNs.delete(n)
-  if (!opMode.dryRun) await vanish(root, links.filter((l) => l.peerNs).map((l) => l.link))
+  if (!opMode.dryRun)
+    await vanish(
+      root,
+      links.filter((l) => l.peerNs).map((l) => l.link),
+    )
   if (ovsDir && ovs?.running && !othersUseOvs(self)) {
     why('the private Open vSwitch this lab started')
-    await runOp({ kind: 'ovs.daemon', action: 'stop', runDir: ovsDir }, () => ovsStop({ runDir: ovsDir }), undefined)
+    await runOp(
+      { kind: 'ovs.daemon', action: 'stop', runDir: ovsDir },
+      () => ovsStop({ runDir: ovsDir }),
+      undefined,
+    )
   }
 }
 

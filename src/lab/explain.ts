@@ -19,7 +19,9 @@ export async function explainScript(lab: Lab): Promise<string> {
   ]
   for (const s of steps) out.push('', `# ${s.why}`, formatOp(s.op))
   const nss = lab.nodes.flatMap((n) => (n.ns ? [n.ns] : []))
-  const roots = steps.flatMap((s) => (s.creates && 'link' in s.creates && !s.creates.peerNs ? [s.creates.link] : []))
+  const roots = steps.flatMap((s) =>
+    s.creates && 'link' in s.creates && !s.creates.peerNs ? [s.creates.link] : [],
+  )
   const ovs = lab.switches.filter((s) => s.kind === 'ovs').map((s) => s.dev)
   out.push('', '# To remove it all again:')
   for (const b of ovs) out.push(`#   ovs-vsctl ${vsctlGlobals()[0]} del-br ${b}`)

@@ -38,7 +38,13 @@ function model(lab: Lab): { vs: Vertex[]; es: Edge[] } {
   return { vs, es }
 }
 
-const SHAPE: Record<string, string> = { host: 'box', router: 'diamond', root: 'house', bridge: 'ellipse', ovs: 'ellipse' }
+const SHAPE: Record<string, string> = {
+  host: 'box',
+  router: 'diamond',
+  root: 'house',
+  bridge: 'ellipse',
+  ovs: 'ellipse',
+}
 
 export function toDot(lab: Lab): string {
   const { vs, es } = model(lab)
@@ -46,7 +52,10 @@ export function toDot(lab: Lab): string {
   return [
     `graph ${q(lab.name)} {`,
     '  node [fontname="sans-serif"];',
-    ...vs.map((v) => `  ${q(v.id)} [label=${q(`${v.label}\n(${v.kind})`)}, shape=${SHAPE[v.kind] ?? 'box'}];`),
+    ...vs.map(
+      (v) =>
+        `  ${q(v.id)} [label=${q(`${v.label}\n(${v.kind})`)}, shape=${SHAPE[v.kind] ?? 'box'}];`,
+    ),
     ...es.map((e) => `  ${q(e.a)} -- ${q(e.b)} [label=${q(e.label)}];`),
     '}',
     '',
@@ -57,7 +66,11 @@ export function toMermaid(lab: Lab): string {
   const { vs, es } = model(lab)
   const id = (s: string): string => s.replace(/[^A-Za-z0-9_]/g, '_')
   const shape = (v: Vertex): string =>
-    v.kind === 'router' ? `{"${v.label}"}` : v.kind === 'bridge' || v.kind === 'ovs' ? `(("${v.label}"))` : `["${v.label}"]`
+    v.kind === 'router'
+      ? `{"${v.label}"}`
+      : v.kind === 'bridge' || v.kind === 'ovs'
+        ? `(("${v.label}"))`
+        : `["${v.label}"]`
   return [
     'graph TD',
     ...vs.map((v) => `  ${id(v.id)}${shape(v)}`),
@@ -66,8 +79,15 @@ export function toMermaid(lab: Lab): string {
   ].join('\n')
 }
 
-const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
-const FILL: Record<string, string> = { host: '#e3f2fd', router: '#fff3e0', root: '#eeeeee', bridge: '#e8f5e9', ovs: '#e8f5e9' }
+const esc = (s: string): string =>
+  s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
+const FILL: Record<string, string> = {
+  host: '#e3f2fd',
+  router: '#fff3e0',
+  root: '#eeeeee',
+  bridge: '#e8f5e9',
+  ovs: '#e8f5e9',
+}
 
 /** Rows: routers and root on top, switches in the middle, hosts below (hosts without a switch last). */
 export function toSvg(lab: Lab): string {
@@ -79,7 +99,9 @@ export function toSvg(lab: Lab): string {
   // Hosts under the switch they hang off, in switch order.
   const swIndex = new Map(rows[1]!.map((v, i) => [v.id, i]))
   const hostSw = (v: Vertex): number => {
-    const e = es.find((x) => (x.a === v.id && swIndex.has(x.b)) || (x.b === v.id && swIndex.has(x.a)))
+    const e = es.find(
+      (x) => (x.a === v.id && swIndex.has(x.b)) || (x.b === v.id && swIndex.has(x.a)),
+    )
     return e ? swIndex.get(e.a === v.id ? e.b : e.a)! : rows[1]!.length
   }
   rows[2]!.sort((x, y) => hostSw(x) - hostSw(y))

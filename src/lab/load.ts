@@ -68,7 +68,9 @@ export interface Loaded {
 export const SCHEMA_FILE = path.resolve(__dirname, '../../../scenarios/schema.json')
 
 export const fieldText = (p: FieldPath): string =>
-  p.length ? p.map((k, i) => (typeof k === 'number' ? `[${k}]` : i ? `.${k}` : k)).join('') : '(top)'
+  p.length
+    ? p.map((k, i) => (typeof k === 'number' ? `[${k}]` : i ? `.${k}` : k)).join('')
+    : '(top)'
 
 type Validate = ((v: unknown) => boolean) & { errors?: ErrorObject[] | null }
 let validator: Validate | undefined
@@ -89,7 +91,8 @@ function schemaValidator(): Validate {
     // not compiled yet
   }
   const Ajv = (require('ajv') as typeof import('ajv')).default
-  const standalone = (require('ajv/dist/standalone') as typeof import('ajv/dist/standalone')).default
+  const standalone = (require('ajv/dist/standalone') as typeof import('ajv/dist/standalone'))
+    .default
   const ajv = new Ajv({ allErrors: false, strict: false, code: { source: true } })
   const v = ajv.compile(JSON.parse(text) as object) as Validate
   try {
@@ -124,7 +127,10 @@ function schemaMessage(e: ErrorObject): string {
 }
 
 /** `file:line:col` of positions in text, and of fields, through the `yaml` package. */
-function positions(text: string, file: string): { pos(offset: number): string; at(p: FieldPath): string } {
+function positions(
+  text: string,
+  file: string,
+): { pos(offset: number): string; at(p: FieldPath): string } {
   const YAML = require('yaml') as typeof import('yaml')
   const lc = new YAML.LineCounter()
   const doc = YAML.parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: false })
@@ -134,7 +140,9 @@ function positions(text: string, file: string): { pos(offset: number): string; a
   }
   const at = (p: FieldPath): string => {
     for (let n = p.length; n >= 0; n--) {
-      const node = doc.getIn(p.slice(0, n), true) as { range?: [number, number, number] } | undefined
+      const node = doc.getIn(p.slice(0, n), true) as
+        | { range?: [number, number, number] }
+        | undefined
       const range = n === 0 ? (doc.contents as { range?: [number] } | null)?.range : node?.range
       if (range) return `${pos(range[0])} ${fieldText(p)}`
     }
@@ -162,7 +170,8 @@ export function loadText(text: string, file: string): Loaded {
   const clab = isClab(raw)
   if (clab) raw = fromClab(raw as Record<string, unknown>, file, notes)
   let located: ReturnType<typeof positions> | undefined
-  const at = (p: FieldPath): string => (located ??= positions(text, file)).at(clab ? clabPath(p) : p)
+  const at = (p: FieldPath): string =>
+    (located ??= positions(text, file)).at(clab ? clabPath(p) : p)
   const validate = schemaValidator()
   if (!validate(raw)) {
     const e = validate.errors![0]!

@@ -124,7 +124,10 @@ export function plan(lab: Lab, o: { ovsRunning: boolean; datapath: string }): St
     const [local, peer] = k.b.ns === undefined && k.a.ns !== undefined ? [k.b, k.a] : [k.a, k.b]
     const master = local.sw?.kind === 'bridge' ? local.sw.dev : undefined
     const upNow = local.ns === undefined
-    const deps = [local.ns ? nsStep.get(local.ns) : undefined, peer.ns ? nsStep.get(peer.ns) : undefined]
+    const deps = [
+      local.ns ? nsStep.get(local.ns) : undefined,
+      peer.ns ? nsStep.get(peer.ns) : undefined,
+    ]
     if (local.sw) deps.push(swStep.get(local.sw.name))
     if (peer.sw) deps.push(swStep.get(peer.sw.name))
     const veth = add(
@@ -139,7 +142,9 @@ export function plan(lab: Lab, o: { ovsRunning: boolean; datapath: string }): St
       },
       `a veth pair (a virtual cable): ${describe(local)} <-> ${describe(peer)}`,
       deps,
-      local.ns === undefined ? { link: local.dev, ...(peer.ns ? { peerNs: peer.ns } : {}) } : undefined,
+      local.ns === undefined
+        ? { link: local.dev, ...(peer.ns ? { peerNs: peer.ns } : {}) }
+        : undefined,
     )
     for (const e of [local, peer]) {
       const ds = [veth]
@@ -156,14 +161,27 @@ export function plan(lab: Lab, o: { ovsRunning: boolean; datapath: string }): St
         ds.push(add({ kind: 'ovs.vsctl', argv }, why, [veth]))
       }
       if (e.mtu !== undefined)
-        ds.push(add({ kind: 'link.set', ...nsq(e.ns), name: e.dev, mtu: e.mtu }, 'the MTU the lab asks for', [veth]))
+        ds.push(
+          add(
+            { kind: 'link.set', ...nsq(e.ns), name: e.dev, mtu: e.mtu },
+            'the MTU the lab asks for',
+            [veth],
+          ),
+        )
       if (e.ns !== undefined || !upNow || e !== local)
-        ds.push(add({ kind: 'link.set', ...nsq(e.ns), name: e.dev, up: true }, 'interface up', [veth]))
+        ds.push(
+          add({ kind: 'link.set', ...nsq(e.ns), name: e.dev, up: true }, 'interface up', [veth]),
+        )
       const other = e === local ? peer : local
       if (other.sw?.kind === 'ovs' && o.datapath === 'netdev' && e.ns !== undefined)
         ds.push(
           add(
-            { kind: 'ethtool.features', ns: e.ns, dev: e.dev, features: { 'tx-checksum-ip-generic': false } },
+            {
+              kind: 'ethtool.features',
+              ns: e.ns,
+              dev: e.dev,
+              features: { 'tx-checksum-ip-generic': false },
+            },
             "checksums in software: OVS's userspace datapath forwards frames as they are, so " +
               'an offloaded checksum would arrive wrong and TCP would stall',
             [veth],
@@ -172,7 +190,13 @@ export function plan(lab: Lab, o: { ovsRunning: boolean; datapath: string }): St
       for (const a of e.addrs)
         ds.push(
           add(
-            { kind: 'addr.add', ...nsq(e.ns), cidr: a, dev: e.dev, ...(a.includes(':') ? { nodad: true } : {}) },
+            {
+              kind: 'addr.add',
+              ...nsq(e.ns),
+              cidr: a,
+              dev: e.dev,
+              ...(a.includes(':') ? { nodad: true } : {}),
+            },
             `${e.node}'s address on ${e.dev}`,
             [veth],
           ),
@@ -180,7 +204,14 @@ export function plan(lab: Lab, o: { ovsRunning: boolean; datapath: string }): St
       if (e.rate !== undefined)
         ds.push(
           add(
-            { kind: 'tc.qdisc.tbf', ...nsq(e.ns), dev: e.dev, rate: e.rate, burst: tbfBurst(e.rate), latency: 50 },
+            {
+              kind: 'tc.qdisc.tbf',
+              ...nsq(e.ns),
+              dev: e.dev,
+              rate: e.rate,
+              burst: tbfBurst(e.rate),
+              latency: 50,
+            },
             `rate limit: a token bucket lets ${e.rate / 1e6} Mbit/s out of ${e.dev}`,
             [veth],
           ),
@@ -200,7 +231,9 @@ export function plan(lab: Lab, o: { ovsRunning: boolean; datapath: string }): St
           ...(r.via ? { via: r.via } : {}),
           ...(r.dev ? { dev: r.dev } : {}),
         },
-        r.to === 'default' ? `${n.name}: everything not on a local subnet goes via ${r.via ?? r.dev}` : `${n.name}: ${r.to} is reached via ${r.via ?? r.dev}`,
+        r.to === 'default'
+          ? `${n.name}: everything not on a local subnet goes via ${r.via ?? r.dev}`
+          : `${n.name}: ${r.to} is reached via ${r.via ?? r.dev}`,
         before,
       )
     if (n.nat.length && n.ns)

@@ -33,8 +33,11 @@ export function readFirewallSoon(): Promise<string | undefined> {
         execFile('nft', ['-j', 'list', 'chains'], { encoding: 'utf8' }, (err, stdout) => {
           if (err) return resolve(undefined)
           type Chain = Record<string, unknown>
-          const all = (JSON.parse(stdout || '{"nftables":[]}') as { nftables: { chain?: Chain }[] }).nftables
-          const c = all.flatMap((x) => (x.chain ? [x.chain] : [])).find((c) => c.hook === 'forward' && c.policy === 'drop')
+          const all = (JSON.parse(stdout || '{"nftables":[]}') as { nftables: { chain?: Chain }[] })
+            .nftables
+          const c = all
+            .flatMap((x) => (x.chain ? [x.chain] : []))
+            .find((c) => c.hook === 'forward' && c.policy === 'drop')
           resolve(c ? `${String(c.family)} ${String(c.table)} ${String(c.name)}` : undefined)
         })
       })
@@ -45,7 +48,11 @@ export async function preflight(lab: Lab): Promise<void> {
   const [bv] = lab.needs.bridgeVlans
   if (bv !== undefined && !(await probeBridgeVlanFiltering())) {
     const e = linkFeatureError('bridge-vlan-filtering')
-    throw new KernelFeatureError(e.feature, e.kconfig, `${bv}: use kind: ovs for this switch (OVS port tags)`)
+    throw new KernelFeatureError(
+      e.feature,
+      e.kconfig,
+      `${bv}: use kind: ovs for this switch (OVS port tags)`,
+    )
   }
   const [ne] = lab.needs.netem
   if (ne !== undefined && !(await probeNetem()))

@@ -156,10 +156,14 @@ export function resolve(l: Loaded): Lab {
           [...p, 'routes'],
           'put a router node between the lab and the root namespace',
         )
-      // NAT out of the host's uplink: only interfaces the file names as uplinks (never changed).
+        // NAT out of the host's uplink: only interfaces the file names as uplinks (never changed).
       ;(n.nat ?? []).forEach((d, i) => {
         if (!raw.uplinks?.includes(d))
-          fail(`root node "${name}": "${d}" is not an uplink`, [...p, 'nat', i], `list it in uplinks: [${d}]`)
+          fail(
+            `root node "${name}": "${d}" is not an uplink`,
+            [...p, 'nat', i],
+            `list it in uplinks: [${d}]`,
+          )
       })
     }
     const k = kind as Node['kind']
@@ -202,19 +206,26 @@ export function resolve(l: Loaded): Lab {
       )
     if (r.vlan !== undefined && r.trunks)
       fail('a port is either access (vlan) or trunk (trunks)', [...p, 'vlan'], 'keep one')
-    if (r.delay !== undefined || r.loss !== undefined) needs.netem.push(l.at([...p, r.delay !== undefined ? 'delay' : 'loss']))
-    const rate = r.rate === undefined ? undefined : located(l, [...p, 'rate'], (w) => parseRate(r.rate!, w))
+    if (r.delay !== undefined || r.loss !== undefined)
+      needs.netem.push(l.at([...p, r.delay !== undefined ? 'delay' : 'loss']))
+    const rate =
+      r.rate === undefined ? undefined : located(l, [...p, 'rate'], (w) => parseRate(r.rate!, w))
     const mk = (self: typeof x, other: typeof x): End => {
       const ep: FieldPath = [...p, 'endpoints', self.j]
       const sw = switches.get(self.node)
       const node = nodes.get(self.node)
       let end: End
       if (sw) {
-        const port = self.ifname ?? (other.ifname && nodes.has(other.node) ? `${other.node}-${other.ifname}` : `${self.node}-${other.node}`)
+        const port =
+          self.ifname ??
+          (other.ifname && nodes.has(other.node)
+            ? `${other.node}-${other.ifname}`
+            : `${self.node}-${other.node}`)
         end = { node: sw.name, ns: undefined, dev: rootName(port, ep), sw, addrs: [] }
         if (r.vlan !== undefined) end.tag = r.vlan
         if (r.trunks) end.trunks = [...new Set(r.trunks)].sort((a, b) => a - b)
-        if ((r.vlan !== undefined || r.trunks) && sw.kind === 'bridge') needs.bridgeVlans.push(l.at(ep))
+        if ((r.vlan !== undefined || r.trunks) && sw.kind === 'bridge')
+          needs.bridgeVlans.push(l.at(ep))
       } else {
         const ifname = self.ifname!
         const dev = node!.ns ? ifname : rootName(ifname, ep)
@@ -222,7 +233,12 @@ export function resolve(l: Loaded): Lab {
           fail(`interface name "${ifname}" is over ${IFNAMSIZ} bytes`, ep, 'shorten it')
         const rawNode = raw.nodes[self.node]!
         const a = rawNode.addresses?.[ifname]
-        end = { node: self.node, ns: node!.ns, dev, addrs: a === undefined ? [] : Array.isArray(a) ? a : [a] }
+        end = {
+          node: self.node,
+          ns: node!.ns,
+          dev,
+          addrs: a === undefined ? [] : Array.isArray(a) ? a : [a],
+        }
         const mtu = r.mtu ?? rawNode.mtu ?? raw.defaults?.mtu
         if (mtu !== undefined) end.mtu = mtu
       }
@@ -278,13 +294,21 @@ export function resolve(l: Loaded): Lab {
         })
       }
       if (r.dev !== undefined && !devs.has(r.dev))
-        fail(`node "${n.name}" has no interface "${r.dev}"`, [...p, 'dev'], `its interfaces: ${[...devs].join(', ')}`)
+        fail(
+          `node "${n.name}" has no interface "${r.dev}"`,
+          [...p, 'dev'],
+          `its interfaces: ${[...devs].join(', ')}`,
+        )
       if (r.via === undefined && r.dev === undefined)
         fail('a route needs via or dev', p, 'add via: the next hop address')
     })
     n.nat.forEach((d, i) => {
       if (n.ns && !devs.has(d))
-        fail(`node "${n.name}" has no interface "${d}"`, ['nodes', n.name, 'nat', i], `its interfaces: ${[...devs].join(', ')}`)
+        fail(
+          `node "${n.name}" has no interface "${d}"`,
+          ['nodes', n.name, 'nat', i],
+          `its interfaces: ${[...devs].join(', ')}`,
+        )
     })
   }
 
@@ -296,21 +320,39 @@ export function resolve(l: Loaded): Lab {
   const checks = (raw.checks ?? []).map((c, i): Check => {
     const p = ['checks', i]
     const from = nodes.get(c.from)
-    if (!from) return fail(`unknown node "${c.from}"`, [...p, 'from'], `hosts and routers: ${[...nodes.keys()].join(', ')}`)
+    if (!from)
+      return fail(
+        `unknown node "${c.from}"`,
+        [...p, 'from'],
+        `hosts and routers: ${[...nodes.keys()].join(', ')}`,
+      )
     let addr: string
     if (nodes.has(c.to)) {
       const a = addrOf(c.to)
-      if (!a) return fail(`node "${c.to}" has no address to reach`, [...p, 'to'], 'give it an address, or write one here')
+      if (!a)
+        return fail(
+          `node "${c.to}" has no address to reach`,
+          [...p, 'to'],
+          'give it an address, or write one here',
+        )
       addr = a
     } else if (switches.has(c.to)) {
-      return fail(`"${c.to}" is a switch: it has no address`, [...p, 'to'], 'name a host or an address')
+      return fail(
+        `"${c.to}" is a switch: it has no address`,
+        [...p, 'to'],
+        'name a host or an address',
+      )
     } else addr = located(l, [...p, 'to'], (w) => parseIp(c.to, w).address)
     const out: Check = { from, to: c.to, addr, expect: c.expect }
     if (c.expect === 'throughput') {
       if (c.min === undefined && c.max === undefined)
         fail('a throughput check needs min or max', p, 'add min: 5mbit')
       if (!nodes.get(c.to)?.ns && !nodes.has(c.to))
-        fail('a throughput check runs iperf3 on both nodes', [...p, 'to'], 'name a node, not an address')
+        fail(
+          'a throughput check runs iperf3 on both nodes',
+          [...p, 'to'],
+          'name a node, not an address',
+        )
     }
     if (c.min !== undefined) out.min = located(l, [...p, 'min'], (w) => parseRate(c.min!, w))
     if (c.max !== undefined) out.max = located(l, [...p, 'max'], (w) => parseRate(c.max!, w))
@@ -329,7 +371,11 @@ export function resolve(l: Loaded): Lab {
     checks,
     needs,
     notes: l.notes,
-    subnets: [...new Set(links.flatMap((k) => [k.a, k.b]).flatMap((e) => e.addrs.map((a) => subnetOf(parseCidr(a)))))]
+    subnets: [
+      ...new Set(
+        links.flatMap((k) => [k.a, k.b]).flatMap((e) => e.addrs.map((a) => subnetOf(parseCidr(a)))),
+      ),
+    ]
       .filter((c) => !c.includes(':'))
       .sort(),
   }

@@ -50,7 +50,10 @@ export function begin(meta: Meta, text: string): Journal {
 }
 
 export function markComplete(meta: Meta): void {
-  writeAtomic(path.join(dirOf(meta.name), 'meta.json'), JSON.stringify({ ...meta, complete: true }, null, 2) + '\n')
+  writeAtomic(
+    path.join(dirOf(meta.name), 'meta.json'),
+    JSON.stringify({ ...meta, complete: true }, null, 2) + '\n',
+  )
 }
 
 /** Append-only: a line torn by a kill is ignored when read back. */

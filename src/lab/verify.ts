@@ -39,11 +39,14 @@ function run(node: Node, argv: string[]): Promise<{ code: number | null; out: st
 
 /** TTL 255: a lab may be deeper than the default 64 hops (a chain of 100 routers). */
 const ping = (from: Node, addr: string, count: number): Promise<boolean> =>
-  run(from, ['ping', '-n', '-q', '-t', '255', '-c', String(count), '-W', '1', addr]).then((r) => r.code === 0)
+  run(from, ['ping', '-n', '-q', '-t', '255', '-c', String(count), '-W', '1', addr]).then(
+    (r) => r.code === 0,
+  )
 
 async function reach(c: Check): Promise<CheckResult> {
   // A fresh port may drop the very first frames (ARP): a few tries.
-  for (let i = 0; i < 5; i++) if (await ping(c.from, c.addr, 1)) return { check: c, ok: true, detail: 'answered' }
+  for (let i = 0; i < 5; i++)
+    if (await ping(c.from, c.addr, 1)) return { check: c, ok: true, detail: 'answered' }
   return { check: c, ok: false, detail: 'no answer to 5 pings' }
 }
 
@@ -98,10 +101,13 @@ async function throughput(lab: Lab, c: Check): Promise<CheckResult> {
 
 export async function verify(lab: Lab): Promise<CheckResult[]> {
   const pings = await Promise.all(
-    lab.checks.filter((c) => c.expect !== 'throughput').map((c) => (c.expect === 'reach' ? reach(c) : isolated(c))),
+    lab.checks
+      .filter((c) => c.expect !== 'throughput')
+      .map((c) => (c.expect === 'reach' ? reach(c) : isolated(c))),
   )
   const rates: CheckResult[] = []
-  for (const c of lab.checks.filter((c) => c.expect === 'throughput')) rates.push(await throughput(lab, c))
+  for (const c of lab.checks.filter((c) => c.expect === 'throughput'))
+    rates.push(await throughput(lab, c))
   return lab.checks.map((c) => [...pings, ...rates].find((r) => r.check === c)!)
 }
 
@@ -109,7 +115,10 @@ export async function verify(lab: Lab): Promise<CheckResult[]> {
 export function describeCheck(r: CheckResult): string {
   const c = r.check
   const to = c.to === c.addr ? c.addr : `${c.to} (${c.addr})`
-  const bounds = [c.min !== undefined ? `>= ${mbit(c.min)}` : '', c.max !== undefined ? `<= ${mbit(c.max)}` : '']
+  const bounds = [
+    c.min !== undefined ? `>= ${mbit(c.min)}` : '',
+    c.max !== undefined ? `<= ${mbit(c.max)}` : '',
+  ]
     .filter(Boolean)
     .join(' ')
   return `${r.ok ? 'ok  ' : 'FAIL'} ${c.from.name} -> ${to}: ${c.expect}${bounds ? ` ${bounds}` : ''}: ${r.detail}`

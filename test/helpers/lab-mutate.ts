@@ -9,15 +9,28 @@ import YAML from 'yaml'
 const mutation = fc.oneof(
   fc.record({ kind: fc.constant('set' as const), at: fc.nat(), value: fc.jsonValue() }),
   fc.record({ kind: fc.constant('drop' as const), at: fc.nat() }),
-  fc.record({ kind: fc.constant('text' as const), at: fc.nat(), cut: fc.nat(20), insert: fc.string({ maxLength: 8 }) }),
+  fc.record({
+    kind: fc.constant('text' as const),
+    at: fc.nat(),
+    cut: fc.nat(20),
+    insert: fc.string({ maxLength: 8 }),
+  }),
 )
 
-export type Mut = { kind: 'set'; at: number; value: unknown } | { kind: 'drop'; at: number } | { kind: 'text'; at: number; cut: number; insert: string }
+export type Mut =
+  | { kind: 'set'; at: number; value: unknown }
+  | { kind: 'drop'; at: number }
+  | { kind: 'text'; at: number; cut: number; insert: string }
 
 /** Every [container, key] pair in a parsed document. */
-function slots(v: unknown, out: [Record<string, unknown> | unknown[], string | number][] = []): typeof out {
+function slots(
+  v: unknown,
+  out: [Record<string, unknown> | unknown[], string | number][] = [],
+): typeof out {
   if (Array.isArray(v)) v.forEach((x, i) => (out.push([v, i]), slots(x, out)))
-  else if (v && typeof v === 'object') for (const [k, x] of Object.entries(v)) out.push([v as Record<string, unknown>, k]), slots(x, out)
+  else if (v && typeof v === 'object')
+    for (const [k, x] of Object.entries(v))
+      out.push([v as Record<string, unknown>, k]), slots(x, out)
   return out
 }
 
@@ -41,4 +54,3 @@ export function mutate(text: string, muts: Mut[]): string {
 }
 
 export const mutations = fc.array(mutation as fc.Arbitrary<Mut>, { minLength: 1, maxLength: 3 })
-

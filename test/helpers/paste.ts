@@ -37,7 +37,13 @@ function nsState(ns: string | undefined): NsState {
   const links = ipj(['-d', 'link', 'show']).map((l) => {
     const info = (l.linkinfo ?? {}) as Json
     const flags = (l.flags as string[]) ?? []
-    return [l.ifname, info.info_kind ?? '-', flags.includes('UP') ? 'up' : 'down', `master=${String(l.master ?? '-')}`, `mtu=${String(l.mtu)}`].join(' ')
+    return [
+      l.ifname,
+      info.info_kind ?? '-',
+      flags.includes('UP') ? 'up' : 'down',
+      `master=${String(l.master ?? '-')}`,
+      `mtu=${String(l.mtu)}`,
+    ].join(' ')
   })
   const addrs = ipj(['addr', 'show']).flatMap((l) =>
     ((l.addr_info as Json[]) ?? [])
@@ -45,10 +51,15 @@ function nsState(ns: string | undefined): NsState {
       .map((a) => `${String(l.ifname)} ${String(a.local)}/${String(a.prefixlen)}`),
   )
   const routes = [4, 6].flatMap((f) =>
-    ipj([`-${f}`, 'route', 'show', 'table', 'all']).map((r) => {
-      const { expires: _e, ...rest } = r
-      return JSON.stringify(Object.fromEntries(Object.entries(rest).sort(([a], [b]) => a.localeCompare(b))))
-    }),
+    ipj([`-${f}`, 'route', 'show', 'table', 'all'])
+      // The local routes of kernel-made link-local addresses (random, and made when DAD ends).
+      .filter((r) => !(r.type === 'local' && String(r.dst).startsWith('fe80:')))
+      .map((r) => {
+        const { expires: _e, ...rest } = r
+        return JSON.stringify(
+          Object.fromEntries(Object.entries(rest).sort(([a], [b]) => a.localeCompare(b))),
+        )
+      }),
   )
   const sysctls = ['net.ipv4.ip_forward', 'net.ipv6.conf.all.forwarding'].map((k) => {
     const [c, a] = inNs(ns, 'sysctl', ['-n', k])
@@ -62,16 +73,29 @@ function nsState(ns: string | undefined): NsState {
         .map((x) => JSON.stringify(x, (k, v: unknown) => (k === 'handle' ? undefined : v)))
     : []
   const qdiscs = json('tc', [...(ns ? ['-n', ns] : []), '-j', 'qdisc', 'show']).map((q) =>
-    [q.dev, q.kind, q.root ? 'root' : String(q.parent ?? ''), JSON.stringify(q.options ?? {})].join(' '),
+    [q.dev, q.kind, q.root ? 'root' : String(q.parent ?? ''), JSON.stringify(q.options ?? {})].join(
+      ' ',
+    ),
   )
   const sort = (x: string[]): string[] => x.sort()
-  return { links: sort(links), addrs: sort(addrs), routes: sort(routes), sysctls, nft: sort(nft), qdiscs: sort(qdiscs) }
+  return {
+    links: sort(links),
+    addrs: sort(addrs),
+    routes: sort(routes),
+    sysctls,
+    nft: sort(nft),
+    qdiscs: sort(qdiscs),
+  }
 }
 
 function ovsState(db: string | undefined): string[] {
   if (!db) return []
   const list = (table: string): Json[] => {
-    const r = spawnSync('ovs-vsctl', [`--db=${db}`, '--timeout=5', '--format=json', 'list', table], { encoding: 'utf8' })
+    const r = spawnSync(
+      'ovs-vsctl',
+      [`--db=${db}`, '--timeout=5', '--format=json', 'list', table],
+      { encoding: 'utf8' },
+    )
     if (r.status !== 0) return []
     const t = JSON.parse(r.stdout) as { headings: string[]; data: unknown[][] }
     return t.data.map((row) => Object.fromEntries(t.headings.map((h, i) => [h, row[i]])))
@@ -105,11 +129,18 @@ export function snapshot(opts: { ovsDb?: string } = {}): HostState {
   return { ns, ovs: ovsState(opts.ovsDb) }
 }
 
-export function runPasted(script: string, opts: { env?: Record<string, string> } = {}): { stdout: string; stderr: string } {
+export function runPasted(
+  script: string,
+  opts: { env?: Record<string, string> } = {},
+): { stdout: string; stderr: string } {
   const r = spawnSync('bash', ['-e'], {
     input: script,
     encoding: 'utf8',
-    env: { ...process.env, PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', ...opts.env },
+    env: {
+      ...process.env,
+      PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+      ...opts.env,
+    },
   })
   if (r.status !== 0) throw new Error(`pasted script failed (${r.status}): ${r.stderr}`)
   return { stdout: r.stdout, stderr: r.stderr }
@@ -151,4 +182,3 @@ export function diffStates(a: HostState, b: HostState): string[] {
   cmp('ovs', a.ovs, b.ovs)
   return out
 }
-

@@ -58,7 +58,10 @@ checks:
 test('delay and loss are refused, naming CONFIG_NET_SCH_NETEM; nothing is created', async () => {
   const r = nsdn('lab', 'deploy', write('netem.yaml', PAIR('netem', ', delay: 10ms')))
   assert.equal(r.status, 69, r.stderr)
-  assert.match(r.stderr, /this kernel lacks the network emulator qdisc \(netem\).*CONFIG_NET_SCH_NETEM/)
+  assert.match(
+    r.stderr,
+    /this kernel lacks the network emulator qdisc \(netem\).*CONFIG_NET_SCH_NETEM/,
+  )
   assert.match(r.stderr, /hint: .*netem\.yaml:6:\d+ links\[0\]\.delay: .*rate/)
   await assertEmpty('netem')
 })
@@ -83,9 +86,17 @@ test('bridged traffic that br_netfilter would drop is refused before anything is
   if (!fs.existsSync(knob)) return t.skip('br_netfilter is not loaded on this kernel')
   const before = fs.readFileSync(knob, 'utf8').trim()
   fs.writeFileSync(knob, '1')
-  const nft = (...a: string[]): void => assert.equal(spawnSync('nft', a).status, 0, `nft ${a.join(' ')}`)
+  const nft = (...a: string[]): void =>
+    assert.equal(spawnSync('nft', a).status, 0, `nft ${a.join(' ')}`)
   nft('add', 'table', 'ip', 'filter')
-  nft('add', 'chain', 'ip', 'filter', 'FORWARD', '{ type filter hook forward priority 0; policy drop; }')
+  nft(
+    'add',
+    'chain',
+    'ip',
+    'filter',
+    'FORWARD',
+    '{ type filter hook forward priority 0; policy drop; }',
+  )
   try {
     const r = nsdn('lab', 'deploy', path.join(SCENARIOS, '03-bridge-pair.yaml'))
     assert.equal(r.status, 78, r.stderr)
@@ -121,7 +132,8 @@ links:
 })
 
 test('NAT out of an uplink the file names: the uplink stays as it was, forwarding is restored', async () => {
-  const sh = (...a: string[]): void => assert.equal(spawnSync('ip', a).status, 0, `ip ${a.join(' ')}`)
+  const sh = (...a: string[]): void =>
+    assert.equal(spawnSync('ip', a).status, 0, `ip ${a.join(' ')}`)
   // An "internet" behind up0: the lab did not make up0, and has no route back to 10.9.0.0/24.
   sh('netns', 'add', 'inet')
   sh('link', 'add', 'up0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', 'inet')
@@ -152,11 +164,18 @@ checks:
     assert.equal(d.status, 0, d.stderr)
     assert.equal(fs.readFileSync(fwd, 'utf8').trim(), '1')
     assert.equal(nsdn('lab', 'verify', 'up').status, 0, 'h1 reaches the internet through NAT')
-    assert.match(spawnSync('nft', ['list', 'table', 'ip', 'nsdn-up'], { encoding: 'utf8' }).stdout, /ip saddr 10\.9\.0\.0\/24 oifname "up0" masquerade/)
+    assert.match(
+      spawnSync('nft', ['list', 'table', 'ip', 'nsdn-up'], { encoding: 'utf8' }).stdout,
+      /ip saddr 10\.9\.0\.0\/24 oifname "up0" masquerade/,
+    )
     assert.deepEqual(uplink(), before, 'the uplink is untouched')
     assert.equal(nsdn('lab', 'destroy', 'up').status, 0)
     assert.equal(fs.readFileSync(fwd, 'utf8').trim(), '0', 'forwarding as it was')
-    assert.equal(spawnSync('nft', ['list', 'table', 'ip', 'nsdn-up']).status, 1, 'the table is gone')
+    assert.equal(
+      spawnSync('nft', ['list', 'table', 'ip', 'nsdn-up']).status,
+      1,
+      'the table is gone',
+    )
     assert.deepEqual(uplink(), before, 'the uplink is still there, untouched')
   } finally {
     spawnSync('ip', ['netns', 'del', 'inet'])
@@ -179,7 +198,10 @@ test('two labs with the same node names never collide', async () => {
 test('a changed file is reconciled; destroy works from the record when the file is gone', async () => {
   const f = write('chg.yaml', PAIR('chg'))
   assert.equal(nsdn('lab', 'deploy', f).status, 0)
-  fs.writeFileSync(f, PAIR('chg').replace('10.5.0.2/24', '10.5.0.3/24').replace('to: b', 'to: 10.5.0.3'))
+  fs.writeFileSync(
+    f,
+    PAIR('chg').replace('10.5.0.2/24', '10.5.0.3/24').replace('to: b', 'to: 10.5.0.3'),
+  )
   const r = nsdn('lab', 'deploy', f)
   assert.match(r.stderr, /rebuilt, ready/)
   assert.ok(ping('10.5.0.3', 'chg-a'))
@@ -217,9 +239,12 @@ test('a deploy killed at any moment is destroyed, or re-deployed, to a clean res
 })
 
 test('property: mutated scenarios deploy or are refused, and never leave anything behind', async () => {
-  const texts = ['01-netns-veth.yaml', '03-bridge-pair.yaml', '05-routers.yaml', '06-routed-hosts.yaml'].map((f) =>
-    fs.readFileSync(path.join(SCENARIOS, f), 'utf8'),
-  )
+  const texts = [
+    '01-netns-veth.yaml',
+    '03-bridge-pair.yaml',
+    '05-routers.yaml',
+    '06-routed-hosts.yaml',
+  ].map((f) => fs.readFileSync(path.join(SCENARIOS, f), 'utf8'))
   await fc.assert(
     fc.asyncProperty(fc.nat(texts.length - 1), mutations, async (i, muts) => {
       let lab

@@ -39,7 +39,10 @@ const labsLeft = (): string[] => {
 }
 
 async function assertEmpty(what: string): Promise<void> {
-  assert.ok(await eventually(() => strayLinks().length === 0), `${what}: links left: ${strayLinks()}`)
+  assert.ok(
+    await eventually(() => strayLinks().length === 0),
+    `${what}: links left: ${strayLinks()}`,
+  )
   assert.deepEqual(netnsNames(), [], `${what}: namespaces left`)
   assert.deepEqual(labsLeft(), [], `${what}: lab state left`)
   assert.equal(fs.existsSync('/run/nsdn/ovs/db.sock'), false, `${what}: OVS still running`)
@@ -68,7 +71,9 @@ for (const file of files) {
     assert.doesNotMatch(v.stdout, /^FAIL/m)
     assert.match(v.stdout, /all \d+ checks passed/)
     // the kernel agrees: every namespace of the lab exists (read with ip, not nsdn)
-    const inspect = JSON.parse(ok('--json', 'lab', 'inspect', file).stdout) as { nodes: { netns: string }[] }
+    const inspect = JSON.parse(ok('--json', 'lab', 'inspect', file).stdout) as {
+      nodes: { netns: string }[]
+    }
     for (const n of inspect.nodes.filter((x) => !x.netns.startsWith('(root)')))
       assert.ok(netnsNames().includes(n.netns), `${n.netns} exists`)
     assert.match(ok('lab', 'deploy', file).stderr, /unchanged, nothing to do/)
@@ -85,7 +90,8 @@ for (const file of files) {
     const built = snapshot(opts)
     const script = ok('lab', 'explain', file).stdout
     // deploy --explain prints the same commands as lab explain, each after a "# why"
-    const commands = (s: string): string[] => s.split('\n').filter((l) => l && !l.startsWith('#') && l !== 'set -e')
+    const commands = (s: string): string[] =>
+      s.split('\n').filter((l) => l && !l.startsWith('#') && l !== 'set -e')
     assert.deepEqual(commands(explainScript(d.stderr)), commands(script))
     assert.match(d.stderr, /^# a veth pair/m)
     ok('--explain', 'lab', 'destroy', file)
@@ -98,7 +104,9 @@ for (const file of files) {
       // and it works: the scenario's checks pass on what the pasted commands built
       assert.match(ok('lab', 'verify', file).stdout, /all \d+ checks passed/)
     } finally {
-      const rootLinks = script.split('\n').flatMap((l) => /^#\s+ip link del (\S+)$/.exec(l)?.[1] ?? [])
+      const rootLinks = script
+        .split('\n')
+        .flatMap((l) => /^#\s+ip link del (\S+)$/.exec(l)?.[1] ?? [])
       for (const n of netnsNames()) spawnSync('ip', ['netns', 'del', n])
       for (const l of rootLinks) spawnSync('ip', ['link', 'del', l])
       Rtnl.closeAll()
@@ -114,7 +122,10 @@ test('a containerlab file deploys as it is: namespaces, a bridge with its ports,
   assert.match(d.stderr, /note: node field "image": ignored/)
   assert.deepEqual(netnsNames(), ['twohos-h1', 'twohos-h2'])
   const links = ipLinks()
-  const ports = links.filter((l) => l.master === 'twohos-br1').map((l) => l.ifname).sort()
+  const ports = links
+    .filter((l) => l.master === 'twohos-br1')
+    .map((l) => l.ifname)
+    .sort()
   assert.deepEqual(ports, ['twohos-h1-eth1', 'twohos-h2-eth1'])
   assert.ok(links.some((l) => l.ifname === 'twohos-h1-eth2' && l.master === undefined))
   ok('lab', 'destroy', file)

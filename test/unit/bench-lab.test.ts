@@ -11,7 +11,10 @@ test('the chain is a valid lab: n routers, n-1 links, a check from the first to 
   assert.equal(l.nodes.length, 100)
   assert.equal(l.links.length, 99)
   assert.ok(l.nodes.every((n) => n.kind === 'router'))
-  assert.deepEqual(l.checks.map((c) => [c.from.name, c.addr]), [['r1', '10.100.59.2']])
+  assert.deepEqual(
+    l.checks.map((c) => [c.from.name, c.addr]),
+    [['r1', '10.100.59.2']],
+  )
 })
 
 test('batchify: one ip -batch per namespace, a namespace after the one that makes its veth', () => {

@@ -44,7 +44,10 @@ function refusal(text: string): ConfigError {
 
 test('a good lab resolves: namespaced names, VLAN ports, checks to node addresses', () => {
   const l = lab(GOOD)
-  assert.deepEqual(l.nodes.map((n) => n.ns), ['t-h1', 't-h2'])
+  assert.deepEqual(
+    l.nodes.map((n) => n.ns),
+    ['t-h1', 't-h2'],
+  )
   assert.equal(l.switches[0]!.dev, 't-sw')
   assert.equal(l.links[0]!.b.dev, 't-h1-eth0')
   assert.equal(l.links[0]!.b.tag, 10)
@@ -110,7 +113,9 @@ test('the same address twice', () => {
 
 test('VLAN ids outside 1-4094', () => {
   for (const v of [0, 4095]) {
-    const e = refusal(GOOD.replace('vlan: 10 }\n  - { endpoints: ["h2', `vlan: ${v} }\n  - { endpoints: ["h2`))
+    const e = refusal(
+      GOOD.replace('vlan: 10 }\n  - { endpoints: ["h2', `vlan: ${v} }\n  - { endpoints: ["h2`),
+    )
     assert.match(e.message, /lab\.yaml:7:\d+ links\[0\]\.vlan: must be (>=|<=)/)
   }
 })
@@ -132,7 +137,9 @@ test('unknown drivers (node kinds)', () => {
 })
 
 test('container nodes are refused clearly until the runtime exists', () => {
-  const e = refusal(GOOD.replace('kind: host, addresses: { eth0: 10.0.0.1/24 }', 'kind: container, image: alpine'))
+  const e = refusal(
+    GOOD.replace('kind: host, addresses: { eth0: 10.0.0.1/24 }', 'kind: container, image: alpine'),
+  )
   assert.match(e.message, /container nodes need nsdn's container runtime/)
   assert.match(e.hint!, /kind: host/)
 })
@@ -149,10 +156,22 @@ links:
 })
 
 test('routes: a gateway of the wrong family, an unknown device, host bits', () => {
-  const base = GOOD.replace('kind: host, addresses: { eth0: 10.0.0.1/24 }', 'kind: host, addresses: { eth0: 10.0.0.1/24 }, routes: [ROUTE]')
-  assert.match(refusal(base.replace('ROUTE', '{ to: 10.9.0.0/16, via: "fd00::1" }')).message, /lab\.yaml:4:\d+ nodes\.h1\.routes\[0\]\.via: gateway fd00::1 is not of the family/)
-  assert.match(refusal(base.replace('ROUTE', '{ to: 10.9.0.0/16, dev: eth9 }')).message, /no interface "eth9"/)
-  assert.match(refusal(base.replace('ROUTE', '{ to: 10.9.0.1/16, via: 10.0.0.9 }')).message, /host bits/)
+  const base = GOOD.replace(
+    'kind: host, addresses: { eth0: 10.0.0.1/24 }',
+    'kind: host, addresses: { eth0: 10.0.0.1/24 }, routes: [ROUTE]',
+  )
+  assert.match(
+    refusal(base.replace('ROUTE', '{ to: 10.9.0.0/16, via: "fd00::1" }')).message,
+    /lab\.yaml:4:\d+ nodes\.h1\.routes\[0\]\.via: gateway fd00::1 is not of the family/,
+  )
+  assert.match(
+    refusal(base.replace('ROUTE', '{ to: 10.9.0.0/16, dev: eth9 }')).message,
+    /no interface "eth9"/,
+  )
+  assert.match(
+    refusal(base.replace('ROUTE', '{ to: 10.9.0.1/16, via: 10.0.0.9 }')).message,
+    /host bits/,
+  )
 })
 
 test('NAT in the root namespace only out of interfaces named as uplinks; no root routes', () => {
@@ -165,11 +184,18 @@ links:
   - endpoints: ["me:v0", "h1:eth0"]
 `
   const e = refusal(text.replace('UPLINKS', ''))
-  assert.match(e.message, /lab\.yaml:4:\d+ nodes\.me\.nat\[0\]: root node "me": "eth0" is not an uplink/)
+  assert.match(
+    e.message,
+    /lab\.yaml:4:\d+ nodes\.me\.nat\[0\]: root node "me": "eth0" is not an uplink/,
+  )
   assert.match(e.hint!, /uplinks: \[eth0\]/)
   const l = lab(text.replace('UPLINKS', 'uplinks: [eth0]'))
   assert.deepEqual(l.subnets, ['10.0.0.0/24'])
-  const r = refusal(text.replace('UPLINKS', 'uplinks: [eth0]').replace('nat: [eth0]', 'routes: [{ to: default, via: 10.0.0.2 }]'))
+  const r = refusal(
+    text
+      .replace('UPLINKS', 'uplinks: [eth0]')
+      .replace('nat: [eth0]', 'routes: [{ to: default, via: 10.0.0.2 }]'),
+  )
   assert.match(r.message, /routes would change the host's own routing/)
 })
 
@@ -215,9 +241,22 @@ topology:
 test('containerlab: linux, bridge, ovs-bridge and host endpoints become a lab; what is left out is named', () => {
   const l = lab(CLAB)
   assert.equal(l.name, 'mylab')
-  assert.deepEqual(l.nodes.map((n) => `${n.name}:${n.kind}`), ['h1:host', 'host:root'])
-  assert.deepEqual(l.switches.map((s) => `${s.name}:${s.kind}`), ['br1:bridge', 'sw:ovs'])
-  assert.deepEqual(l.links.map((k) => [k.a.dev, k.b.dev]), [['eth1', 'mylab-p1'], ['eth2', 'mylab-p2'], ['eth3', 'mylab-v3']])
+  assert.deepEqual(
+    l.nodes.map((n) => `${n.name}:${n.kind}`),
+    ['h1:host', 'host:root'],
+  )
+  assert.deepEqual(
+    l.switches.map((s) => `${s.name}:${s.kind}`),
+    ['br1:bridge', 'sw:ovs'],
+  )
+  assert.deepEqual(
+    l.links.map((k) => [k.a.dev, k.b.dev]),
+    [
+      ['eth1', 'mylab-p1'],
+      ['eth2', 'mylab-p2'],
+      ['eth3', 'mylab-v3'],
+    ],
+  )
   assert.ok(l.notes.some((n) => /lab name "My_Lab" is "mylab"/.test(n)))
   assert.ok(l.notes.some((n) => /mgmt: no management network/.test(n)))
   assert.ok(l.notes.some((n) => /"image": ignored/.test(n)))
@@ -226,7 +265,10 @@ test('containerlab: linux, bridge, ovs-bridge and host endpoints become a lab; w
 
 test('containerlab: other kinds and link types are refused, naming what is supported', () => {
   const e = refusal(CLAB.replace('sw: { kind: ovs-bridge }', 'sw: { kind: nokia_srlinux }'))
-  assert.match(e.message, /topology\.nodes\.sw\.kind: node "sw": kind "nokia_srlinux" is not supported/)
+  assert.match(
+    e.message,
+    /topology\.nodes\.sw\.kind: node "sw": kind "nokia_srlinux" is not supported/,
+  )
   assert.match(e.hint!, /linux, bridge, ovs-bridge/)
   const m = refusal(CLAB.replace('"h1:eth3", "host:v3"', '"h1:eth3", "macvlan:enp0s3"'))
   assert.match(m.message, /endpoint "macvlan:enp0s3" is not supported/)
@@ -234,5 +276,8 @@ test('containerlab: other kinds and link types are refused, naming what is suppo
 
 test('containerlab: errors point into the containerlab file', () => {
   const e = refusal(CLAB.replace('"h1:eth2", "sw:p2"', '"h9:eth2", "sw:p2"'))
-  assert.match(e.message, /^lab\.yaml:12:\d+ topology\.links\[1\]\.endpoints\[0\]: unknown node "h9"/)
+  assert.match(
+    e.message,
+    /^lab\.yaml:12:\d+ topology\.links\[1\]\.endpoints\[0\]: unknown node "h9"/,
+  )
 })

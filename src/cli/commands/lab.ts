@@ -19,7 +19,9 @@ const out = (line: string): void => void process.stdout.write(line + '\n')
 async function labName(ref: string): Promise<string> {
   if (!(ref.includes('/') || /\.ya?ml$/.test(ref))) return ref
   if (!fs.existsSync(ref))
-    throw new NsdnError('E_NOT_FOUND', `no lab file ${ref}`, { hint: 'give the lab name instead ("nsdn lab list")' })
+    throw new NsdnError('E_NOT_FOUND', `no lab file ${ref}`, {
+      hint: 'give the lab name instead ("nsdn lab list")',
+    })
   const { loadFile } = await import('../../lab/load.js')
   return loadFile(ref).raw.name
 }
@@ -33,7 +35,9 @@ function progress(): (done: number, total: number) => void {
     if (tty) {
       const w = 30
       const n = Math.round((done / total) * w)
-      process.stderr.write(`\r[${'#'.repeat(n)}${' '.repeat(w - n)}] ${done}/${total} steps${done === total ? '\n' : ''}`)
+      process.stderr.write(
+        `\r[${'#'.repeat(n)}${' '.repeat(w - n)}] ${done}/${total} steps${done === total ? '\n' : ''}`,
+      )
       return
     }
     const q = Math.floor((done / total) * 4)
@@ -45,7 +49,9 @@ function progress(): (done: number, total: number) => void {
 }
 
 export function register(program: Command): void {
-  const lab = program.command('lab').description('lab topologies from YAML files: deploy, check, show, explain, destroy')
+  const lab = program
+    .command('lab')
+    .description('lab topologies from YAML files: deploy, check, show, explain, destroy')
   examples(
     lab,
     'nsdn lab deploy scenarios/02-ovs-vlan.yaml',
@@ -70,35 +76,57 @@ export function register(program: Command): void {
       const r = await e.deploy(l, { progress: progress() })
       const s = ((performance.now() - t0) / 1000).toFixed(2)
       const what = r === 'unchanged' ? 'unchanged, nothing to do' : `${r}, ready`
-      err(`lab ${l.name}: ${what} (${l.nodes.length} nodes, ${l.switches.length} switches, ${l.links.length} links; ${s} s)`)
+      err(
+        `lab ${l.name}: ${what} (${l.nodes.length} nodes, ${l.switches.length} switches, ${l.links.length} links; ${s} s)`,
+      )
     })
-  examples(needsRoot(deploy), 'nsdn lab deploy scenarios/01-netns-veth.yaml', 'nsdn --explain lab deploy lab.yaml')
+  examples(
+    needsRoot(deploy),
+    'nsdn lab deploy scenarios/01-netns-veth.yaml',
+    'nsdn --explain lab deploy lab.yaml',
+  )
 
   const destroy = lab
     .command('destroy')
-    .description('remove everything the lab made (from its record: the file may have changed or be gone)')
+    .description(
+      'remove everything the lab made (from its record: the file may have changed or be gone)',
+    )
     .argument('<lab>', 'lab name or file')
     .action(async (ref: string) => {
       const name = await labName(ref)
       await (await engine()).destroy(name)
       err(`lab ${name}: destroyed`)
     })
-  examples(needsRoot(destroy), 'nsdn lab destroy vlan', 'nsdn --explain lab destroy scenarios/02-ovs-vlan.yaml')
+  examples(
+    needsRoot(destroy),
+    'nsdn lab destroy vlan',
+    'nsdn --explain lab destroy scenarios/02-ovs-vlan.yaml',
+  )
 
-  lab
+  const list = lab
     .command('list')
     .description('the deployed labs')
     .action(async (_o: unknown, cmd: Command) => {
       const { listLabs, readLab } = await import('../../lab/state.js')
       const rows = listLabs().map((n) => {
         const r = readLab(n)!
-        return { name: n, file: r.meta.file, state: r.meta.complete ? 'deployed' : 'incomplete', objects: r.created.length }
+        return {
+          name: n,
+          file: r.meta.file,
+          state: r.meta.complete ? 'deployed' : 'incomplete',
+          objects: r.created.length,
+        }
       })
       if (globals(cmd).json) printJson(rows)
-      else printTable(['NAME', 'STATE', 'OBJECTS', 'FILE'], rows.map((r) => [r.name, r.state, r.objects, r.file]))
+      else
+        printTable(
+          ['NAME', 'STATE', 'OBJECTS', 'FILE'],
+          rows.map((r) => [r.name, r.state, r.objects, r.file]),
+        )
     })
+  examples(list, 'nsdn lab list', 'nsdn --json lab list')
 
-  lab
+  const inspect = lab
     .command('inspect')
     .description('the nodes, switches, interfaces and addresses of a lab (table, or --json)')
     .argument('<lab>', 'lab name or file')
@@ -106,8 +134,18 @@ export function register(program: Command): void {
       const l = (await engine()).labFrom(ref)
       const ends = l.links.flatMap((k) => [k.a, k.b])
       const rows = [
-        ...l.nodes.map((n) => ({ node: n.name, kind: n.kind, netns: n.ns ?? '(root)', ifaces: ends.filter((e) => e.node === n.name) })),
-        ...l.switches.map((s) => ({ node: s.name, kind: s.kind, netns: `(root) ${s.dev}`, ifaces: ends.filter((e) => e.node === s.name) })),
+        ...l.nodes.map((n) => ({
+          node: n.name,
+          kind: n.kind,
+          netns: n.ns ?? '(root)',
+          ifaces: ends.filter((e) => e.node === n.name),
+        })),
+        ...l.switches.map((s) => ({
+          node: s.name,
+          kind: s.kind,
+          netns: `(root) ${s.dev}`,
+          ifaces: ends.filter((e) => e.node === s.name),
+        })),
       ]
       if (globals(cmd).json)
         return printJson({
@@ -123,7 +161,12 @@ export function register(program: Command): void {
               ...(e.rate !== undefined ? { rate: e.rate } : {}),
             })),
           })),
-          checks: l.checks.map((c) => ({ from: c.from.name, to: c.to, addr: c.addr, expect: c.expect })),
+          checks: l.checks.map((c) => ({
+            from: c.from.name,
+            to: c.to,
+            addr: c.addr,
+            expect: c.expect,
+          })),
         })
       printTable(
         ['NODE', 'KIND', 'NETNS', 'INTERFACES'],
@@ -132,21 +175,40 @@ export function register(program: Command): void {
           r.kind,
           r.netns,
           r.ifaces
-            .map((e) => [e.dev, ...e.addrs, e.tag !== undefined ? `vlan ${e.tag}` : '', e.trunks ? `trunks ${e.trunks.join(',')}` : ''].filter(Boolean).join(' '))
+            .map((e) =>
+              [
+                e.dev,
+                ...e.addrs,
+                e.tag !== undefined ? `vlan ${e.tag}` : '',
+                e.trunks ? `trunks ${e.trunks.join(',')}` : '',
+              ]
+                .filter(Boolean)
+                .join(' '),
+            )
             .join('; '),
         ]),
       )
     })
 
-  lab
+  examples(inspect, 'nsdn lab inspect vlan', 'nsdn --json lab inspect scenarios/02-ovs-vlan.yaml')
+
+  const validate = lab
     .command('validate')
     .description('every check deploy makes, nothing touched (for CI of lab files)')
     .argument('<file>', 'lab file (YAML)')
     .action(async (file: string) => {
       const l = await (await engine()).validateFile(file)
       for (const n of l.notes) err(`note: ${n}`)
-      out(`${file}: ok: lab ${l.name}, ${l.nodes.length} nodes, ${l.switches.length} switches, ${l.links.length} links, ${l.checks.length} checks`)
+      out(
+        `${file}: ok: lab ${l.name}, ${l.nodes.length} nodes, ${l.switches.length} switches, ${l.links.length} links, ${l.checks.length} checks`,
+      )
     })
+
+  examples(
+    validate,
+    'nsdn lab validate scenarios/05-routers.yaml',
+    'nsdn lab validate topo.clab.yml',
+  )
 
   const exec = lab
     .command('exec')
@@ -157,11 +219,16 @@ export function register(program: Command): void {
     .action(async (ref: string, node: string, argv: string[]) => {
       const l = (await engine()).labFrom(ref)
       const n = l.nodes.find((x) => x.name === node)
-      if (!n) throw new NsdnError('E_NOT_FOUND', `lab ${l.name} has no node "${node}"`, { hint: `its nodes: ${l.nodes.map((x) => x.name).join(', ')}` })
+      if (!n)
+        throw new NsdnError('E_NOT_FOUND', `lab ${l.name} has no node "${node}"`, {
+          hint: `its nodes: ${l.nodes.map((x) => x.name).join(', ')}`,
+        })
       const { NetNs, spawnInNetns } = await import('../../netns/netns.js')
       const { spawn } = await import('node:child_process')
       const ns = n.ns ? NetNs.open(n.ns) : undefined
-      const child = ns ? spawnInNetns(ns, argv, { stdio: 'inherit' }) : spawn(argv[0]!, argv.slice(1), { stdio: 'inherit' })
+      const child = ns
+        ? spawnInNetns(ns, argv, { stdio: 'inherit' })
+        : spawn(argv[0]!, argv.slice(1), { stdio: 'inherit' })
       ns?.close()
       process.exitCode = await new Promise<number>((res) => {
         child.on('error', (e) => {
@@ -182,15 +249,27 @@ export function register(program: Command): void {
       const { verify: run, describeCheck } = await import('../../lab/verify.js')
       const results = await run(l)
       if (globals(cmd).json)
-        printJson(results.map((r) => ({ from: r.check.from.name, to: r.check.to, expect: r.check.expect, ok: r.ok, detail: r.detail })))
+        printJson(
+          results.map((r) => ({
+            from: r.check.from.name,
+            to: r.check.to,
+            expect: r.check.expect,
+            ok: r.ok,
+            detail: r.detail,
+          })),
+        )
       else for (const r of results) out(describeCheck(r))
       const failed = results.filter((r) => !r.ok).length
-      if (failed) throw new NsdnError('E_TRY_AGAIN', `lab ${l.name}: ${failed} of ${results.length} checks failed`)
+      if (failed)
+        throw new NsdnError(
+          'E_TRY_AGAIN',
+          `lab ${l.name}: ${failed} of ${results.length} checks failed`,
+        )
       if (!globals(cmd).json) out(`lab ${l.name}: all ${results.length} checks passed`)
     })
   examples(needsRoot(verify), 'nsdn lab verify vlan')
 
-  lab
+  const graph = lab
     .command('graph')
     .description('the lab as a picture: dot, mermaid, or svg (drawn without Graphviz)')
     .argument('<lab>', 'lab name or file')
@@ -199,17 +278,33 @@ export function register(program: Command): void {
       const l = (await engine()).labFrom(ref)
       const g = await import('../../lab/graph.js')
       const f = { dot: g.toDot, mermaid: g.toMermaid, svg: g.toSvg }[o.format]
-      if (!f) throw new NsdnError('E_USAGE', `unknown format "${o.format}"`, { hint: 'use dot, mermaid or svg' })
+      if (!f)
+        throw new NsdnError('E_USAGE', `unknown format "${o.format}"`, {
+          hint: 'use dot, mermaid or svg',
+        })
       process.stdout.write(f(l))
     })
 
-  lab
+  examples(
+    graph,
+    'nsdn lab graph vlan --format svg > vlan.svg',
+    'nsdn lab graph scenarios/05-routers.yaml --format mermaid',
+  )
+
+  const explain = lab
     .command('explain')
-    .description('the whole lab as a commented shell script of ip, sysctl, nft, tc and ovs-vsctl commands')
+    .description(
+      'the whole lab as a commented shell script of ip, sysctl, nft, tc and ovs-vsctl commands',
+    )
     .argument('<file>', 'lab file (YAML)')
     .action(async (file: string) => {
       const l = (await engine()).labFrom(file)
       const { explainScript } = await import('../../lab/explain.js')
       process.stdout.write(await explainScript(l))
     })
+  examples(
+    explain,
+    'nsdn lab explain scenarios/01-netns-veth.yaml',
+    'nsdn lab explain lab.yaml | sudo bash',
+  )
 }

@@ -65,11 +65,18 @@ export function tbfQdisc(t: Tbf): Request {
   const limit = Math.trunc((t.rate * t.latencyUs) / TIME_UNITS_PER_SEC + t.burst)
   parms.writeUInt32LE(limit >>> 0, 24)
   parms.writeUInt32LE(xmittime(t, t.burst), 28)
-  const opts: Attr[] = [raw(TCA_TBF_PARMS, parms), u32(TCA_TBF_BURST, t.burst), raw(TCA_TBF_RTAB, rtab)]
+  const opts: Attr[] = [
+    raw(TCA_TBF_PARMS, parms),
+    u32(TCA_TBF_BURST, t.burst),
+    raw(TCA_TBF_RTAB, rtab),
+  ]
   return {
     type: RTM_NEWQDISC,
     flags: K.NLM_F_EXCL | K.NLM_F_CREATE,
-    body: Buffer.concat([tcmsg(t.index), encodeAttrs([strz(TCA_KIND, 'tbf'), nest(TCA_OPTIONS, opts)])]),
+    body: Buffer.concat([
+      tcmsg(t.index),
+      encodeAttrs([strz(TCA_KIND, 'tbf'), nest(TCA_OPTIONS, opts)]),
+    ]),
   }
 }
 
@@ -80,6 +87,9 @@ export function netemQdisc(index: number): Request {
   return {
     type: RTM_NEWQDISC,
     flags: K.NLM_F_EXCL | K.NLM_F_CREATE,
-    body: Buffer.concat([tcmsg(index), encodeAttrs([strz(TCA_KIND, 'netem'), raw(TCA_OPTIONS, qopt)])]),
+    body: Buffer.concat([
+      tcmsg(index),
+      encodeAttrs([strz(TCA_KIND, 'netem'), raw(TCA_OPTIONS, qopt)]),
+    ]),
   }
 }
