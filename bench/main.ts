@@ -59,7 +59,7 @@ const ok = (argv: string[]): boolean =>
 const onPath = (cmd: string): boolean => ok(['sh', '-c', 'command -v "$1"', 'sh', cmd])
 
 /** Why a method cannot run here, or undefined when it can. */
-function missing(m: Method): string | undefined {
+export function missing(m: Method): string | undefined {
   if (!onPath('ping')) return 'ping is not installed (apt-get install iputils-ping)'
   if (!onPath('ip')) return 'ip is not installed (apt-get install iproute2)'
   if (m === 'nsdn') return undefined
@@ -73,7 +73,7 @@ function missing(m: Method): string | undefined {
   return undefined
 }
 
-interface Outcome {
+export interface Outcome {
   stdout: string
   stderr: string
   code: number | null
@@ -84,7 +84,7 @@ interface Outcome {
  * Run argv in a fresh sandbox (`nsdn sandbox -- ARGV`), killed after LIMIT_S: the kill goes to
  * the process group, which holds the sandbox's PID 1, so its whole PID namespace goes down.
  */
-function runSandboxed(argv: string[]): Promise<Outcome> {
+export function runSandboxed(argv: string[]): Promise<Outcome> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [NSDN, 'sandbox', '--', ...argv], {
       cwd: REPO,
@@ -115,7 +115,7 @@ function runSandboxed(argv: string[]): Promise<Outcome> {
   })
 }
 
-async function runOne(m: Method, n: number, run: number): Promise<Sample> {
+export async function runOne(m: Method, n: number, run: number): Promise<Sample> {
   const o = await runSandboxed(commandFor(m, n, run))
   const s = sampleFromOutput(m, n, o.stdout)
   const last = o.stderr.trim().split('\n').filter(Boolean).slice(-1)[0]
@@ -195,6 +195,11 @@ async function main(): Promise<void> {
   // `runtime`: containers against LXC (bench/runtime.ts).
   if (process.argv[2] === 'runtime') {
     process.exitCode = await (await import('./runtime.js')).runtimeMain(process.argv.slice(3))
+    return
+  }
+  // `lab`: nsdn lab deploy/destroy against the anchors (bench/lab.ts).
+  if (process.argv[2] === 'lab') {
+    process.exitCode = await (await import('./lab.js')).labMain(process.argv.slice(3))
     return
   }
   let o: Options

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 need=()
 want() { dpkg-query -W -f '${Status}' "$1" 2>/dev/null | grep -q 'ok installed' || need+=("$1"); }
-for p in iproute2 iputils-ping openvswitch-switch iperf3 strace nftables \
+for p in iproute2 iputils-ping openvswitch-switch iperf3 strace nftables ethtool \
          containernetworking-plugins; do want "$p"; done
 # ethtool: the --explain lines of the OVS drivers run it (ip netns exec NS ethtool -K ...).
 want ethtool

@@ -119,13 +119,15 @@ export type Op =
   /** Start or stop the private ovsdb-server + ovs-vswitchd in runDir. */
   | { kind: 'ovs.daemon'; action: 'start' | 'stop'; runDir: string }
   /** An nft call (argv, never a shell line); `nft.show` only reads, so it runs under --dry-run. */
-  | { kind: 'nft'; argv: string[] }
+  | { kind: 'nft'; argv: string[]; ns?: string; stdin?: string }
   /** An nft script on nft's stdin (one transaction), printed as an `nft -f -` heredoc. */
   | { kind: 'nft.script'; script: string }
   /** Run a program in a named netns (`ip netns exec`). */
   | { kind: 'netns.exec'; name: string; argv: string[] }
   /** Run a program in a fresh sandbox (src/sandbox.ts). */
   | { kind: 'sandbox'; argv: string[] }
+  /** A token bucket on DEV's egress: rate in bit/s, burst in bytes, latency in ms. */
+  | { kind: 'tc.qdisc.tbf'; ns?: string; dev: string; rate: number; burst: number; latency: number }
   | { kind: 'nft.show'; argv: string[] }
   /** An ovs-vsctl call that only reads (list, find, list-br): runs under --dry-run. */
   | { kind: 'ovs.vsctl.show'; argv: string[] }

@@ -15,6 +15,7 @@ import * as net from './commands/net.js'
 import * as netns from './commands/netns.js'
 import * as ovs from './commands/ovs.js'
 import * as demo from './commands/demo.js'
+import * as lab from './commands/lab.js'
 import * as route from './commands/route.js'
 import * as sandbox from './commands/sandbox.js'
 import * as container from './commands/container.js'
@@ -36,6 +37,7 @@ const GROUPS: ReadonlyArray<{ register(program: Command): void }> = [
   cni,
   container,
   image,
+  lab,
 ]
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']

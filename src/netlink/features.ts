@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto'
 import { NetNs } from '../netns/netns.js'
 import { opMode } from '../op.js'
 import { linkByName, linkFeatureError } from './link.js'
+import { netemProbe } from './qdisc.js'
 import { NetlinkErrno, Rtnl } from './rtnl.js'
 import * as W from './wire/messages.js'
 
@@ -37,15 +38,18 @@ function quietly<T>(fn: () => T): T {
   }
 }
 
-/** true when fn succeeds in a fresh namespace, false when the kernel says EOPNOTSUPP. */
-async function tryInThrowawayNetns(fn: (h: Rtnl) => Promise<unknown>): Promise<boolean> {
+/** true when fn succeeds in a fresh namespace, false when the kernel answers `missing`. */
+async function tryInThrowawayNetns(
+  fn: (h: Rtnl) => Promise<unknown>,
+  missing = 'EOPNOTSUPP',
+): Promise<boolean> {
   const name = `nsdn-probe-${process.pid}-${randomBytes(4).toString('hex')}`
   const ns = quietly(() => NetNs.create(name))
   try {
     await fn(Rtnl.for(ns))
     return true
   } catch (err) {
-    if (err instanceof NetlinkErrno && err.errno === 'EOPNOTSUPP') return false
+    if (err instanceof NetlinkErrno && err.errno === missing) return false
     throw err
   } finally {
     // Deleting it closes nsdn's socket there, and everything created in it goes with it.
@@ -90,4 +94,12 @@ export async function requireLinkKind(kind: 'vlan' | 'macvlan'): Promise<void> {
 /** Throws a KernelFeatureError naming CONFIG_BRIDGE_VLAN_FILTERING when it is missing. */
 export async function requireBridgeVlanFiltering(): Promise<void> {
   if (!(await probeBridgeVlanFiltering())) throw linkFeatureError('bridge-vlan-filtering')
+}
+
+/**
+ * Whether this kernel has the netem qdisc (delay, loss): an unknown qdisc kind is ENOENT.
+ * Equivalent: `tc qdisc add dev lo root netem` in a throwaway netns.
+ */
+export function probeNetem(): Promise<boolean> {
+  return once('qdisc:netem', () => tryInThrowawayNetns((h) => h.request(netemProbe()), 'ENOENT'))
 }

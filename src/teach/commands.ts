@@ -80,6 +80,17 @@ function formatMount(o: MountFields): string {
   return `${s} ${source}${q(o.target)}`
 }
 
+/** A rate as tc writes it: 10000000 -> 10mbit. */
+function tcRate(bits: number): string {
+  for (const [unit, n] of [
+    ['gbit', 1e9],
+    ['mbit', 1e6],
+    ['kbit', 1e3],
+  ] as const)
+    if (bits >= n && bits % n === 0) return `${bits / n}${unit}`
+  return `${bits}bit`
+}
+
 const formatters: { [K in Op['kind']]: (op: Extract<Op, { kind: K }>) => string } = {
   'netns.add': (o) => `ip netns add ${q(o.name)}`,
   'netns.del': (o) => `ip netns del ${q(o.name)}`,
@@ -155,7 +166,10 @@ const formatters: { [K in Op['kind']]: (op: Extract<Op, { kind: K }>) => string 
         `--unixctl=${d('ovs-vswitchd.ctl')} ${daemon('ovs-vswitchd')}`,
     ].join('\n')
   },
-  nft: (o) => `nft ${quoteArgv(o.argv)}`,
+  nft: (o) =>
+    (o.ns ? `ip netns exec ${q(o.ns)} ` : '') +
+    `nft ${quoteArgv(o.argv)}` +
+    (o.stdin !== undefined ? ` <<'EOF'\n${o.stdin}EOF` : ''),
   'nft.script': (o) => `nft -f - <<'EOF'\n${o.script}\nEOF`,
   'netns.exec': (o) => `ip netns exec ${q(o.name)} ${quoteArgv(o.argv)}`,
   // sandbox-init.ts mounts /proc; the tmpfs on /run keeps `ip netns` names private.
@@ -163,6 +177,9 @@ const formatters: { [K in Op['kind']]: (op: Extract<Op, { kind: K }>) => string 
     'unshare --net --mount --pid --fork --mount-proc --propagation private ' +
     `sh -c 'mount -t tmpfs nsdn-run /run && mount -t sysfs nsdn-sys /sys && exec "$@"' sh ` +
     quoteArgv(o.argv),
+  'tc.qdisc.tbf': (o) =>
+    `tc${o.ns ? ` -n ${q(o.ns)}` : ''} qdisc add dev ${q(o.dev)} root tbf rate ${tcRate(o.rate)} ` +
+    `burst ${o.burst} latency ${o.latency}ms`,
   'nft.show': (o) => `nft ${quoteArgv(o.argv)}`,
   'ovs.vsctl.show': (o) => `ovs-vsctl ${quoteArgv(o.argv)}`,
   'ethtool.features': (o) =>

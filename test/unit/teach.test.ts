@@ -260,6 +260,16 @@ const golden: { [K in OpKind]: [Extract<Op, { kind: K }>, string][] } = {
       },
       `nft add chain inet nsdn post '{ type nat hook postrouting priority 0; }'`,
     ],
+    [
+      { kind: 'nft', ns: 'r1', argv: ['-f', '-'], stdin: 'table ip t {\n}\n' },
+      "ip netns exec r1 nft -f - <<'EOF'\ntable ip t {\n}\nEOF",
+    ],
+  ],
+  'tc.qdisc.tbf': [
+    [
+      { kind: 'tc.qdisc.tbf', ns: 'h1', dev: 'eth0', rate: 500_000, burst: 1600, latency: 50 },
+      'tc -n h1 qdisc add dev eth0 root tbf rate 500kbit burst 1600 latency 50ms',
+    ],
   ],
   'nft.show': [[{ kind: 'nft.show', argv: ['-j', 'list', 'ruleset'] }, 'nft -j list ruleset']],
   'ovs.daemon': [

@@ -10,6 +10,7 @@ import path from 'node:path'
 import { test } from 'node:test'
 import * as K from '../../src/netlink/wire/constants.js'
 import * as W from '../../src/netlink/wire/messages.js'
+import { tbfQdisc } from '../../src/netlink/wire/tc.js'
 import type { Op } from '../../src/op.js'
 import { formatOp } from '../../src/teach/commands.js'
 
@@ -29,6 +30,18 @@ interface Case {
 }
 
 const cases: Case[] = [
+  {
+    name: 'qdisc-add-tbf',
+    // tickInUsec: /proc/net/psched of the capturing kernel (1000/64).
+    req: tbfQdisc({
+      index: VH1,
+      rate: 1_250_000,
+      burst: 1600,
+      latencyUs: 50_000,
+      tickInUsec: 15.625,
+    }),
+    op: { kind: 'tc.qdisc.tbf', dev: 'vh1', rate: 10_000_000, burst: 1600, latency: 50 },
+  },
   {
     name: 'link-add-veth-peer-netns',
     req: W.newLink({ name: 'vh9', kind: { kind: 'veth', peer: 'eth0', peerNsFd: NS_FD } }),
@@ -328,6 +341,7 @@ const FIXED_LEN: Record<number, [number, string]> = {
   [K.RTM_DELADDR]: [8, 'ifaddrmsg'],
   [K.RTM_NEWROUTE]: [12, 'rtmsg'],
   [K.RTM_DELROUTE]: [12, 'rtmsg'],
+  36: [20, 'tcmsg'],
 }
 
 interface AttrAt {

@@ -1,0 +1,276 @@
+/**
+ * Running a plan: each step's Op done through the kernel layer (which passes it through the
+ * choke point: logged, explained, dry-run), independent steps in parallel (a window bounds
+ * the requests in flight per run), every object journaled before it is made, and on failure
+ * the journal undone. Under --explain the steps run one by one, each after its "# why", so the
+ * output reads (and pastes) as a script.
+ * @module
+ */
+import { spawn } from 'node:child_process'
+import { NsdnError, ExecError } from '../errors.js'
+import { addrAdd } from '../netlink/addr.js'
+import { ethtoolFeaturesSet } from '../netlink/ethtool.js'
+import {
+  type Link,
+  linkAddBridge,
+  linkAddVeth,
+  linkList,
+  linkSet,
+  tryLinkByName,
+} from '../netlink/link.js'
+import { qdiscAddTbf } from '../netlink/qdisc.js'
+import { routeAdd } from '../netlink/route.js'
+import { Rtnl } from '../netlink/rtnl.js'
+import { NetNs, runInNetnsSync } from '../netns/netns.js'
+import { type Op, opMode, runOp } from '../op.js'
+import { ovsClient, ovsStart } from '../ovs/daemon.js'
+import { sysctlGet, sysctlSet } from '../sysctl.js'
+import { formatOp } from '../teach/commands.js'
+import type { Created, Step } from './plan.js'
+import type { Journal } from './state.js'
+
+/** Requests in flight at once: bounds the ACKs queued on the sockets. */
+const WINDOW = 64
+const LO = { index: 1, name: 'lo' }
+
+/** Handles and interface indices, looked up once per namespace and device. */
+class Kernel {
+  private readonly handles = new Map<string, Rtnl>()
+  private readonly links = new Map<string, Promise<Pick<Link, 'index' | 'name'>>>()
+  private readonly nss = new Map<string, NetNs>()
+
+  /** The lab's namespaces, opened once per deploy (closed by close()). */
+  netns(name: string): NetNs {
+    let n = this.nss.get(name)
+    if (!n) this.nss.set(name, (n = NetNs.open(name)))
+    return n
+  }
+
+  /** A namespace this deploy just made: kept open for the steps in it. */
+  created(n: NetNs): void {
+    if (n.name) this.nss.set(n.name, n)
+  }
+
+  close(): void {
+    for (const n of this.nss.values()) n.close()
+    this.nss.clear()
+  }
+
+  h(ns: string | undefined): Rtnl {
+    const k = ns ?? ''
+    let h = this.handles.get(k)
+    if (!h) this.handles.set(k, (h = ns ? Rtnl.for(this.netns(ns)) : Rtnl.for()))
+    return h
+  }
+
+  /** A device's index (lo is 1 in every namespace). */
+  ref(ns: string | undefined, name: string): Promise<Pick<Link, 'index' | 'name'>> {
+    if (name === 'lo') return Promise.resolve(LO)
+    const k = `${ns ?? ''}|${name}`
+    let p = this.links.get(k)
+    if (!p) {
+      p = tryLinkByName(this.h(ns), name).then((l) => {
+        if (!l) throw new NsdnError('E_NOT_FOUND', `link ${name} not found in ${ns ?? 'root'}`)
+        return l
+      })
+      this.links.set(k, p)
+    }
+    return p
+  }
+
+  withNs<T>(ns: string | undefined, fn: (n: NetNs) => T): T {
+    return fn(ns ? this.netns(ns) : NetNs.current())
+  }
+}
+
+/**
+ * `nft ARGV` (stdin fed) in a named namespace, or in nsdn's own.
+ * Equivalent: `[ip netns exec NS] nft -f - <<EOF ... EOF`.
+ */
+export function nftRun(op: Extract<Op, { kind: 'nft' }>): Promise<void> {
+  return runOp(
+    op,
+    () =>
+      new Promise<void>((resolve, reject) => {
+        const opts = { stdio: ['pipe', 'ignore', 'pipe'] as ('pipe' | 'ignore')[] }
+        let child
+        if (op.ns) {
+          const n = NetNs.open(op.ns)
+          try {
+            child = runInNetnsSync(n, () => spawn('nft', op.argv, opts))
+          } finally {
+            n.close()
+          }
+        } else child = spawn('nft', op.argv, opts)
+        let err = ''
+        child.stderr!.on('data', (d: Buffer) => (err += d.toString()))
+        child.on('error', (e) =>
+          reject(
+            new NsdnError('E_UNAVAILABLE', `cannot run nft: ${e.message}`, {
+              hint: 'apt-get install nftables',
+            }),
+          ),
+        )
+        child.on('exit', (code) =>
+          code === 0
+            ? resolve()
+            : reject(new ExecError(`nft: ${err.trim()}`, ['nft', ...op.argv], code, err)),
+        )
+        child.stdin!.end(op.stdin ?? '')
+      }),
+    undefined,
+  )
+}
+
+/** Do one Op with the kernel layer (which sends it through the choke point itself). */
+async function execOp(k: Kernel, op: Op): Promise<void> {
+  switch (op.kind) {
+    case 'netns.add':
+      k.created(NetNs.create(op.name))
+      return
+    case 'link.set': {
+      const s = {
+        ...(op.up !== undefined ? { up: op.up } : {}),
+        ...(op.mtu !== undefined ? { mtu: op.mtu } : {}),
+      }
+      return linkSet(k.h(op.ns), await k.ref(op.ns, op.name), s)
+    }
+    case 'sysctl.set':
+      return k.withNs(op.ns, (n) => sysctlSet(n, op.key, op.value))
+    case 'link.add':
+      return linkAddBridge(k.h(op.ns), op.name, { ...(op.up ? { up: true } : {}) })
+    case 'link.add.veth': {
+      const master = op.master ? await k.ref(op.ns, op.master) : undefined
+      const peerNs = op.peerNs ? k.netns(op.peerNs) : undefined
+      return linkAddVeth(k.h(op.ns), op.name, op.peer, {
+        ...(peerNs ? { peerNs } : {}),
+        ...(master ? { master } : {}),
+        ...(op.up ? { up: true } : {}),
+      })
+    }
+    case 'addr.add':
+      return addrAdd(
+        k.h(op.ns),
+        op.cidr,
+        await k.ref(op.ns, op.dev),
+        op.nodad ? { nodad: true } : {},
+      )
+    case 'route.add':
+      return routeAdd(k.h(op.ns), {
+        dst: op.dst,
+        ...(op.via ? { via: op.via } : {}),
+        ...(op.dev ? { dev: await k.ref(op.ns, op.dev) } : {}),
+      })
+    case 'ethtool.features':
+      return k.withNs(op.ns, (n) => ethtoolFeaturesSet(n, op.dev, op.features))
+    case 'tc.qdisc.tbf':
+      return qdiscAddTbf(k.h(op.ns), await k.ref(op.ns, op.dev), op)
+    case 'nft':
+      return nftRun(op)
+    case 'ovs.vsctl': {
+      // argv is the client's globals, then commands separated by "--".
+      const vs = ovsClient()
+      const cmds: string[][] = [[]]
+      for (const a of op.argv.slice(vs.globals.length))
+        if (a === '--') cmds.push([])
+        else cmds[cmds.length - 1]!.push(a)
+      await vs.run(cmds)
+      return
+    }
+    case 'ovs.daemon':
+      await runOp(op, () => ovsStart({ runDir: op.runDir }), undefined)
+      return
+    default:
+      throw new NsdnError('E_INTERNAL', `lab step ${op.kind} has no executor`)
+  }
+}
+
+export interface RunOpts {
+  journal: Journal
+  /** Called after each step. */
+  progress?: (done: number, total: number) => void
+}
+
+/**
+ * Run the steps, dependencies first, up to WINDOW at once (one at a time under --explain).
+ * Throws the first failure once the steps in flight have settled.
+ */
+export async function runSteps(steps: readonly Step[], o: RunOpts): Promise<void> {
+  if (opMode.dryRun) {
+    // Nothing is made, so nothing could be looked up: print the plan as it would run.
+    for (const s of steps) opMode.write(`# ${s.why}\n${formatOp(s.op)}`)
+    return
+  }
+  const k = new Kernel()
+  const sequential = opMode.explain
+  const waiting = steps.map((s) => s.deps.length)
+  const next: number[][] = steps.map(() => [])
+  for (const s of steps) for (const d of s.deps) next[d]!.push(s.id)
+  const ready = steps.filter((s) => s.deps.length === 0).map((s) => s.id)
+  let done = 0
+  let failure: unknown
+  const inflight = new Set<Promise<void>>()
+  const start = (s: Step): void => {
+    const c = s.creates
+    // A host sysctl is journaled with the value it had, for destroy to restore.
+    if (c)
+      o.journal.record(['sysctl' in c ? { ...c, was: sysctlGet(NetNs.current(), c.sysctl) } : c])
+    if (sequential) opMode.write(`# ${s.why}`)
+    const p: Promise<void> = execOp(k, s.op).then(
+      () => {
+        done++
+        o.progress?.(done, steps.length)
+        for (const n of next[s.id]!) if (--waiting[n]! === 0) ready.push(n)
+      },
+      (e: unknown) => {
+        failure ??= e
+      },
+    )
+    inflight.add(p)
+    void p.finally(() => inflight.delete(p))
+  }
+  while (failure === undefined && done < steps.length) {
+    if (sequential) {
+      // Lowest id first: the order explain prints.
+      ready.sort((a, b) => a - b)
+      const id = ready.shift()
+      if (id === undefined) break
+      start(steps[id]!)
+      await Promise.all(inflight)
+      continue
+    }
+    while (ready.length && inflight.size < WINDOW) start(steps[ready.shift()!]!)
+    if (!inflight.size) break
+    await Promise.race(inflight)
+  }
+  await Promise.all(inflight)
+  // The sockets pin their namespaces by themselves: nsdn's fds may go.
+  k.close()
+  if (failure !== undefined) throw failure
+  if (done < steps.length) throw new NsdnError('E_INTERNAL', 'lab plan has a dependency cycle')
+}
+
+/**
+ * The lab is ready when its ports forward: every device it made in the root namespace (switch
+ * ports, root ends) has carrier. Bridges run without STP, so a port with carrier forwards.
+ */
+export async function waitReady(created: readonly Created[], ms = 10_000): Promise<void> {
+  if (opMode.dryRun) return
+  const want = new Set(
+    created.flatMap((c) => ('link' in c && c.peerNs !== undefined ? [c.link] : [])),
+  )
+  if (!want.size) return
+  const root = Rtnl.for()
+  const end = Date.now() + ms
+  for (;;) {
+    const links = await linkList(root)
+    const missing = links.filter((l) => want.has(l.name) && !l.lowerUp).map((l) => l.name)
+    if (!missing.length) return
+    if (Date.now() > end)
+      throw new NsdnError(
+        'E_TRY_AGAIN',
+        `ports without carrier after ${ms / 1000} s: ${missing.slice(0, 5).join(', ')}`,
+      )
+    await new Promise((r) => setTimeout(r, 5))
+  }
+}

@@ -1,0 +1,115 @@
+/**
+ * Undo from the journal: whatever a lab's deploy recorded (even if it was killed half-way, even
+ * if the lab file changed or is gone) is removed, and "already gone" counts as removed. Order:
+ * OVS bridges, the lab's devices in the root namespace, its namespaces (which take their veth
+ * ends, addresses, routes, qdiscs and nft tables along), then the private OVS when the lab
+ * started it and no other lab uses it.
+ * @module
+ */
+import { errorMessage, ignoreNotFound } from '../errors.js'
+import { linkDel, linkList, tryLinkByName } from '../netlink/link.js'
+import { Rtnl } from '../netlink/rtnl.js'
+import { NetNs } from '../netns/netns.js'
+import { opMode, runOp } from '../op.js'
+import { ovsClient, ovsStatus, ovsStop } from '../ovs/daemon.js'
+import { sysctlGet, sysctlSet } from '../sysctl.js'
+import { nftRun } from './apply.js'
+import type { Created } from './plan.js'
+import { listLabs, readLab } from './state.js'
+
+const why = (text: string): void => {
+  if (opMode.explain || opMode.dryRun) opMode.write(`# ${text}`)
+}
+
+/** Remove everything in `created`; `self` is the lab's name (other labs may share the OVS). */
+export async function undo(created: readonly Created[], self: string): Promise<void> {
+  const nss = new Set<string>()
+  const links: { link: string; peerNs?: string }[] = []
+  const bridges: string[] = []
+  const tables: string[] = []
+  const sysctls: { sysctl: string; was?: string }[] = []
+  let ovsDir: string | undefined
+  for (const c of created) {
+    if ('netns' in c) nss.add(c.netns)
+    else if ('link' in c) links.push(c)
+    else if ('ovsBridge' in c) bridges.push(c.ovsBridge)
+    else if ('nftTable' in c) tables.push(c.nftTable)
+    else if ('sysctl' in c) sysctls.push(c)
+    else ovsDir = c.ovsDaemon
+  }
+  if (tables.length) why("the lab's nft tables in the root namespace")
+  for (const t of tables)
+    await nftRun({ kind: 'nft', argv: ['delete', 'table', 'ip', t] }).catch(ignoreMissing)
+  for (const s of sysctls) {
+    if (
+      s.was === undefined ||
+      s.was === sysctlGet(NetNs.current(), s.sysctl) ||
+      othersSet(self, s.sysctl)
+    )
+      continue
+    why(`${s.sysctl} back to ${s.was}, as it was before the lab`)
+    sysctlSet(NetNs.current(), s.sysctl, s.was)
+  }
+  const ovs =
+    bridges.length || ovsDir ? await ovsStatus(ovsDir ? { runDir: ovsDir } : {}) : undefined
+  if (bridges.length && ovs?.running) {
+    why('the Open vSwitch bridges, with their ports')
+    await ovsClient().run(bridges.map((b) => ['--if-exists', 'del-br', b]))
+  }
+  const root = Rtnl.for()
+  const present = new Set((await linkList(root)).map((l) => l.name))
+  // A veth whose peer is in a namespace about to go goes with it: no request needed.
+  const own = links.filter((l) => present.has(l.link) && !(l.peerNs && nss.has(l.peerNs)))
+  if (own.length) why("the lab's devices in the root namespace (a veth takes its peer along)")
+  for (const l of own) await ignoreNotFound(linkDel(root, l.link))
+  const existing = [...nss].filter((n) => NetNs.exists(n))
+  if (existing.length) why('the namespaces, and everything in them: interfaces, addresses, routes')
+  for (const n of existing) NetNs.delete(n)
+  if (!opMode.dryRun)
+    await vanish(
+      root,
+      links.filter((l) => l.peerNs).map((l) => l.link),
+    )
+  if (ovsDir && ovs?.running && !othersUseOvs(self)) {
+    why('the private Open vSwitch this lab started')
+    await runOp(
+      { kind: 'ovs.daemon', action: 'stop', runDir: ovsDir },
+      () => ovsStop({ runDir: ovsDir }),
+      undefined,
+    )
+  }
+}
+
+/**
+ * Wait until the kernel has removed these devices (it destroys namespaces asynchronously, the
+ * last deleted last): a cheap lookup of the last one first, then one full list to confirm (a
+ * dump of every link, repeated, would compete with the kernel's own cleanup).
+ */
+async function vanish(root: Rtnl, names: string[]): Promise<void> {
+  const last = names.at(-1)
+  if (last === undefined) return
+  const want = new Set(names)
+  const end = Date.now() + 60_000
+  const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
+  while (Date.now() < end && (await tryLinkByName(root, last))) await sleep(1)
+  while (Date.now() < end && (await linkList(root)).some((l) => want.has(l.name))) await sleep(5)
+}
+
+/** nft's answer when the table is gone already. */
+function ignoreMissing(err: unknown): void {
+  if (!/No such file or directory/.test(errorMessage(err))) throw err
+}
+
+/** Whether another deployed lab set this host sysctl too (it still needs it). */
+function othersSet(self: string, key: string): boolean {
+  return listLabs()
+    .filter((n) => n !== self)
+    .some((n) => readLab(n)?.created.some((c) => 'sysctl' in c && c.sysctl === key))
+}
+
+/** Whether another deployed lab has OVS bridges or started the OVS. */
+function othersUseOvs(self: string): boolean {
+  return listLabs()
+    .filter((n) => n !== self)
+    .some((n) => readLab(n)?.created.some((c) => 'ovsBridge' in c || 'ovsDaemon' in c))
+}
