@@ -7,8 +7,8 @@
 # Run it as root inside a sandbox (nothing reaches the host's network or disk):
 #   node dist/src/cli/main.js sandbox -- bash scripts/podman-cni.sh [agent|node]
 # `agent` (default): the installed shims forward to a running `nsdn cni agent`; `node`: no
-# agent, every call runs in a Node process. The workarounds this machine needs are those of
-# ../shared/cni/podman.md (cgroups off, rlimits at the hard limits, relative busybox links).
+# agent, every call runs in a Node process. It carries what podman 4.3 needs on this kind of
+# host (cgroups off, rlimits at the hard limits, relative busybox links).
 # Prints "podman-cni: ok" at the end; exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
