@@ -4,7 +4,7 @@
  * (it starts the private Open vSwitch when the lab has OVS switches) and runs as printed.
  * @module
  */
-import { formatOp } from '../teach/commands.js'
+import { explainLines } from '../teach/commands.js'
 import { planFor } from './deploy.js'
 import { vsctlGlobals } from './plan.js'
 import type { Lab } from './resolve.js'
@@ -17,7 +17,7 @@ export async function explainScript(lab: Lab): Promise<string> {
     `# nsdn lab deploy does the same over netlink; "nsdn lab destroy ${lab.name}" removes it.`,
     'set -e',
   ]
-  for (const s of steps) out.push('', `# ${s.why}`, formatOp(s.op))
+  for (const s of steps) out.push('', `# ${s.why}`, ...explainLines(s.op))
   const nss = lab.nodes.flatMap((n) => (n.ns ? [n.ns] : []))
   const roots = steps.flatMap((s) =>
     s.creates && 'link' in s.creates && !s.creates.peerNs ? [s.creates.link] : [],

@@ -66,7 +66,7 @@ for (const file of files) {
 
   test(`${name}: deploys, passes its checks, re-deploys as unchanged, destroys to nothing`, async () => {
     const d = ok('lab', 'deploy', file)
-    assert.match(d.stderr, /created, ready/)
+    assert.match(d.stdout, /created, ready/)
     const v = ok('lab', 'verify', file)
     assert.doesNotMatch(v.stdout, /^FAIL/m)
     assert.match(v.stdout, /all \d+ checks passed/)
@@ -76,7 +76,7 @@ for (const file of files) {
     }
     for (const n of inspect.nodes.filter((x) => !x.netns.startsWith('(root)')))
       assert.ok(netnsNames().includes(n.netns), `${n.netns} exists`)
-    assert.match(ok('lab', 'deploy', file).stderr, /unchanged, nothing to do/)
+    assert.match(ok('lab', 'deploy', file).stdout, /unchanged, nothing to do/)
     assert.match(ok('lab', 'list').stdout, /deployed/)
     ok('lab', 'destroy', file)
     await assertEmpty(name)

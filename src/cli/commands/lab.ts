@@ -76,7 +76,8 @@ export function register(program: Command): void {
       const r = await e.deploy(l, { progress: progress() })
       const s = ((performance.now() - t0) / 1000).toFixed(2)
       const what = r === 'unchanged' ? 'unchanged, nothing to do' : `${r}, ready`
-      err(
+      // stdout: stderr carries only what --explain prints, so that it pastes as it is
+      out(
         `lab ${l.name}: ${what} (${l.nodes.length} nodes, ${l.switches.length} switches, ${l.links.length} links; ${s} s)`,
       )
     })
@@ -95,7 +96,7 @@ export function register(program: Command): void {
     .action(async (ref: string) => {
       const name = await labName(ref)
       await (await engine()).destroy(name)
-      err(`lab ${name}: destroyed`)
+      out(`lab ${name}: destroyed`)
     })
   examples(
     needsRoot(destroy),
