@@ -7,10 +7,7 @@
  */
 import { spawnSync } from 'node:child_process'
 import path from 'node:path'
-import { linkList } from '../netlink/link.js'
-import { Rtnl } from '../netlink/rtnl.js'
-import { NetNs } from '../netns/netns.js'
-import { ovsStatus } from '../ovs/daemon.js'
+import { verdict } from './verdict.js'
 
 export const SCENARIO = path.resolve(__dirname, '../../../scenarios/02-ovs-vlan.yaml')
 const MAIN = path.resolve(__dirname, '../cli/main.js')
@@ -39,16 +36,6 @@ export const STEPS: { say: string; nsdn: string[] }[] = [
   { say: 'remove everything, from the lab record', nsdn: ['--explain', 'lab', 'destroy', 'vlan'] },
 ]
 
-/** What is left in the sandbox: nothing, when destroy did its job. */
-async function leftovers(): Promise<string[]> {
-  const left = NetNs.list().map((n) => `netns ${n}`)
-  const links = await linkList(Rtnl.for())
-  left.push(...links.filter((l) => l.name !== 'lo').map((l) => `link ${l.name}`))
-  if ((await ovsStatus()).running) left.push('a running ovs-vswitchd')
-  Rtnl.closeAll()
-  return left
-}
-
 /** Run the walkthrough; returns the exit status (0 = every step and check held). */
 export async function runDemo(): Promise<number> {
   const verdicts: string[] = []
@@ -72,12 +59,5 @@ export async function runDemo(): Promise<number> {
       break
     }
   }
-  const left = await leftovers()
-  out('\n# verdict')
-  for (const v of verdicts) out(`  ${v}`)
-  if (left.length) out(`  FAIL: left behind: ${left.join(', ')}`)
-  else out('  ok   nothing left behind')
-  const pass = ok && left.length === 0
-  out(pass ? "PASS: the LXC book's OVS VLAN walkthrough, as an nsdn lab" : 'FAIL')
-  return pass ? 0 : 1
+  return verdict(verdicts, ok, "the LXC book's OVS VLAN walkthrough, as an nsdn lab")
 }

@@ -7,10 +7,8 @@
  */
 import { spawnSync } from 'node:child_process'
 import path from 'node:path'
-import { linkList } from '../netlink/link.js'
-import { Rtnl } from '../netlink/rtnl.js'
-import { NetNs } from '../netns/netns.js'
-import { ovsRunDir, ovsStatus } from '../ovs/daemon.js'
+import { ovsRunDir } from '../ovs/daemon.js'
+import { verdict } from './verdict.js'
 
 type Step =
   | { say: string }
@@ -104,16 +102,6 @@ function run(steps: Step[], verdicts: string[]): boolean {
   return true
 }
 
-/** What is left of the walkthrough: nothing, when it cleaned up. */
-async function leftovers(): Promise<string[]> {
-  const left = NetNs.list().map((n) => `netns ${n}`)
-  const links = await linkList(Rtnl.for())
-  left.push(...links.filter((l) => l.name !== 'lo').map((l) => `link ${l.name}`))
-  if ((await ovsStatus()).running) left.push('a running ovs-vswitchd')
-  Rtnl.closeAll()
-  return left
-}
-
 /** Run the walkthrough and its cleanup; returns the exit status (0 = every check held). */
 export async function runWalkthrough(): Promise<number> {
   const verdicts: string[] = []
@@ -123,12 +111,5 @@ export async function runWalkthrough(): Promise<number> {
   } finally {
     ok = run(CLEANUP, verdicts) && ok
   }
-  const left = await leftovers()
-  out('\n# verdict')
-  for (const v of verdicts) out(`  ${v}`)
-  if (left.length) out(`  FAIL: left behind: ${left.join(', ')}`)
-  else out('  ok   nothing left behind')
-  const pass = ok && left.length === 0
-  out(pass ? "PASS: the LXC book's OVS VLAN walkthrough works with nsdn" : 'FAIL')
-  return pass ? 0 : 1
+  return verdict(verdicts, ok, "the LXC book's OVS VLAN walkthrough works with nsdn")
 }
