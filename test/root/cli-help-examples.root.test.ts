@@ -11,6 +11,7 @@ import assert from 'node:assert/strict'
 import { spawn, spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
+import crypto from 'node:crypto'
 import { after, test } from 'node:test'
 import { allCommands, buildProgram } from '../../src/cli/program.js'
 import { probeLinkKind } from '../../src/netlink/features.js'
@@ -38,13 +39,20 @@ function helpExamples(): Map<string, string[]> {
 }
 
 /**
- * Each sandbox first hides the host's /tmp and /var/lib (an example may write there: a run
- * directory, the IPAM leases in /var/lib/cni) and puts `nsdn` (this build) and `sudo` (we are
- * root) on PATH.
+ * Containers' cgroups are host-global: each page's go under a parent of its own, nsdn/help-R-PAGE
+ * (one per page: two pages' containers "web" would share a group under one parent, and pages
+ * creating one new parent at once race on its v1 cpuset).
+ */
+const CGROUP_PREFIX = `help-${crypto.randomBytes(4).toString('hex')}-`
+
+/**
+ * Each sandbox first hides the host's /tmp, /var/lib (an example may write there: a run
+ * directory, the IPAM leases in /var/lib/cni, images and containers in /var/lib/nsdn, an LXC
+ * config), /etc/cni, /opt and /host (CNI plugins installed, conflists) and puts `nsdn` (this
+ * build) and `sudo` (we are root) on PATH.
  */
 const PRELUDE = [
-  'mount -t tmpfs nsdn-t-tmp /tmp',
-  'mount -t tmpfs nsdn-t-lib /var/lib',
+  ...['/tmp', '/var/lib', '/etc/cni', '/opt', '/host'].map((d) => `mount -t tmpfs nsdn-t ${d}`),
   `export PATH=${work}/bin:$PATH`,
 ]
 
@@ -64,6 +72,34 @@ const labConf =
   `'{"name":"lab","bridge":"br-lab","isGateway":true,` +
   `"ipam":{"type":"host-local","subnet":"10.10.0.0/24"}}'`
 const attached = ['ip netns add h1', `nsdn net attach h1 --driver bridge --conf ${labConf}`]
+
+/** A busybox root filesystem ./rootfs (busybox is static), and the image made of it. */
+const rootfs = [
+  'mkdir -p rootfs/bin rootfs/etc rootfs/root rootfs/tmp',
+  'cp /bin/busybox rootfs/bin/',
+  'for a in $(/bin/busybox --list); do [ -e rootfs/bin/$a ] || ln -s busybox rootfs/bin/$a; done',
+  "echo 'root:x:0:0:root:/root:/bin/sh' > rootfs/etc/passwd",
+]
+const image = [...rootfs, 'nsdn image import busybox ./rootfs']
+const web = [...image, 'nsdn run --name web --image busybox -d -- sleep 1d']
+const stopped = [...web, 'nsdn stop -t 0 web']
+/** An LXC container web, as lxc-create leaves it. */
+const lxc = [
+  'mkdir -p /var/lib/lxc/web',
+  'cp -a rootfs /var/lib/lxc/web/rootfs',
+  `printf '%s\\n' 'lxc.uts.name = web' 'lxc.rootfs.path = dir:/var/lib/lxc/web/rootfs' ` +
+    `'lxc.cgroup2.memory.max = 64M' 'lxc.init.cmd = /bin/httpd -f' > /var/lib/lxc/web/config`,
+]
+/** A conflist of nsdn's plugins (bridge, its IPAM's leases on the /var/lib tmpfs). */
+const conflist = (file: string): string =>
+  `mkdir -p $(dirname ${file}) && echo '{"cniVersion":"1.0.0","name":"lab","plugins":[` +
+  `{"type":"nsdn-bridge","bridge":"br-lab","isGateway":true,"ipam":{"type":"nsdn-ipam",` +
+  `"dataDir":"/var/lib/cni/networks","subnet":"10.10.0.0/24"}}]}' > ${file}`
+const cni = ['nsdn cni install /opt/cni/bin', conflist('lab.conflist'), 'ip netns add c1']
+const cniAdded = [...cni, 'nsdn cni add lab.conflist c1 /run/netns/c1']
+const scenarios = [`ln -s ${REPO}/scenarios scenarios`]
+const vlan = [...scenarios, 'nsdn lab deploy scenarios/02-ovs-vlan.yaml']
+const labYaml = [...scenarios, 'cp scenarios/01-netns-veth.yaml lab.yaml']
 
 /** What the examples of a page assume, as shell lines (any tool; this is the test's setup). */
 const SETUP: Record<string, string[]> = {
@@ -118,7 +154,83 @@ const SETUP: Record<string, string[]> = {
   'ovs add-port': ovs,
   'ovs del-port': [...ovs, 'nsdn ovs add-port OVS-1 veth-ns1'],
   'ovs set-port': [...ovs, 'nsdn ovs add-port OVS-1 veth-ns1'],
+  cni: [conflist('/etc/cni/net.d/10-lab.conflist'), 'ip netns add c1'],
+  'cni add': cni,
+  'cni del': cniAdded,
+  'cni check': cniAdded,
+  'cni status': cni,
+  'cni gc': cniAdded,
+  run: rootfs,
+  create: [...image, ...lxc],
+  // the container's command ends, so `start web` (attached) returns with it
+  start: [...image, 'nsdn create --name web --image busybox -- true'],
+  exec: web,
+  // attach follows the container until it stops
+  attach: [...image, "nsdn run --name web --image busybox -d -- sh -c 'sleep 5; echo bye'"],
+  stop: web,
+  // httpd re-reads its config on SIGHUP, and ends on SIGTERM
+  kill: [...image, 'nsdn run --name web --image busybox -d -- httpd -f'],
+  freeze: web,
+  thaw: [...web, 'nsdn freeze web'],
+  rm: [...stopped, 'nsdn run --name web2 --image busybox -d -- sleep 1d'],
+  ps: [...stopped, 'nsdn run --name web2 --image busybox -d -- sleep 1d'],
+  info: web,
+  logs: [...image, 'nsdn run --name web --image busybox -- echo hello'],
+  diff: [...web, 'nsdn exec web -- touch /etc/motd'],
+  clone: stopped,
+  commit: [...web, 'nsdn exec web -- touch /etc/motd'],
+  image: rootfs,
+  'image import': [...rootfs, 'tar -czf debian.tar.gz -C rootfs .'],
+  'image list': image,
+  'image rm': image,
+  lab: scenarios,
+  'lab deploy': labYaml,
+  'lab destroy': [...vlan, 'nsdn lab deploy scenarios/01-netns-veth.yaml'],
+  'lab list': vlan,
+  'lab inspect': vlan,
+  'lab validate': [...scenarios, 'cp scenarios/clab/two-hosts.clab.yml topo.clab.yml'],
+  'lab exec': vlan,
+  'lab verify': vlan,
+  'lab graph': vlan,
+  'lab explain': labYaml,
 }
+
+/** Shell lines run after a page's examples (whatever they left; `|| true`: maybe gone). */
+const containers = ['web', 'web2', 't1', 'n1'].map((c) => `nsdn rm -f ${c} 2>/dev/null || true`)
+const labs = [
+  'nsdn lab destroy vlan 2>/dev/null || true',
+  'nsdn lab destroy netns 2>/dev/null || true',
+]
+const CLEANUP: Record<string, string[]> = Object.fromEntries([
+  ...[
+    'run',
+    'create',
+    'start',
+    'exec',
+    'attach',
+    'stop',
+    'kill',
+    'freeze',
+    'thaw',
+    'rm',
+    'ps',
+    'info',
+    'logs',
+    'diff',
+    'clone',
+    'commit',
+  ].map((p) => [p, containers]),
+  ...[
+    'lab',
+    'lab deploy',
+    'lab destroy',
+    'lab list',
+    'lab inspect',
+    'lab exec',
+    'lab verify',
+    'lab graph',
+  ].map((p) => [p, labs]),
+])
 
 /** Shell lines run after a page's examples, and what their output must match. */
 const AFTER: Record<string, [string, RegExp]> = {
@@ -128,6 +240,12 @@ const AFTER: Record<string, [string, RegExp]> = {
     /^200\n\[100, 200\]$/,
   ],
   'net attach': ['ip -n h2 -br addr show eth0', /10\.20\.0\.\d+\/32/],
+  // `nsdn cni agent &` returns at once: the agent must be there, listening
+  'cni agent': [
+    'for i in $(seq 100); do [ -S /run/nsdn/cni.sock ] && break; sleep 0.1; done; ' +
+      '[ -S /run/nsdn/cni.sock ] && echo listening',
+    /^listening$/,
+  ],
 }
 
 /** Examples another test runs as they are, and checks more closely than an exit status. */
@@ -177,12 +295,14 @@ async function runPage(page: string, all: string[]): Promise<void> {
     const script = [
       'set -u',
       ...PRELUDE,
+      `export NSDN_CGROUP_PARENT=nsdn/${CGROUP_PREFIX}${path.basename(dir)}`,
       `cd ${dir}`,
       `(set -e; ${(SETUP[page] ?? ['true']).join('\n')}) > setup.log 2>&1 || exit 90`,
       ...lines.map(
         (l, i) => `bash -c ${q(l)} > ${i}.out 2> ${i}.err < /dev/null; echo $? > ${i}.rc`,
       ),
       ...(check ? [`${check[0]} > after.out 2>&1`] : []),
+      ...(CLEANUP[page] ?? []).map((l) => `${l} >> cleanup.log 2>&1`),
     ].join('\n')
     const r = await inSandbox(script)
     const file = (f: string): string => fs.readFileSync(path.join(dir, f), 'utf8')
@@ -223,7 +343,30 @@ test('ovs add-port: tag 100 without "=" is refused, saying what to write', () =>
   )
 })
 
+/** Our pages' cgroup parents in each cgroup hierarchy (/proc/self/mountinfo lists them). */
+function cgroupParents(): string[] {
+  return fs
+    .readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .filter((l) => / - cgroup2? /.test(l))
+    .map((l) => path.join(l.split(' ')[4]!, 'nsdn'))
+    .filter((d) => fs.existsSync(d))
+    .flatMap((d) => subdirs(d).filter((s) => path.basename(s).startsWith(CGROUP_PREFIX)))
+}
+
+function subdirs(d: string): string[] {
+  return fs
+    .readdirSync(d, { withFileTypes: true })
+    .filter((e) => e.isDirectory())
+    .map((e) => path.join(d, e.name))
+}
+
 test('nothing of ours remains', () => {
   assert.deepEqual(netnsNames(), [])
   assert.deepEqual(strayLinks(), [])
+  const dirs = cgroupParents()
+  const groups = dirs.flatMap(subdirs)
+  // a failed page may leave its containers' groups (empty: its sandbox killed them)
+  for (const d of [...groups, ...dirs]) fs.rmdirSync(d)
+  assert.deepEqual(groups, [], "containers' cgroups left")
 })

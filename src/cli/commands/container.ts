@@ -207,7 +207,7 @@ export function register(program: Command): void {
   examples(
     needsRoot(create),
     'nsdn create --name web --image busybox --memory 64M -- httpd -f',
-    'nsdn create --from-lxc web /var/lib/lxc/web/config --name web',
+    'nsdn create --from-lxc /var/lib/lxc/web/config --name web2',
   )
 
   const start = program
@@ -240,7 +240,7 @@ export function register(program: Command): void {
         process.exitCode = await runExec(name, argv, o)
       },
     )
-  examples(needsRoot(exec), 'nsdn exec web -- ps', 'nsdn exec -t web -- sh')
+  examples(needsRoot(exec), 'nsdn exec web -- ps', 'nsdn exec -t web -- tty')
 
   const attach = program
     .command('attach')
@@ -272,7 +272,7 @@ export function register(program: Command): void {
     .action(async (name: string, o: { signal: string }) => {
       ;(await runtime()).kill(name, signalName(o.signal))
     })
-  examples(needsRoot(kill), 'nsdn kill web', 'nsdn kill -s HUP web')
+  examples(needsRoot(kill), 'nsdn kill -s HUP web', 'nsdn kill web')
 
   for (const [verb, what] of [
     ['freeze', 'freeze every process of a container (lxc-freeze)'],
@@ -297,7 +297,7 @@ export function register(program: Command): void {
       const rt = await runtime()
       for (const n of names) await rt.remove(n, { force: o.force === true })
     })
-  examples(needsRoot(rm), 'nsdn rm web', 'nsdn rm -f web')
+  examples(needsRoot(rm), 'nsdn rm web', 'nsdn rm -f web2')
 
   const ps = program
     .command('ps')

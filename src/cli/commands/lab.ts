@@ -101,7 +101,7 @@ export function register(program: Command): void {
   examples(
     needsRoot(destroy),
     'nsdn lab destroy vlan',
-    'nsdn --explain lab destroy scenarios/02-ovs-vlan.yaml',
+    'nsdn --explain lab destroy scenarios/01-netns-veth.yaml',
   )
 
   const list = lab
@@ -239,7 +239,7 @@ export function register(program: Command): void {
         child.on('exit', (code) => res(code ?? 1))
       })
     })
-  examples(needsRoot(exec), 'nsdn lab exec vlan ns1 -- ping -c1 192.168.0.2')
+  examples(needsRoot(exec), 'nsdn lab exec vlan ns1 -- ping -c1 192.168.0.3')
 
   const verify = lab
     .command('verify')
