@@ -51,8 +51,19 @@ const CGROUP_PREFIX = `help-${crypto.randomBytes(4).toString('hex')}-`
  * config), /etc/cni, /opt and /host (CNI plugins installed, conflists) and puts `nsdn` (this
  * build) and `sudo` (we are root) on PATH.
  */
+const MASKED = ['/tmp', '/var/lib', '/etc/cni', '/opt', '/host']
+// Mount points this host lacks are made for the run and removed after it (they stay empty:
+// every page writes into its own tmpfs on them).
+const madeMountPoints = MASKED.filter((d) => !fs.existsSync(d))
+for (const d of madeMountPoints) fs.mkdirSync(d)
+after(() => {
+  for (const d of madeMountPoints) fs.rmdirSync(d)
+})
 const PRELUDE = [
-  ...['/tmp', '/var/lib', '/etc/cni', '/opt', '/host'].map((d) => `mount -t tmpfs nsdn-t ${d}`),
+  // The repository (this build, node_modules) may live below a masked directory: keep it.
+  `mkdir -p /run/nsdn-t-repo && mount --bind ${REPO} /run/nsdn-t-repo`,
+  ...MASKED.map((d) => `mount -t tmpfs nsdn-t ${d}`),
+  `mkdir -p ${REPO} && mount --move /run/nsdn-t-repo ${REPO}`,
   `export PATH=${work}/bin:$PATH`,
 ]
 
