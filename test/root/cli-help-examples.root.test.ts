@@ -356,13 +356,19 @@ test('ovs add-port: tag 100 without "=" is refused, saying what to write', () =>
 
 /** Our pages' cgroup parents in each cgroup hierarchy (/proc/self/mountinfo lists them). */
 function cgroupParents(): string[] {
+  return nsdnParents().flatMap((d) =>
+    subdirs(d).filter((s) => path.basename(s).startsWith(CGROUP_PREFIX)),
+  )
+}
+
+/** nsdn's own cgroup parent in each hierarchy, where it exists. */
+function nsdnParents(): string[] {
   return fs
     .readFileSync('/proc/self/mountinfo', 'utf8')
     .split('\n')
     .filter((l) => / - cgroup2? /.test(l))
     .map((l) => path.join(l.split(' ')[4]!, 'nsdn'))
     .filter((d) => fs.existsSync(d))
-    .flatMap((d) => subdirs(d).filter((s) => path.basename(s).startsWith(CGROUP_PREFIX)))
 }
 
 function subdirs(d: string): string[] {
@@ -379,7 +385,7 @@ test('nothing of ours remains', () => {
   const groups = dirs.flatMap(subdirs)
   // a failed page may leave its containers' groups (empty: its sandbox killed them)
   for (const d of [...groups, ...dirs]) fs.rmdirSync(d)
-  for (const d of new Set(dirs.map((x) => path.dirname(x))))
+  for (const d of nsdnParents())
     try {
       fs.rmdirSync(d) // nsdn/ itself, unless another test file's parent is still in it
     } catch {
