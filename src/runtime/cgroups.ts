@@ -119,22 +119,6 @@ function rmdirRetry(dir: string): void {
   )
 }
 
-/**
- * The parent directories (NSDN_CGROUP_PARENT) go with their last container: nothing of nsdn's
- * stays in the cgroup tree. One still holding another container (or in use) stays.
- */
-function rmdirParents(dir: string): void {
-  let d = dir
-  for (const _ of parent().split('/').filter(Boolean)) {
-    d = path.dirname(d)
-    try {
-      fs.rmdirSync(d)
-    } catch {
-      return
-    }
-  }
-}
-
 function pidsOf(dir: string): number[] {
   try {
     return fs
@@ -294,7 +278,6 @@ export class CgroupV2 implements Cgroup {
       if (this.frozen()) this.thaw() // a frozen task dies only once thawed
     }
     rmdirRetry(this.dir)
-    rmdirParents(this.dir)
   }
 }
 
@@ -474,7 +457,6 @@ export class CgroupV1 implements Cgroup {
     if (this.pids().length) this.kill()
     else if (this.frozen()) this.thaw()
     for (const d of this.dirs) if (fs.existsSync(d)) rmdirRetry(d)
-    for (const d of this.dirs) rmdirParents(d)
   }
 }
 

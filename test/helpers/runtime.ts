@@ -56,16 +56,9 @@ export function leftoverCgroupParents(): string[] {
   return [...new Set(out)] // a mount shadowed by another one is listed twice
 }
 
-/** Remove this file's cgroup parent, and nsdn/ when no other test file is using it. */
+/** Remove this file's cgroup parent (nsdn/ itself stays: other test files may be using it). */
 export function removeCgroupParents(): void {
-  for (const d of leftoverCgroupParents()) {
-    fs.rmdirSync(d)
-    try {
-      fs.rmdirSync(path.dirname(d))
-    } catch {
-      // another test file's parent is still in it: that file removes nsdn/ when it ends
-    }
-  }
+  for (const d of leftoverCgroupParents()) fs.rmdirSync(d)
 }
 
 /** Run argv in container `name`; its exit status and stdout. */
