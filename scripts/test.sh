@@ -14,4 +14,9 @@ EOF
   exit 1
 fi
 mapfile -t files < <(find dist/test -name '*.test.js' | sort)
-exec node --test --test-concurrency=2 "${files[@]}"
+rc=0
+node --test --test-concurrency=2 "${files[@]}" || rc=$?
+# Each test file removes its own cgroup parent (nsdn/test-*); nsdn/ itself, shared by files that
+# run at the same time, goes once they have all ended (rmdir: only when empty).
+rmdir /sys/fs/cgroup/*/nsdn 2>/dev/null || true
+exit $rc
