@@ -107,3 +107,32 @@ function cleanUpAfterFile(): void {
     removeCgroupParents()
   })
 }
+
+/**
+ * Whether a process under the container's init has taken over SIGTERM (caught or ignored): the
+ * payload's `trap` has run. A stop sent before that kills the shell outright, not the test's
+ * point.
+ */
+export function payloadTrapsTerm(initPid: number): boolean {
+  const TERM = 1n << 14n // bit 15 - 1
+  const walk = (pid: string): boolean => {
+    let kids: string[]
+    try {
+      kids = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/)
+    } catch {
+      return false
+    }
+    return kids.filter(Boolean).some((k) => {
+      try {
+        const st = fs.readFileSync(`/proc/${k}/status`, 'utf8')
+        const mask = (key: string) =>
+          BigInt('0x' + (st.match(new RegExp(`^${key}:\\s*(\\w+)`, 'm'))?.[1] ?? '0'))
+        if ((mask('SigIgn') | mask('SigCgt')) & TERM) return true
+      } catch {
+        return false
+      }
+      return walk(k)
+    })
+  }
+  return walk(String(initPid))
+}

@@ -18,6 +18,7 @@ import {
   execOut,
   leftoverCgroupParents,
   leftovers,
+  payloadTrapsTerm,
   removeCgroupParents,
   runtimeTestFile,
 } from '../helpers/runtime.js'
@@ -222,6 +223,7 @@ test('stop: a payload that ignores SIGTERM is killed after the timeout', async (
     image: 'bb',
     command: ['sh', '-c', 'trap "" TERM; while :; do sleep 1; done'],
   })
+  assert.ok(await eventually(() => payloadTrapsTerm(s.pid)), 'the payload ignores TERM')
   const t0 = Date.now()
   await rt.stop('st', { timeout: 0.5 })
   assert.ok(Date.now() - t0 >= 450, 'waited for the grace period')
@@ -234,7 +236,8 @@ test('stop: a payload that ignores SIGTERM is killed after the timeout', async (
   await rt.start('st')
   assert.equal(rt.info('st').status, 'running')
   await rt.remove('st', { force: true })
-  await rt.run({ name: 'st2', image: 'bb', command: SLEEP })
+  const s2 = await rt.run({ name: 'st2', image: 'bb', command: SLEEP })
+  assert.ok(await eventually(() => payloadTrapsTerm(s2.pid)), 'the payload traps TERM')
   await rt.stop('st2', { timeout: 5 })
   assert.equal(rt.info('st2').exitCode, 0)
   await rt.remove('st2')
