@@ -16,6 +16,24 @@ const ip = (ns: string | undefined, family?: 4 | 6): string =>
 const ipRoute = (o: RouteFields): string =>
   `${ip(o.ns, o.dst === 'default' && !o.via ? o.family : undefined)} route`
 
+/**
+ * Words `ip link` reads as keywords where a device name may stand; iproute2 also takes any
+ * prefix of most of them ("m" is `mtu`). A name that could be one is printed after `dev` (or
+ * `name` in `link add`), every other name bare, as people type it.
+ */
+const LINK_WORDS = (
+  'add address addrgenmode allmulticast alias altname arp brd broadcast carrier change del ' +
+  'delete dev down dynamic group gro_max_size gso_max_segs gso_max_size help index link ' +
+  'link-netns link-netnsid master mode mtu multicast name netns nomaster numrxqueues ' +
+  'numtxqueues parentdev peer promisc protodown protodown_reason qlen set show state trailers ' +
+  'txqlen txqueuelen type up vf vrf xdp xdpdrv xdpgeneric xdpoffload'
+).split(' ')
+const keywordLike = (name: string): boolean => LINK_WORDS.some((w) => w.startsWith(name))
+/** A device where `ip link set|del` expects one: `dev` only where the bare name is ambiguous. */
+const dev = (name: string): string => (keywordLike(name) ? `dev ${q(name)}` : q(name))
+/** The new device's name in `ip link add`. */
+const newName = (name: string): string => (keywordLike(name) ? `name ${q(name)}` : q(name))
+
 /** Which OVS printed ovs-vsctl lines talk to; `system`: the system's (no --db). */
 const systemOvs = (): boolean => process.env.NSDN_EXPLAIN_OVS === 'system'
 /** nsdn's private OVS is named by its run directory: `--db=unix:DIR/db.sock`. */
@@ -96,20 +114,20 @@ const formatters: { [K in Op['kind']]: (op: Extract<Op, { kind: K }>) => string 
   'netns.del': (o) => `ip netns del ${q(o.name)}`,
   'netns.attach': (o) => `ip netns attach ${q(o.name)} ${o.pid}`,
   'link.add': (o) =>
-    `${ip(o.ns)} link add ${q(o.name)}` +
+    `${ip(o.ns)} link add ${newName(o.name)}` +
     `${o.master ? ` master ${q(o.master)}` : ''}${o.up ? ' up' : ''} type ${o.type}` +
     `${o.vlanFiltering ? ' vlan_filtering 1' : ''}`,
   'link.add.veth': (o) => {
-    let s = `${ip(o.ns)} link add ${q(o.name)}${o.master ? ` master ${q(o.master)}` : ''}`
+    let s = `${ip(o.ns)} link add ${newName(o.name)}${o.master ? ` master ${q(o.master)}` : ''}`
     s += `${o.up ? ' up' : ''} type veth peer name ${q(o.peer)}`
     if (o.peerNs) s += ` netns ${q(o.peerNs)}`
     return s
   },
   'link.add.macvlan': (o) =>
-    `${ip(o.ns)} link add ${q(o.name)} link ${q(o.parent)} type macvlan mode ${o.mode}`,
+    `${ip(o.ns)} link add ${newName(o.name)} link ${q(o.parent)} type macvlan mode ${o.mode}`,
   'link.add.vxlan': (o) => {
     const v = o.vxlan
-    let s = `${ip(o.ns)} link add ${q(o.name)} type vxlan id ${v.id}`
+    let s = `${ip(o.ns)} link add ${newName(o.name)} type vxlan id ${v.id}`
     if (v.remote) s += ` remote ${q(v.remote)}`
     if (v.group) s += ` group ${q(v.group)}`
     if (v.local) s += ` local ${q(v.local)}`
@@ -119,9 +137,9 @@ const formatters: { [K in Op['kind']]: (op: Extract<Op, { kind: K }>) => string 
   },
   'link.add.vlan': (o) =>
     `${ip(o.ns)} link add link ${q(o.parent)} name ${q(o.name)} type vlan id ${o.id}`,
-  'link.del': (o) => `${ip(o.ns)} link del ${q(o.name)}`,
+  'link.del': (o) => `${ip(o.ns)} link del ${dev(o.name)}`,
   'link.set': (o) => {
-    let s = `${ip(o.ns)} link set ${q(o.name)}`
+    let s = `${ip(o.ns)} link set ${dev(o.name)}`
     if (o.master === null) s += ' nomaster'
     else if (o.master) s += ` master ${q(o.master)}`
     if (o.mtu !== undefined) s += ` mtu ${o.mtu}`

@@ -161,6 +161,29 @@ for (const c of CASES)
     await settlesTo(empty, 'the case left nothing behind')
   })
 
+test('paste: devices named like iproute2 keywords (dev, up, m) are printed after dev or name', async () => {
+  const empty = snapshot()
+  const steps = [
+    ['link', 'add', 'name', 'dev', 'type', 'bridge'],
+    ['link', 'add', 'name', 'up', 'type', 'veth', 'peer', 'name', 'm'],
+    ['link', 'set', 'dev', 'm', 'master', 'dev', 'up'],
+    ['link', 'set', 'dev', 'up', 'mtu', '1400', 'up'],
+    ['link', 'set', 'dev', 'dev', 'up'],
+  ]
+  const script = steps.map((a) => nsdn(...a)).join('')
+  const built = snapshot()
+  // Bare, `ip link set up up` has no device and `ip link add up ...` no name.
+  assert.match(script, /^ip link add name up type veth peer name m$/m)
+  assert.match(script, /^ip link set dev up mtu 1400 up$/m)
+  const gone = nsdn('link', 'del', 'dev', 'up') + nsdn('link', 'del', 'dev', 'dev')
+  assert.match(gone, /^ip link del dev up$/m)
+  await settlesTo(empty, 'nsdn removed them')
+  runPasted(script)
+  assert.deepEqual(diffStates(built, snapshot()), [], `pasted:\n${script}`)
+  runPasted(gone)
+  await settlesTo(empty, 'the pasted deletes removed them')
+})
+
 test('paste: CLI steps: a gatewayless IPv6 default route, IPv4 without nodad, netns exec', async () => {
   const empty = snapshot()
   const steps = [

@@ -20,6 +20,7 @@ const golden: { [K in OpKind]: [Extract<Op, { kind: K }>, string][] } = {
       { kind: 'link.add', ns: 'red', name: 'br0', type: 'bridge', master: 'br1', up: true },
       'ip -n red link add br0 master br1 up type bridge',
     ],
+    [{ kind: 'link.add', name: 'dev', type: 'bridge' }, 'ip link add name dev type bridge'],
   ],
   'link.add.veth': [
     [
@@ -65,10 +66,16 @@ const golden: { [K in OpKind]: [Extract<Op, { kind: K }>, string][] } = {
       'ip link add link eth0 name eth0.100 type vlan id 100',
     ],
   ],
-  'link.del': [[{ kind: 'link.del', ns: `it's`, name: 'vh1' }, `ip -n 'it'\\''s' link del vh1`]],
+  'link.del': [
+    [{ kind: 'link.del', ns: `it's`, name: 'vh1' }, `ip -n 'it'\\''s' link del vh1`],
+    [{ kind: 'link.del', name: 'dev' }, 'ip link del dev dev'],
+  ],
   'link.set': [
     [{ kind: 'link.set', name: 'vh1', up: true }, 'ip link set vh1 up'],
     [{ kind: 'link.set', name: 'vh1', master: null, up: false }, 'ip link set vh1 nomaster down'],
+    // a name iproute2 could read as a keyword (or a keyword's prefix) follows `dev`
+    [{ kind: 'link.set', name: 'up', up: true }, 'ip link set dev up up'],
+    [{ kind: 'link.set', name: 'm', mtu: 1400 }, 'ip link set dev m mtu 1400'],
     [
       {
         kind: 'link.set',
