@@ -134,7 +134,8 @@ export type Op =
   /** Runtime steps (src/runtime/): cgroup files, mounts, namespaces, the container's processes. */
   | { kind: 'fs.write'; path: string; value: string }
   | { kind: 'fs.mkdir'; path: string }
-  | { kind: 'fs.rmdir'; path: string }
+  /** `ifUnused`: a shared parent, removed only when nothing else is in it (else left alone). */
+  | { kind: 'fs.rmdir'; path: string; ifUnused?: boolean }
   | { kind: 'fs.touch'; path: string }
   | { kind: 'fs.symlink'; target: string; path: string }
   | { kind: 'kill'; pid: number; signal: string }

@@ -308,6 +308,10 @@ const golden: { [K in OpKind]: [Extract<Op, { kind: K }>, string][] } = {
       { kind: 'fs.rmdir', path: '/sys/fs/cgroup/pids/nsdn/web' },
       'rmdir /sys/fs/cgroup/pids/nsdn/web',
     ],
+    [
+      { kind: 'fs.rmdir', path: '/sys/fs/cgroup/pids/nsdn', ifUnused: true },
+      'rmdir /sys/fs/cgroup/pids/nsdn 2>/dev/null || true',
+    ],
   ],
   'fs.touch': [[{ kind: 'fs.touch', path: '/r/dev/null' }, 'touch /r/dev/null']],
   'fs.symlink': [
