@@ -11,13 +11,7 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 import { test } from 'node:test'
-import {
-  busyboxRoot,
-  leftoverCgroupParents,
-  leftovers,
-  removeCgroupParents,
-  runtimeTestFile,
-} from '../helpers/runtime.js'
+import { assertNothingLeft, busyboxRoot, leftovers, runtimeTestFile } from '../helpers/runtime.js'
 import { eventually } from '../helpers/kernel.js'
 
 runtimeTestFile()
@@ -232,7 +226,5 @@ test('bad input through the CLI: clear errors, exit statuses, nothing created', 
 
 test('nothing of ours remains', () => {
   assert.equal(nsdn('image', 'rm', 'bb').code, 0)
-  assert.deepEqual(leftovers(), [])
-  removeCgroupParents()
-  assert.deepEqual(leftoverCgroupParents(), [])
+  assertNothingLeft()
 })
