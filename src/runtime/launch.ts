@@ -26,6 +26,7 @@ import { capMask, parseSpec, toRaw } from './spec.js'
 import type { ContainerSpec, IdMap } from './spec.js'
 import {
   dataDir,
+  execSocket,
   exitCode,
   initAlive,
   initPath,
@@ -164,6 +165,7 @@ function buildPlan(st: ContainerState): string[] {
     undefined,
   )
   const fields = ['ns', String(flags), 'exitfile', path.join(dir, 'exit')]
+  fields.push('execsock', execSocket(spec.name))
   const root = path.join(dir, 'rootfs')
   fs.mkdirSync(root, { recursive: true })
   for (const op of rootfsSteps(spec, root, st.layers, dataDir(spec.name)))
