@@ -345,16 +345,25 @@ export class CgroupV2 implements Cgroup {
 }
 
 /**
- * A v1 cpuset group's cpus and mems: `want`'s value where given, else the parent's, written only
- * where the file is still empty (a parent: whoever comes first seeds it, with the same values).
+ * A v1 cpuset group's cpus and mems: `want`'s value where given, else what it has, else (empty:
+ * just made, here or by another creator) its parent's. Printed always, written only where empty,
+ * so a paste of --explain seeds a parent that nsdn found seeded already.
  */
 function seedCpuset(dir: string, want: Record<string, string | undefined> = {}): void {
   for (const k of ['cpuset.cpus', 'cpuset.mems']) {
     const file = path.join(dir, k)
     const v = want[k]
-    if (v !== undefined) write(file, v)
-    else if (fs.readFileSync(file, 'utf8').trim() === '')
-      write(file, fs.readFileSync(path.join(path.dirname(dir), k), 'utf8').trim())
+    if (v !== undefined) {
+      write(file, v)
+      continue
+    }
+    const now = fs.readFileSync(file, 'utf8').trim()
+    const value = now || fs.readFileSync(path.join(path.dirname(dir), k), 'utf8').trim()
+    runOpSync(
+      { kind: 'fs.write', path: file, value },
+      () => void (now === '' && fs.writeFileSync(file, value)),
+      undefined,
+    )
   }
 }
 

@@ -16,7 +16,7 @@ import { NsdnError } from '../errors.js'
 import { CLONE, mkfifo } from '../ffi/libc.js'
 import { NetNs, netnsDir } from '../netns/netns.js'
 import { logger } from '../log.js'
-import { runOpSync } from '../op.js'
+import { explainedAbove, runOpSync } from '../op.js'
 import type { Op } from '../op.js'
 import { cgroupFor, machineCpus } from './cgroups.js'
 import type { Cgroup, CgroupStats } from './cgroups.js'
@@ -72,8 +72,12 @@ export function create(input: ContainerSpec | unknown): ContainerState {
     if ('image' in spec.rootfs) {
       const { upper, work } = overlayDirs(dataDir(spec.name))
       fs.rmSync(dataDir(spec.name), { recursive: true, force: true })
-      fs.mkdirSync(upper, { recursive: true })
-      fs.mkdirSync(work, { recursive: true })
+      for (const d of [upper, work])
+        runOpSync(
+          { kind: 'fs.mkdir', path: d },
+          () => fs.mkdirSync(d, { recursive: true }),
+          undefined,
+        )
       const root = rootId(spec.uidMap)
       const rootG = rootId(spec.gidMap)
       // container root must own its upper layer to write to it
@@ -123,58 +127,78 @@ function planBytes(fields: string[]): Buffer {
   return Buffer.concat([len, body])
 }
 
-/** An Op as init's plan step (and through the choke point: logged, --explain'ed). */
+/** An Op as init's plan step (through the choke point: logged; --explain prints the block). */
 function planStep(op: Op): string[] {
-  return runOpSync(op, () => {
-    switch (op.kind) {
-      case 'mount':
-        return [
-          'mount',
-          op.source ?? '-',
-          op.target,
-          op.fstype ?? '-',
-          String(op.flags),
-          op.data ?? '-',
-        ]
-      case 'fs.mkdir':
-        return ['mkdir', op.path]
-      case 'fs.touch':
-        return ['touch', op.path]
-      case 'fs.symlink':
-        return ['symlink', op.target, op.path]
-      case 'pivot_root':
-        return ['pivot', op.root]
-      case 'sethostname':
-        return ['hostname', op.name]
-      case 'exec':
-        return ['argv', String(op.argv.length), ...op.argv]
-      default:
-        throw new NsdnError('E_INTERNAL', `no plan step for ${op.kind}`)
-    }
-  }, [])
+  return explainedAbove(() =>
+    runOpSync(op, () => {
+      switch (op.kind) {
+        case 'mount':
+          return [
+            'mount',
+            op.source ?? '-',
+            op.target,
+            op.fstype ?? '-',
+            String(op.flags),
+            op.data ?? '-',
+          ]
+        case 'fs.mkdir':
+          return ['mkdir', op.path]
+        case 'fs.touch':
+          return ['touch', op.path]
+        case 'fs.symlink':
+          return ['symlink', op.target, op.path]
+        case 'pivot_root':
+          return ['pivot', op.root]
+        case 'sethostname':
+          return ['hostname', op.name]
+        case 'exec':
+          return ['argv', String(op.argv.length), ...op.argv]
+        default:
+          throw new NsdnError('E_INTERNAL', `no plan step for ${op.kind}`)
+      }
+    }, []),
+  )
 }
 
-function buildPlan(st: ContainerState): string[] {
+function buildPlan(st: ContainerState, cg: Cgroup, detached: boolean): string[] {
   const { spec } = st
   const dir = stateDir(spec.name)
   let flags = 0
   for (const n of spec.namespaces) flags |= NS_FLAGS[n]![0]
-  runOpSync(
-    { kind: 'unshare', ns: spec.namespaces.map((n) => NS_FLAGS[n]![1]) },
-    () => undefined,
-    undefined,
-  )
   const fields = ['ns', String(flags), 'exitfile', path.join(dir, 'exit')]
   fields.push('execsock', execSocket(spec.name))
   const root = path.join(dir, 'rootfs')
-  fs.mkdirSync(root, { recursive: true })
-  for (const op of rootfsSteps(spec, root, st.layers, dataDir(spec.name)))
-    fields.push(...planStep(op))
-  if (spec.namespaces.includes('uts'))
-    fields.push(...planStep({ kind: 'sethostname', name: spec.hostname }))
+  runOpSync(
+    { kind: 'fs.mkdir', path: root },
+    () => fs.mkdirSync(root, { recursive: true }),
+    undefined,
+  )
+  const steps = rootfsSteps(spec, root, st.layers, dataDir(spec.name))
+  if (spec.namespaces.includes('uts')) steps.push({ kind: 'sethostname', name: spec.hostname })
+  const payload: Op = { kind: 'exec', argv: spec.command }
+  // --explain: the whole container as one block, in the order a shell runs it
+  const mapText = (m: IdMap[]): string =>
+    m.map((x) => `${x.container} ${x.host} ${x.size}`).join('\n')
+  runOpSync(
+    {
+      kind: 'container',
+      procs: cg.procsFiles(),
+      ns: spec.namespaces.map((n) => NS_FLAGS[n]![1]),
+      ...(spec.namespaces.includes('net') ? { netnsFile: path.join(netnsDir(), spec.name) } : {}),
+      ...(spec.namespaces.includes('user')
+        ? { uidMap: mapText(spec.uidMap), gidMap: mapText(spec.gidMap) }
+        : {}),
+      steps: [...steps, payload],
+      ...(spec.cwd !== '/' ? { cwd: spec.cwd } : {}),
+      ...(detached ? { log: path.join(dir, 'log') } : {}),
+    },
+    () => undefined,
+    undefined,
+  )
+  for (const op of steps) fields.push(...planStep(op))
   fields.push('caps', capMask(spec.capabilities), 'cwd', spec.cwd)
   for (const e of spec.env) fields.push('env', e)
-  fields.push(...planStep({ kind: 'exec', argv: spec.command }))
+  fields.push(...planStep(payload))
   return fields
 }
 
@@ -286,7 +310,7 @@ export async function start(name: string, opts: StartOptions = {}): Promise<Star
   let initPid: number | undefined
   let child: ChildProcess | undefined
   try {
-    const plan = planBytes(buildPlan(st))
+    const plan = planBytes(buildPlan(st, cg, !opts.attach))
     const log = opts.attach ? undefined : fs.openSync(path.join(stateDir(name), 'log'), 'a')
     let fifo: number | undefined
     if (!opts.attach) {
@@ -307,13 +331,14 @@ export async function start(name: string, opts: StartOptions = {}): Promise<Star
         hint: 'run scripts/setup.sh to build nsdn-init',
       })
     child.on('error', () => undefined)
-    cg.addProc(outerPid) // before the plan: everything init forks is in the group
+    // before the plan: everything init forks is in the group
+    explainedAbove(() => cg.addProc(outerPid))
     const ch = new InitChannel(child.stdio[3] as Socket)
     ch.send(plan)
     for (;;) {
       const line = await ch.next()
       if (line === 'U') {
-        writeMaps(outerPid, spec)
+        explainedAbove(() => writeMaps(outerPid, spec))
         ch.send('M')
       } else if (line?.startsWith('P ')) {
         initPid = Number(line.slice(2))
@@ -322,7 +347,7 @@ export async function start(name: string, opts: StartOptions = {}): Promise<Star
         st.startTime = procStat(initPid)?.startTime ?? ''
         st.started = new Date().toISOString()
         if (spec.namespaces.includes('net')) {
-          NetNs.attach(name, initPid)
+          explainedAbove(() => NetNs.attach(name, initPid!))
           st.netns = name
         }
         saveState(st)
