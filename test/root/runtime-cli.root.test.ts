@@ -199,6 +199,36 @@ test('run -d, exec, ps, info, logs; --explain pasted into a root shell builds th
   assert.deepEqual(leftovers(), [])
 })
 
+test('exec -t: the end of stdin ends the session; through a pty it is a terminal', () => {
+  assert.equal(nsdn('run', '--name', 'tty', '--image', 'bb', '-d', '--', 'sleep', '1000').code, 0)
+  const cli = `${process.execPath} ${MAIN}`
+  // a hang is killed by the timeout (a signal, no status): no timing is asserted
+  const sh = (line: string, input?: string): { status: number | null; out: string } => {
+    const r = spawnSync('sh', ['-c', line], { encoding: 'utf8', input, timeout: 60000 })
+    return { status: r.status, out: r.stdout }
+  }
+  try {
+    const closed = sh(`${cli} exec -t tty -- sh </dev/null`)
+    assert.equal(closed.status, 0, `an interactive sh with stdin at EOF ends: ${closed.out}`)
+    const piped = sh(`printf 'echo hi from $(hostname)\\n' | ${cli} exec -t tty -- sh`)
+    assert.equal(piped.status, 0, piped.out)
+    assert.match(piped.out, /^hi from tty\r$/m, 'the piped line ran, then EOF ended sh')
+    const cat = sh(`printf 'a\\nb\\n' | ${cli} exec -t tty -- sh -c 'cat; echo "cat: $?"'`)
+    assert.equal(cat.status, 0, cat.out)
+    assert.match(cat.out, /^cat: 0\r$/m, 'cat read to the end of its input')
+    // a real terminal on our side, as a user at a shell (script(1) gives us a pty)
+    const term = sh(
+      `script -qec "${cli} exec -t tty -- sh -c 'tty; read x; echo got \\$x; exit 3'" /dev/null`,
+      'hello\n',
+    )
+    assert.match(term.out, /^\/dev\/pts\/0\r$/m, 'a pty of the container')
+    assert.match(term.out, /^got hello\r$/m, 'our typing reached it')
+    assert.equal(term.status, 3, 'its status came back')
+  } finally {
+    assert.equal(nsdn('rm', '-f', 'tty').code, 0)
+  }
+})
+
 test('attach follows the output and feeds the input of a detached container', async () => {
   assert.equal(nsdn('run', '--name', 'att', '--image', 'bb', '-d', '--', 'sh').code, 0)
   const a = spawn(process.execPath, [MAIN, 'attach', 'att'], {
