@@ -299,7 +299,7 @@ export async function start(name: string, opts: StartOptions = {}): Promise<Star
     throw new NsdnError('E_EXISTS', `container "${name}" is already running`, {
       hint: `"nsdn exec ${name} -- CMD" runs a command in it`,
     })
-  await cleanupRun(st) // what a previous run left
+  if (st.pid !== undefined || st.netns) await cleanupRun(st) // what a previous run left
   delete st.pid
   delete st.startTime
   delete st.netns
@@ -341,8 +341,8 @@ export async function start(name: string, opts: StartOptions = {}): Promise<Star
         explainedAbove(() => writeMaps(outerPid, spec))
         ch.send('M')
       } else if (line?.startsWith('P ')) {
+        // PID 1 exists, and its netns: name it and attach the networks while it mounts
         initPid = Number(line.slice(2))
-      } else if (line === 'R' && initPid !== undefined) {
         st.pid = initPid
         st.startTime = procStat(initPid)?.startTime ?? ''
         st.started = new Date().toISOString()

@@ -9,10 +9,11 @@
  *     fd 3: the sync socket. Node sends the plan (u32 length, then NUL-terminated fields).
  *     1. unshare(CLONE_NEWUSER) if asked; say "U", wait while Node writes uid/gid maps.
  *     2. unshare the other namespaces; fork: the child is PID 1 of the new PID namespace.
- *        The parent says "P <pid>" and exits (no process of ours stays outside).
- *     3. PID 1 runs the plan's mounts, pivot_root and hostname; says "R"; waits for "G" (Node
- *        attaches networks meanwhile); starts the payload with the kept capabilities and
- *        no_new_privs; says "S" (or "E <what>: <error>" on any failure).
+ *        The parent says "P <pid>" and exits (no process of ours stays outside). Node names the
+ *        netns and attaches the networks meanwhile, then sends "G".
+ *     3. PID 1 runs the plan's mounts, pivot_root and hostname; waits for "G"; starts the
+ *        payload with the kept capabilities and no_new_privs; says "S" (or "E <what>: <error>"
+ *        on any failure).
  *     4. PID 1 forwards signals to the payload, reaps every child, serves exec requests on the
  *        exec socket (made before any namespace, so the host reaches it; see `exec` below),
  *        and when the payload ends writes its status to the exit file and "X <status>" to the
@@ -451,7 +452,6 @@ static void pid1(void) {
   }
   if (!argv || !argv[0]) { errno = EINVAL; die("plan", "no command"); }
   if (!envp) envp = calloc(1, sizeof *envp);
-  say("R");
   if (wait_go() != 'G') _exit(125);
   int e = 0;
   pid_t child = start(argv, envp, cwd, kept_caps, NULL, -1, &e);
