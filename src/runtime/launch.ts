@@ -7,13 +7,11 @@
  * container is its init and its payload, nothing more.
  * @module
  */
-import { spawn } from 'node:child_process'
-import type { ChildProcess, StdioOptions } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
-import type { Socket } from 'node:net'
+import { Socket } from 'node:net'
 import { NsdnError } from '../errors.js'
-import { CLONE, mkfifo } from '../ffi/libc.js'
+import { CLONE, mkfifo, spawnWithSocket, waitPid } from '../ffi/libc.js'
 import { NetNs, netnsDir } from '../netns/netns.js'
 import { logger } from '../log.js'
 import { explainedAbove, runOpSync } from '../op.js'
@@ -308,7 +306,7 @@ export async function start(name: string, opts: StartOptions = {}): Promise<Star
   st.cgroup = { backend: cg.backend, dirs: cg.dirs }
   saveState(st)
   let initPid: number | undefined
-  let child: ChildProcess | undefined
+  let outer: number | undefined // init's first process: ours to reap once it said P
   try {
     const plan = planBytes(buildPlan(st, cg, !opts.attach))
     const log = opts.attach ? undefined : fs.openSync(path.join(stateDir(name), 'log'), 'a')
@@ -319,21 +317,28 @@ export async function start(name: string, opts: StartOptions = {}): Promise<Star
       if (!fs.existsSync(f)) mkfifo(f, 0o600)
       fifo = fs.openSync(f, fs.constants.O_RDWR)
     }
-    const stdio: StdioOptions = opts.attach
-      ? ['inherit', 'inherit', 'inherit', 'pipe']
-      : [fifo!, log!, log!, 'pipe']
-    child = spawn(initPath(), ['run'], { stdio, detached: !opts.attach })
-    if (log !== undefined) fs.closeSync(log)
-    if (fifo !== undefined) fs.closeSync(fifo)
-    const outerPid = child.pid
-    if (outerPid === undefined)
-      throw new NsdnError('E_EXEC', `cannot start ${initPath()}`, {
+    let spawned: { pid: number; sock: number }
+    try {
+      spawned = spawnWithSocket(
+        [initPath(), 'run'],
+        opts.attach ? [0, 1, 2] : [fifo!, log!, log!],
+        {
+          setsid: !opts.attach,
+        },
+      )
+    } catch (err) {
+      throw new NsdnError('E_EXEC', `cannot start ${initPath()}: ${(err as Error).message}`, {
         hint: 'run scripts/setup.sh to build nsdn-init',
       })
-    child.on('error', () => undefined)
+    } finally {
+      if (log !== undefined) fs.closeSync(log)
+      if (fifo !== undefined) fs.closeSync(fifo)
+    }
+    const outerPid = spawned.pid
+    outer = outerPid
     // before the plan: everything init forks is in the group
     explainedAbove(() => cg.addProc(outerPid))
-    const ch = new InitChannel(child.stdio[3] as Socket)
+    const ch = new InitChannel(new Socket({ fd: spawned.sock, readable: true, writable: true }))
     ch.send(plan)
     for (;;) {
       const line = await ch.next()
@@ -343,6 +348,8 @@ export async function start(name: string, opts: StartOptions = {}): Promise<Star
       } else if (line?.startsWith('P ')) {
         // PID 1 exists, and its netns: name it and attach the networks while it mounts
         initPid = Number(line.slice(2))
+        waitPid(outerPid) // it exits right after saying so
+        outer = undefined
         st.pid = initPid
         st.startTime = procStat(initPid)?.startTime ?? ''
         st.started = new Date().toISOString()
@@ -379,14 +386,14 @@ export async function start(name: string, opts: StartOptions = {}): Promise<Star
       ...(st.netns ? { netnsPath: path.join(netnsDir(), st.netns) } : {}),
     }
     if (opts.attach) started.exited = waitExit(ch, name)
-    else {
-      ch.sock.destroy()
-      child.unref()
-    }
+    else ch.sock.destroy()
     return started
   } catch (err) {
     if (initPid !== undefined) killInit(initPid)
-    else if (child?.pid !== undefined) killInit(child.pid)
+    if (outer !== undefined) {
+      killInit(outer)
+      waitPid(outer)
+    }
     if (initPid !== undefined) waitDead(initPid, 2000)
     await cleanupRun(st).catch((e: unknown) => log.warn({ err: e }, 'cleanup after a failed start'))
     delete st.pid
