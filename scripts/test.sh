@@ -16,7 +16,7 @@ fi
 mapfile -t files < <(find dist/test -name '*.test.js' | sort)
 rc=0
 node --test --test-concurrency=2 "${files[@]}" || rc=$?
-# Each test file removes its own cgroup parent (nsdn/test-*); nsdn/ itself, shared by files that
-# run at the same time, goes once they have all ended (rmdir: only when empty).
+# rm of a last container removes its cgroup parents up to nsdn/ (runtime tests assert it); this
+# is only a safety net for a run killed half-way (rmdir: only when empty).
 rmdir /sys/fs/cgroup/*/nsdn 2>/dev/null || true
 exit $rc

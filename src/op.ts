@@ -134,15 +134,33 @@ export type Op =
   /** Runtime steps (src/runtime/): cgroup files, mounts, namespaces, the container's processes. */
   | { kind: 'fs.write'; path: string; value: string }
   | { kind: 'fs.mkdir'; path: string }
-  | { kind: 'fs.rmdir'; path: string }
+  /** `ifUnused`: a shared parent, removed only when nothing else is in it (else left alone). */
+  | { kind: 'fs.rmdir'; path: string; ifUnused?: boolean }
   | { kind: 'fs.touch'; path: string }
   | { kind: 'fs.symlink'; target: string; path: string }
   | { kind: 'kill'; pid: number; signal: string }
   | ({ kind: 'mount' } & MountFields)
   | { kind: 'umount'; target: string; lazy?: boolean }
-  /** `ns`: unshare's long option names (user, mount, uts, ipc, net, pid, cgroup). */
-  | { kind: 'unshare'; ns: string[] }
   | { kind: 'pivot_root'; root: string }
+  /**
+   * A container's processes, printed as one shell block: a shell joins the cgroups (`procs`),
+   * unshare makes the namespaces (`ns`, unshare's names; the net one bound to `netnsFile`,
+   * users mapped by `uidMap`/`gidMap` as "INNER OUTER COUNT"), and its PID 1 runs `steps`
+   * (mounts, pivot_root, hostname, then the payload's exec in `cwd`). `log`: detached, output
+   * there.
+   */
+  | {
+      kind: 'container'
+      procs: string[]
+      ns: string[]
+      netnsFile?: string
+      uidMap?: string
+      gidMap?: string
+      steps: Op[]
+      /** The payload's working directory, when not /. */
+      cwd?: string
+      log?: string
+    }
   | { kind: 'sethostname'; name: string }
   | { kind: 'exec'; argv: string[] }
   | { kind: 'copy'; from: string; to: string }
@@ -173,6 +191,20 @@ export function explainWhy(why: string): void {
 
 const explain = (op: Op): void => {
   for (const line of explainLines(op)) opMode.write(line)
+}
+
+/**
+ * Run `fn` with --explain printing off: its ops are parts of one already printed whole (a
+ * container's shell block). `fn` is synchronous, so no other op can run meanwhile.
+ */
+export function explainedAbove<T>(fn: () => T): T {
+  const was = opMode.explain
+  opMode.explain = false
+  try {
+    return fn()
+  } finally {
+    opMode.explain = was
+  }
 }
 
 /**

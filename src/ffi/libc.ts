@@ -22,6 +22,23 @@ const c = {
   ioctl: libc.func('int ioctl(int fd, unsigned long request, ...)'),
   flock: libc.func('int flock(int fd, int op)'),
   mkfifo: libc.func('int mkfifo(const char *path, unsigned int mode)'),
+  socketpair: libc.func('int socketpair(int domain, int type, int protocol, int *sv)'),
+  close: libc.func('int close(int fd)'),
+  waitpid: libc.func('int waitpid(int pid, _Out_ int *status, int options)'),
+  sigfillset: libc.func('int sigfillset(void *set)'),
+  sigemptyset: libc.func('int sigemptyset(void *set)'),
+  faInit: libc.func('int posix_spawn_file_actions_init(void *fa)'),
+  faDup2: libc.func('int posix_spawn_file_actions_adddup2(void *fa, int fd, int newfd)'),
+  faDestroy: libc.func('int posix_spawn_file_actions_destroy(void *fa)'),
+  attrInit: libc.func('int posix_spawnattr_init(void *attr)'),
+  attrFlags: libc.func('int posix_spawnattr_setflags(void *attr, short flags)'),
+  attrSigdef: libc.func('int posix_spawnattr_setsigdefault(void *attr, void *set)'),
+  attrSigmask: libc.func('int posix_spawnattr_setsigmask(void *attr, void *set)'),
+  attrDestroy: libc.func('int posix_spawnattr_destroy(void *attr)'),
+  posixSpawn: libc.func(
+    'int posix_spawn(_Out_ int *pid, const char *path, void *fa, void *attr, ' +
+      'const char **argv, const char **envp)',
+  ),
 }
 
 export const CLONE = {
@@ -102,6 +119,64 @@ export function mkfifo(file: string, mode: number): void {
 
 export function sethostname(name: string): void {
   check('sethostname', c.sethostname(name, Buffer.byteLength(name)) as number)
+}
+
+// glibc's values
+const POSIX_SPAWN = { SETSIGDEF: 0x04, SETSIGMASK: 0x08, SETSID: 0x80 } as const
+const AF_UNIX = 1
+const SOCK_STREAM_CLOEXEC = 1 | 0o2000000
+
+/**
+ * Start `argv` with `fds` as its fds 0, 1, 2, ... and one more: its end of a new socket pair,
+ * whose other end (close-on-exec) is returned. posix_spawn is glibc's vfork-and-exec: unlike
+ * Node's spawn, which forks, it copies none of Node's page tables (ms per start, under load).
+ * Signals start at their defaults and unblocked; `setsid`: a session of its own. The caller
+ * reaps the child ({@link waitPid}).
+ */
+export function spawnWithSocket(
+  argv: string[],
+  fds: number[],
+  o: { setsid?: boolean } = {},
+): { pid: number; sock: number } {
+  const sv = new Int32Array(2)
+  check('socketpair', c.socketpair(AF_UNIX, SOCK_STREAM_CLOEXEC, 0, sv) as number)
+  // glibc's posix_spawn_file_actions_t is 80 bytes, posix_spawnattr_t 336, sigset_t 128
+  const fa = Buffer.alloc(256)
+  const attr = Buffer.alloc(512)
+  const all = Buffer.alloc(128)
+  const none = Buffer.alloc(128)
+  c.faInit(fa)
+  c.attrInit(attr)
+  try {
+    for (const [i, fd] of [...fds, sv[1]!].entries()) c.faDup2(fa, fd, i)
+    c.sigfillset(all)
+    c.sigemptyset(none)
+    c.attrSigdef(attr, all)
+    c.attrSigmask(attr, none)
+    c.attrFlags(
+      attr,
+      POSIX_SPAWN.SETSIGDEF | POSIX_SPAWN.SETSIGMASK | (o.setsid ? POSIX_SPAWN.SETSID : 0),
+    )
+    const env = Object.entries(process.env).map(([k, v]) => `${k}=${v}`)
+    const pid = [0]
+    const rc = c.posixSpawn(pid, argv[0], fa, attr, [...argv, null], [...env, null]) as number
+    if (rc !== 0) throw new SyscallError(`posix_spawn ${argv[0]}`, errnoName(rc))
+    return { pid: pid[0]!, sock: sv[0]! }
+  } catch (err) {
+    c.close(sv[0]!)
+    throw err
+  } finally {
+    c.close(sv[1]!)
+    c.faDestroy(fa)
+    c.attrDestroy(attr)
+  }
+}
+
+/** Wait for child `pid` to end (reap it); its raw wait status. */
+export function waitPid(pid: number): number {
+  const status = [0]
+  check('waitpid', c.waitpid(pid, status, 0) as number)
+  return status[0]!
 }
 
 const NS_GET_NSTYPE = 0xb703

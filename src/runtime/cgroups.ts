@@ -44,6 +44,8 @@ function parent(): string {
   return process.env.NSDN_CGROUP_PARENT ?? 'nsdn'
 }
 
+const parentParts = (): string[] => parent().split('/').filter(Boolean)
+
 interface CgroupMount {
   type: 'cgroup' | 'cgroup2'
   dir: string
@@ -90,10 +92,20 @@ function readKeyed(file: string): Record<string, number> {
   return out
 }
 
-function mkdirOp(dir: string): void {
+/**
+ * mkdir -p; with `below` (its parent must be there), only the last level: a parent removed
+ * meanwhile (ENOENT) is not silently made again, unseeded, but fails the build (retryOnGone).
+ */
+function mkdirOp(dir: string, o: { below?: boolean } = {}): void {
   runOpSync(
     { kind: 'fs.mkdir', path: dir },
-    () => fs.mkdirSync(dir, { recursive: true }),
+    () => {
+      try {
+        fs.mkdirSync(dir, { recursive: !o.below })
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+      }
+    },
     undefined,
   )
 }
@@ -117,6 +129,48 @@ function rmdirRetry(dir: string): void {
     },
     undefined,
   )
+}
+
+/**
+ * The parent directories above a group's `dir` (NSDN_CGROUP_PARENT's parts), deepest first, go
+ * when nothing else uses them: a parent holding another group (EBUSY, ENOTEMPTY) stays, one
+ * already gone (ENOENT) is fine. Nothing of nsdn's is left in the tree after its last container.
+ */
+function rmdirParents(dir: string): void {
+  let d = dir
+  for (const _ of parentParts()) {
+    d = path.dirname(d)
+    const stop = runOpSync(
+      { kind: 'fs.rmdir', path: d, ifUnused: true },
+      () => {
+        try {
+          fs.rmdirSync(d)
+        } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code
+          if (code === 'ENOENT') return false
+          if (code === 'EBUSY' || code === 'ENOTEMPTY') return true
+          throw err
+        }
+        return false
+      },
+      false,
+    )
+    if (stop) return
+  }
+}
+
+/**
+ * Build a group, again if a concurrent rmdirParents (another container's rm) took a parent away
+ * between our mkdir and what follows (ENOENT): a bounded number of times.
+ */
+function retryOnGone(build: () => void): void {
+  for (let i = 0; ; i++) {
+    try {
+      return build()
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || i >= 20) throw err
+    }
+  }
 }
 
 function pidsOf(dir: string): number[] {
@@ -187,32 +241,40 @@ export class CgroupV2 implements Cgroup {
       ...(l.pids !== undefined ? ['pids'] : []),
       ...(l.ioWeight !== undefined ? ['io'] : []),
     ]
-    const top = path.join(this.root, parent())
     for (const c of controllers) this.need(c, this.root)
-    mkdirOp(top)
-    for (const c of controllers) {
-      for (const d of [this.root, top]) {
+    retryOnGone(() => {
+      try {
+        this.build(l, controllers)
+      } catch (err) {
+        this.destroy()
+        throw err
+      }
+    })
+  }
+  private build(l: Limits, controllers: string[]): void {
+    // each level enables the controllers for the one below it
+    let d = this.root
+    for (const part of [...parentParts(), '']) {
+      for (const c of controllers) {
         const sub = path.join(d, 'cgroup.subtree_control')
         if (!fs.readFileSync(sub, 'utf8').split(/\s+/).includes(c)) write(sub, `+${c}`)
       }
+      if (!part) break
+      d = path.join(d, part)
+      mkdirOp(d)
     }
     mkdirOp(this.dir)
     const f = (n: string): string => path.join(this.dir, n)
-    try {
-      if (l.memory !== undefined) write(f('memory.max'), String(l.memory))
-      if (l.memorySwap !== undefined)
-        write(f('memory.swap.max'), String(l.memorySwap - (l.memory ?? 0)))
-      if (l.cpuWeight !== undefined) write(f('cpu.weight'), String(l.cpuWeight))
-      if (l.cpus !== undefined)
-        write(f('cpu.max'), `${Math.round(l.cpus * CPU_PERIOD_US)} ${CPU_PERIOD_US}`)
-      if (l.cpusetCpus !== undefined) write(f('cpuset.cpus'), l.cpusetCpus)
-      if (l.cpusetMems !== undefined) write(f('cpuset.mems'), l.cpusetMems)
-      if (l.pids !== undefined) write(f('pids.max'), String(l.pids))
-      if (l.ioWeight !== undefined) write(f('io.weight'), `default ${l.ioWeight}`)
-    } catch (err) {
-      this.destroy()
-      throw err
-    }
+    if (l.memory !== undefined) write(f('memory.max'), String(l.memory))
+    if (l.memorySwap !== undefined)
+      write(f('memory.swap.max'), String(l.memorySwap - (l.memory ?? 0)))
+    if (l.cpuWeight !== undefined) write(f('cpu.weight'), String(l.cpuWeight))
+    if (l.cpus !== undefined)
+      write(f('cpu.max'), `${Math.round(l.cpus * CPU_PERIOD_US)} ${CPU_PERIOD_US}`)
+    if (l.cpusetCpus !== undefined) write(f('cpuset.cpus'), l.cpusetCpus)
+    if (l.cpusetMems !== undefined) write(f('cpuset.mems'), l.cpusetMems)
+    if (l.pids !== undefined) write(f('pids.max'), String(l.pids))
+    if (l.ioWeight !== undefined) write(f('io.weight'), `default ${l.ioWeight}`)
   }
   addProc(pid: number): void {
     write(path.join(this.dir, 'cgroup.procs'), String(pid))
@@ -278,6 +340,30 @@ export class CgroupV2 implements Cgroup {
       if (this.frozen()) this.thaw() // a frozen task dies only once thawed
     }
     rmdirRetry(this.dir)
+    rmdirParents(this.dir)
+  }
+}
+
+/**
+ * A v1 cpuset group's cpus and mems: `want`'s value where given, else what it has, else (empty:
+ * just made, here or by another creator) its parent's. Printed always, written only where empty,
+ * so a paste of --explain seeds a parent that nsdn found seeded already.
+ */
+function seedCpuset(dir: string, want: Record<string, string | undefined> = {}): void {
+  for (const k of ['cpuset.cpus', 'cpuset.mems']) {
+    const file = path.join(dir, k)
+    const v = want[k]
+    if (v !== undefined) {
+      write(file, v)
+      continue
+    }
+    const now = fs.readFileSync(file, 'utf8').trim()
+    const value = now || fs.readFileSync(path.join(path.dirname(dir), k), 'utf8').trim()
+    runOpSync(
+      { kind: 'fs.write', path: file, value },
+      () => void (now === '' && fs.writeFileSync(file, value)),
+      undefined,
+    )
   }
 }
 
@@ -347,48 +433,44 @@ export class CgroupV1 implements Cgroup {
         throw unsupported(`${file} (cgroup v1 ${c})`, kconfig)
   }
   create(l: Limits): void {
+    retryOnGone(() => {
+      try {
+        this.build(l)
+      } catch (err) {
+        this.destroy()
+        throw err
+      }
+    })
+  }
+  private build(l: Limits): void {
     const cpusetRoot = this.roots.get('cpuset')
     if (cpusetRoot) {
-      // a v1 cpuset group takes no task until its cpus and mems are set: copy the parent's
+      // A v1 cpuset group takes no task until its cpus and mems are set: copy the parent's.
+      // Whenever they are empty, also in a parent another creator has just made.
       let d = cpusetRoot
-      for (const part of parent().split('/')) {
+      for (const part of parentParts()) {
         d = path.join(d, part)
-        if (fs.existsSync(d)) continue
-        mkdirOp(d)
-        for (const k of ['cpuset.cpus', 'cpuset.mems'])
-          write(path.join(d, k), fs.readFileSync(path.join(path.dirname(d), k), 'utf8').trim())
+        mkdirOp(d, { below: true })
+        seedCpuset(d)
       }
     }
-    try {
-      for (const d of this.dirs) mkdirOp(d)
-      this.check(l)
-      const cpuset = this.at.get('cpuset')
-      if (cpuset)
-        for (const [k, v] of [
-          ['cpuset.cpus', l.cpusetCpus],
-          ['cpuset.mems', l.cpusetMems],
-        ] as const)
-          write(
-            path.join(cpuset, k),
-            v ?? fs.readFileSync(path.join(path.dirname(cpuset), k), 'utf8').trim(),
-          )
-      if (l.memory !== undefined)
-        write(this.file('memory', 'memory.limit_in_bytes'), String(l.memory))
-      if (l.memorySwap !== undefined)
-        write(this.file('memory', 'memory.memsw.limit_in_bytes'), String(l.memorySwap))
-      if (l.cpuWeight !== undefined)
-        write(this.file('cpu', 'cpu.shares'), String(weightToShares(l.cpuWeight)))
-      if (l.cpus !== undefined) {
-        write(this.file('cpu', 'cpu.cfs_period_us'), String(CPU_PERIOD_US))
-        write(this.file('cpu', 'cpu.cfs_quota_us'), String(Math.round(l.cpus * CPU_PERIOD_US)))
-      }
-      if (l.pids !== undefined) write(this.file('pids', 'pids.max'), String(l.pids))
-      if (l.ioWeight !== undefined)
-        write(this.file('blkio', 'blkio.weight'), String(Math.max(10, Math.round(l.ioWeight / 10))))
-    } catch (err) {
-      this.destroy()
-      throw err
+    const cpuset = this.at.get('cpuset')
+    for (const d of this.dirs) mkdirOp(d, { below: d === cpuset })
+    this.check(l)
+    if (cpuset) seedCpuset(cpuset, { 'cpuset.cpus': l.cpusetCpus, 'cpuset.mems': l.cpusetMems })
+    if (l.memory !== undefined)
+      write(this.file('memory', 'memory.limit_in_bytes'), String(l.memory))
+    if (l.memorySwap !== undefined)
+      write(this.file('memory', 'memory.memsw.limit_in_bytes'), String(l.memorySwap))
+    if (l.cpuWeight !== undefined)
+      write(this.file('cpu', 'cpu.shares'), String(weightToShares(l.cpuWeight)))
+    if (l.cpus !== undefined) {
+      write(this.file('cpu', 'cpu.cfs_period_us'), String(CPU_PERIOD_US))
+      write(this.file('cpu', 'cpu.cfs_quota_us'), String(Math.round(l.cpus * CPU_PERIOD_US)))
     }
+    if (l.pids !== undefined) write(this.file('pids', 'pids.max'), String(l.pids))
+    if (l.ioWeight !== undefined)
+      write(this.file('blkio', 'blkio.weight'), String(Math.max(10, Math.round(l.ioWeight / 10))))
   }
   addProc(pid: number): void {
     for (const f of this.procsFiles()) write(f, String(pid))
@@ -456,7 +538,11 @@ export class CgroupV1 implements Cgroup {
   destroy(): void {
     if (this.pids().length) this.kill()
     else if (this.frozen()) this.thaw()
-    for (const d of this.dirs) if (fs.existsSync(d)) rmdirRetry(d)
+    for (const d of this.dirs)
+      if (fs.existsSync(d)) {
+        rmdirRetry(d)
+        rmdirParents(d)
+      }
   }
 }
 

@@ -1,19 +1,17 @@
 /**
- * `nsdn exec`: run a command in a running container. nsdn-init's exec mode joins every namespace
- * of the container's init (the user namespace first, which Node, being multithreaded, cannot
- * join), joins its cgroups through cgroup.procs files Node opened for it, and starts the command
- * with the container's capabilities and no_new_privs; with a tty, in a new pty of the container.
- * This module loads only the state file reader: `nsdn exec` is latency.
+ * `nsdn exec`: run a command in a running container. nsdn-init's exec mode asks the container's
+ * init, over its exec socket, to start the command: init's child is born in every namespace and
+ * cgroup of the container, with its capabilities and no_new_privs, so there is no setns and no
+ * cgroup migration to pay for. With a tty, init makes a new pty of the container and the helper
+ * relays our terminal to it. This module loads only the state file reader: `nsdn exec` is
+ * latency.
  * @module
  */
 import { spawn } from 'node:child_process'
 import type { ChildProcess, StdioOptions } from 'node:child_process'
-import fs from 'node:fs'
 import { constants } from 'node:os'
-import path from 'node:path'
 import { NsdnError } from '../errors.js'
-import { capMask } from './spec.js'
-import { initAlive, initPath, loadState } from './state.js'
+import { execSocket, initAlive, initPath, loadState } from './state.js'
 
 export interface ExecOptions {
   /** A new pty in the container, relayed to our terminal (`-t`). */
@@ -38,25 +36,18 @@ export function spawnExec(
     throw new NsdnError('E_NOT_FOUND', `container "${name}" is not running`, {
       hint: `start it with "nsdn start ${name}"`,
     })
-  const procs = st.cgroup.dirs.map((d) => fs.openSync(path.join(d, 'cgroup.procs'), 'w'))
-  try {
-    const args = ['exec', String(st.pid), capMask(st.spec.capabilities), String(procs.length)]
-    if (o.tty) args.push('-t')
-    args.push('-w', o.cwd ?? st.spec.cwd, '--', ...argv)
-    const base = (o.stdio ?? 'inherit') as StdioOptions
-    const std = Array.isArray(base) ? base.slice(0, 3) : [base, base, base]
-    return spawn(initPath(), args, {
-      stdio: [...std, ...procs] as StdioOptions,
-      env: Object.fromEntries(
-        [...st.spec.env, ...(o.env ?? [])].map((e) => [
-          e.slice(0, e.indexOf('=')),
-          e.slice(e.indexOf('=') + 1),
-        ]),
-      ),
-    })
-  } finally {
-    for (const fd of procs) fs.closeSync(fd)
-  }
+  const args = ['exec', execSocket(name)]
+  if (o.tty) args.push('-t')
+  args.push('-w', o.cwd ?? st.spec.cwd, '--', ...argv)
+  return spawn(initPath(), args, {
+    stdio: o.stdio ?? 'inherit',
+    env: Object.fromEntries(
+      [...st.spec.env, ...(o.env ?? [])].map((e) => [
+        e.slice(0, e.indexOf('=')),
+        e.slice(e.indexOf('=') + 1),
+      ]),
+    ),
+  })
 }
 
 /** Run argv in container `name` to completion; resolves with its exit status. */

@@ -7,16 +7,14 @@
  * container is its init and its payload, nothing more.
  * @module
  */
-import { spawn } from 'node:child_process'
-import type { ChildProcess, StdioOptions } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
-import type { Socket } from 'node:net'
+import { Socket } from 'node:net'
 import { NsdnError } from '../errors.js'
-import { CLONE, mkfifo } from '../ffi/libc.js'
+import { CLONE, mkfifo, spawnWithSocket, waitPid } from '../ffi/libc.js'
 import { NetNs, netnsDir } from '../netns/netns.js'
 import { logger } from '../log.js'
-import { runOpSync } from '../op.js'
+import { explainedAbove, runOpSync } from '../op.js'
 import type { Op } from '../op.js'
 import { cgroupFor, machineCpus } from './cgroups.js'
 import type { Cgroup, CgroupStats } from './cgroups.js'
@@ -26,6 +24,7 @@ import { capMask, parseSpec, toRaw } from './spec.js'
 import type { ContainerSpec, IdMap } from './spec.js'
 import {
   dataDir,
+  execSocket,
   exitCode,
   initAlive,
   initPath,
@@ -71,8 +70,12 @@ export function create(input: ContainerSpec | unknown): ContainerState {
     if ('image' in spec.rootfs) {
       const { upper, work } = overlayDirs(dataDir(spec.name))
       fs.rmSync(dataDir(spec.name), { recursive: true, force: true })
-      fs.mkdirSync(upper, { recursive: true })
-      fs.mkdirSync(work, { recursive: true })
+      for (const d of [upper, work])
+        runOpSync(
+          { kind: 'fs.mkdir', path: d },
+          () => fs.mkdirSync(d, { recursive: true }),
+          undefined,
+        )
       const root = rootId(spec.uidMap)
       const rootG = rootId(spec.gidMap)
       // container root must own its upper layer to write to it
@@ -122,57 +125,78 @@ function planBytes(fields: string[]): Buffer {
   return Buffer.concat([len, body])
 }
 
-/** An Op as init's plan step (and through the choke point: logged, --explain'ed). */
+/** An Op as init's plan step (through the choke point: logged; --explain prints the block). */
 function planStep(op: Op): string[] {
-  return runOpSync(op, () => {
-    switch (op.kind) {
-      case 'mount':
-        return [
-          'mount',
-          op.source ?? '-',
-          op.target,
-          op.fstype ?? '-',
-          String(op.flags),
-          op.data ?? '-',
-        ]
-      case 'fs.mkdir':
-        return ['mkdir', op.path]
-      case 'fs.touch':
-        return ['touch', op.path]
-      case 'fs.symlink':
-        return ['symlink', op.target, op.path]
-      case 'pivot_root':
-        return ['pivot', op.root]
-      case 'sethostname':
-        return ['hostname', op.name]
-      case 'exec':
-        return ['argv', String(op.argv.length), ...op.argv]
-      default:
-        throw new NsdnError('E_INTERNAL', `no plan step for ${op.kind}`)
-    }
-  }, [])
+  return explainedAbove(() =>
+    runOpSync(op, () => {
+      switch (op.kind) {
+        case 'mount':
+          return [
+            'mount',
+            op.source ?? '-',
+            op.target,
+            op.fstype ?? '-',
+            String(op.flags),
+            op.data ?? '-',
+          ]
+        case 'fs.mkdir':
+          return ['mkdir', op.path]
+        case 'fs.touch':
+          return ['touch', op.path]
+        case 'fs.symlink':
+          return ['symlink', op.target, op.path]
+        case 'pivot_root':
+          return ['pivot', op.root]
+        case 'sethostname':
+          return ['hostname', op.name]
+        case 'exec':
+          return ['argv', String(op.argv.length), ...op.argv]
+        default:
+          throw new NsdnError('E_INTERNAL', `no plan step for ${op.kind}`)
+      }
+    }, []),
+  )
 }
 
-function buildPlan(st: ContainerState): string[] {
+function buildPlan(st: ContainerState, cg: Cgroup, detached: boolean): string[] {
   const { spec } = st
   const dir = stateDir(spec.name)
   let flags = 0
   for (const n of spec.namespaces) flags |= NS_FLAGS[n]![0]
+  const fields = ['ns', String(flags), 'exitfile', path.join(dir, 'exit')]
+  fields.push('execsock', execSocket(spec.name))
+  const root = path.join(dir, 'rootfs')
   runOpSync(
-    { kind: 'unshare', ns: spec.namespaces.map((n) => NS_FLAGS[n]![1]) },
+    { kind: 'fs.mkdir', path: root },
+    () => fs.mkdirSync(root, { recursive: true }),
+    undefined,
+  )
+  const steps = rootfsSteps(spec, root, st.layers, dataDir(spec.name))
+  if (spec.namespaces.includes('uts')) steps.push({ kind: 'sethostname', name: spec.hostname })
+  const payload: Op = { kind: 'exec', argv: spec.command }
+  // --explain: the whole container as one block, in the order a shell runs it
+  const mapText = (m: IdMap[]): string =>
+    m.map((x) => `${x.container} ${x.host} ${x.size}`).join('\n')
+  runOpSync(
+    {
+      kind: 'container',
+      procs: cg.procsFiles(),
+      ns: spec.namespaces.map((n) => NS_FLAGS[n]![1]),
+      ...(spec.namespaces.includes('net') ? { netnsFile: path.join(netnsDir(), spec.name) } : {}),
+      ...(spec.namespaces.includes('user')
+        ? { uidMap: mapText(spec.uidMap), gidMap: mapText(spec.gidMap) }
+        : {}),
+      steps: [...steps, payload],
+      ...(spec.cwd !== '/' ? { cwd: spec.cwd } : {}),
+      ...(detached ? { log: path.join(dir, 'log') } : {}),
+    },
     () => undefined,
     undefined,
   )
-  const fields = ['ns', String(flags), 'exitfile', path.join(dir, 'exit')]
-  const root = path.join(dir, 'rootfs')
-  fs.mkdirSync(root, { recursive: true })
-  for (const op of rootfsSteps(spec, root, st.layers, dataDir(spec.name)))
-    fields.push(...planStep(op))
-  if (spec.namespaces.includes('uts'))
-    fields.push(...planStep({ kind: 'sethostname', name: spec.hostname }))
+  for (const op of steps) fields.push(...planStep(op))
   fields.push('caps', capMask(spec.capabilities), 'cwd', spec.cwd)
   for (const e of spec.env) fields.push('env', e)
-  fields.push(...planStep({ kind: 'exec', argv: spec.command }))
+  fields.push(...planStep(payload))
   return fields
 }
 
@@ -273,7 +297,7 @@ export async function start(name: string, opts: StartOptions = {}): Promise<Star
     throw new NsdnError('E_EXISTS', `container "${name}" is already running`, {
       hint: `"nsdn exec ${name} -- CMD" runs a command in it`,
     })
-  await cleanupRun(st) // what a previous run left
+  if (st.pid !== undefined || st.netns) await cleanupRun(st) // what a previous run left
   delete st.pid
   delete st.startTime
   delete st.netns
@@ -282,9 +306,9 @@ export async function start(name: string, opts: StartOptions = {}): Promise<Star
   st.cgroup = { backend: cg.backend, dirs: cg.dirs }
   saveState(st)
   let initPid: number | undefined
-  let child: ChildProcess | undefined
+  let outer: number | undefined // init's first process: ours to reap once it said P
   try {
-    const plan = planBytes(buildPlan(st))
+    const plan = planBytes(buildPlan(st, cg, !opts.attach))
     const log = opts.attach ? undefined : fs.openSync(path.join(stateDir(name), 'log'), 'a')
     let fifo: number | undefined
     if (!opts.attach) {
@@ -293,34 +317,44 @@ export async function start(name: string, opts: StartOptions = {}): Promise<Star
       if (!fs.existsSync(f)) mkfifo(f, 0o600)
       fifo = fs.openSync(f, fs.constants.O_RDWR)
     }
-    const stdio: StdioOptions = opts.attach
-      ? ['inherit', 'inherit', 'inherit', 'pipe']
-      : [fifo!, log!, log!, 'pipe']
-    child = spawn(initPath(), ['run'], { stdio, detached: !opts.attach })
-    if (log !== undefined) fs.closeSync(log)
-    if (fifo !== undefined) fs.closeSync(fifo)
-    const outerPid = child.pid
-    if (outerPid === undefined)
-      throw new NsdnError('E_EXEC', `cannot start ${initPath()}`, {
+    let spawned: { pid: number; sock: number }
+    try {
+      spawned = spawnWithSocket(
+        [initPath(), 'run'],
+        opts.attach ? [0, 1, 2] : [fifo!, log!, log!],
+        {
+          setsid: !opts.attach,
+        },
+      )
+    } catch (err) {
+      throw new NsdnError('E_EXEC', `cannot start ${initPath()}: ${(err as Error).message}`, {
         hint: 'run scripts/setup.sh to build nsdn-init',
       })
-    child.on('error', () => undefined)
-    cg.addProc(outerPid) // before the plan: everything init forks is in the group
-    const ch = new InitChannel(child.stdio[3] as Socket)
+    } finally {
+      if (log !== undefined) fs.closeSync(log)
+      if (fifo !== undefined) fs.closeSync(fifo)
+    }
+    const outerPid = spawned.pid
+    outer = outerPid
+    // before the plan: everything init forks is in the group
+    explainedAbove(() => cg.addProc(outerPid))
+    const ch = new InitChannel(new Socket({ fd: spawned.sock, readable: true, writable: true }))
     ch.send(plan)
     for (;;) {
       const line = await ch.next()
       if (line === 'U') {
-        writeMaps(outerPid, spec)
+        explainedAbove(() => writeMaps(outerPid, spec))
         ch.send('M')
       } else if (line?.startsWith('P ')) {
+        // PID 1 exists, and its netns: name it and attach the networks while it mounts
         initPid = Number(line.slice(2))
-      } else if (line === 'R' && initPid !== undefined) {
+        waitPid(outerPid) // it exits right after saying so
+        outer = undefined
         st.pid = initPid
         st.startTime = procStat(initPid)?.startTime ?? ''
         st.started = new Date().toISOString()
         if (spec.namespaces.includes('net')) {
-          NetNs.attach(name, initPid)
+          explainedAbove(() => NetNs.attach(name, initPid!))
           st.netns = name
         }
         saveState(st)
@@ -352,14 +386,14 @@ export async function start(name: string, opts: StartOptions = {}): Promise<Star
       ...(st.netns ? { netnsPath: path.join(netnsDir(), st.netns) } : {}),
     }
     if (opts.attach) started.exited = waitExit(ch, name)
-    else {
-      ch.sock.destroy()
-      child.unref()
-    }
+    else ch.sock.destroy()
     return started
   } catch (err) {
     if (initPid !== undefined) killInit(initPid)
-    else if (child?.pid !== undefined) killInit(child.pid)
+    if (outer !== undefined) {
+      killInit(outer)
+      waitPid(outer)
+    }
     if (initPid !== undefined) waitDead(initPid, 2000)
     await cleanupRun(st).catch((e: unknown) => log.warn({ err: e }, 'cleanup after a failed start'))
     delete st.pid

@@ -26,6 +26,8 @@ export function initPath(): string {
 
 /** The state directory of container `name`. */
 export const stateDir = (name: string): string => path.join(runDir(), 'containers', name)
+/** Where the container's init takes exec requests (init.c). */
+export const execSocket = (name: string): string => path.join(stateDir(name), 'exec.sock')
 /** The directory holding the container's upper and work directories. */
 export const dataDir = (name: string): string => path.join(libDir(), 'containers', name)
 

@@ -215,19 +215,56 @@ const formatters: { [K in Op['kind']]: (op: Extract<Op, { kind: K }>) => string 
   'neigh.show': (o) => `${ip(o.ns)} neigh show${o.dev ? ` dev ${q(o.dev)}` : ''}`,
   'fs.write': (o) => `echo ${q(o.value)} > ${q(o.path)}`,
   'fs.mkdir': (o) => `mkdir -p ${q(o.path)}`,
-  'fs.rmdir': (o) => `rmdir ${q(o.path)}`,
+  'fs.rmdir': (o) => `rmdir ${q(o.path)}${o.ifUnused ? ' 2>/dev/null || true' : ''}`,
   'fs.touch': (o) => `touch ${q(o.path)}`,
   'fs.symlink': (o) => `ln -s ${q(o.target)} ${q(o.path)}`,
   kill: (o) => `kill -${o.signal} ${o.pid}`,
   mount: (o) => formatMount(o),
   umount: (o) => `umount${o.lazy ? ' -l' : ''} ${q(o.target)}`,
-  unshare: (o) => `unshare ${o.ns.map((n) => `--${n}`).join(' ')} --fork`,
   pivot_root: (o) => `cd ${q(o.root)} && pivot_root . . && umount -l . && cd /`,
   sethostname: (o) => `hostname ${q(o.name)}`,
   exec: (o) => `exec ${quoteArgv(o.argv)}`,
+  container: (o) => formatContainer(o),
   copy: (o) => `cp -a ${q(o.from)} ${q(o.to)}`,
   untar: (o) => `tar -xpf ${q(o.file)} -C ${q(o.to)}`,
   rm: (o) => `rm -rf ${q(o.path)}`,
+}
+
+/**
+ * A container as one block to paste: `sh` joins the cgroups ($$ is its pid), then becomes
+ * unshare, whose PID 1 in the new namespaces builds the root and becomes the payload. Detached:
+ * setsid -f, output to the log; the lines after it wait for the named netns.
+ */
+function formatContainer(o: Extract<Op, { kind: 'container' }>): string {
+  const map = (m: string | undefined): string => {
+    const [inner, outer, count] = (m ?? '').split(' ')
+    return `${outer},${inner},${count}`
+  }
+  const ns = o.ns.map((n) => {
+    if (n === 'net' && o.netnsFile) return `--net=${q(o.netnsFile)}`
+    if (n === 'user' && o.uidMap)
+      return `--user --map-users=${map(o.uidMap)} --map-groups=${map(o.gidMap)}`
+    return `--${n}`
+  })
+  const out: string[] = [
+    '# the container: a shell joins its cgroups, then unshare makes its namespaces; PID 1 of the new ones builds the root and becomes the payload (nsdn-init also drops capabilities and sets no_new_privs)',
+  ]
+  if (o.ns.includes('user'))
+    out.push('# --map-users/--map-groups run newuidmap/newgidmap (Debian package uidmap)')
+  if (o.netnsFile)
+    out.push(
+      `mkdir -p ${q(o.netnsFile.slice(0, o.netnsFile.lastIndexOf('/')))} && touch ${q(o.netnsFile)}`,
+    )
+  out.push(o.log ? `setsid -f sh -e >>${q(o.log)} 2>&1 <<'EOF'` : `sh -e <<'EOF'`)
+  for (const p of o.procs) out.push(`echo $$ > ${q(p)}`)
+  out.push(`exec unshare ${ns.join(' ')} --fork sh -e <<'INIT'`)
+  for (const [i, step] of o.steps.entries()) {
+    if (i === o.steps.length - 1 && o.cwd && o.cwd !== '/') out.push(`cd ${q(o.cwd)}`)
+    out.push(formatOp(step))
+  }
+  out.push('INIT', 'EOF')
+  if (o.netnsFile && o.log) out.push(`until mountpoint -q ${q(o.netnsFile)}; do sleep 0.1; done`)
+  return out.join('\n')
 }
 
 /** The command `op` stands for, ready to paste into a root shell. */

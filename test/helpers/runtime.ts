@@ -7,15 +7,45 @@ import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
-import { after } from 'node:test'
+import assert from 'node:assert/strict'
+import { after, before } from 'node:test'
 
 /**
  * A runtime test file: the runtime's directories on the sandbox's /run, a cgroup parent of the
- * file's own, and a clean-up after its tests (even failed ones).
+ * file's own, `image` (a busybox root) imported before its tests, and a clean-up after them
+ * (even failed ones).
  */
-export function runtimeTestFile(): void {
+export function runtimeTestFile(o: { image?: string } = {}): void {
   useTestDirs()
+  if (o.image) {
+    const image = o.image
+    before(async () =>
+      (await import('../../src/runtime/index.js')).importImage(image, busyboxRoot()),
+    )
+  }
   cleanUpAfterFile()
+}
+
+/**
+ * A file's last check: no state, netns, mount, nsdn-init process, and no cgroup directory at all
+ * under the file's parent: rm of the last container removes the parents too.
+ */
+export function assertNothingLeft(): void {
+  assert.deepEqual(leftovers(), [])
+  assert.deepEqual(leftoverCgroupParents(), [], 'no empty cgroup parent left after rm')
+  const init = path.resolve(__dirname, '../../nsdn-init')
+  const procs = fs
+    .readdirSync('/proc')
+    .filter((p) => /^\d+$/.test(p))
+    .filter((p) => {
+      try {
+        const stat = fs.readFileSync(`/proc/${p}/stat`, 'utf8')
+        return fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').startsWith(init) && !/ Z /.test(stat)
+      } catch {
+        return false
+      }
+    })
+  assert.deepEqual(procs, [], 'no nsdn-init left')
 }
 
 /** Point the runtime at the sandbox's /run and a cgroup parent of this file's own. */

@@ -11,26 +11,15 @@ import { spawn } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { before, test } from 'node:test'
+import { test } from 'node:test'
 import { CgroupV1, CgroupV2, cgroupMounts, probeBackend } from '../../src/runtime/cgroups.js'
 import * as rt from '../../src/runtime/index.js'
-import {
-  busyboxRoot,
-  execOut,
-  leftoverCgroupParents,
-  leftovers,
-  removeCgroupParents,
-  runtimeTestFile,
-} from '../helpers/runtime.js'
+import { assertNothingLeft, execOut, runtimeTestFile } from '../helpers/runtime.js'
 import { eventually } from '../helpers/kernel.js'
 
-runtimeTestFile()
+runtimeTestFile({ image: 'bb' })
 const v1 = cgroupMounts().some((m) => m.type === 'cgroup')
 const v2Root = cgroupMounts().find((m) => m.type === 'cgroup2')?.dir
-
-before(() => {
-  rt.importImage('bb', busyboxRoot())
-})
 
 const noV1 = v1 ? false : 'no cgroup v1 hierarchies on this host'
 
@@ -180,8 +169,61 @@ test('v1: a limit the kernel lacks is named, and nothing is left', { skip: noV1 
   )
 })
 
+/** The directories of cgroup parent `p` (a path under each hierarchy's root) that exist. */
+const parentDirs = (p: string): string[] =>
+  [...new Set(cgroupMounts().map((m) => path.join(m.dir, p)))].filter((d) => fs.existsSync(d))
+
+/** Start and remove `n` containers named PREFIX-i in a node process of its own; its output. */
+function worker(prefix: string, n: number, parent: string): Promise<{ code: number; out: string }> {
+  const index = path.resolve(__dirname, '../../src/runtime/index.js')
+  const script = `
+    const rt = require(${JSON.stringify(index)})
+    ;(async () => {
+      for (let i = 0; i < ${n}; i++) {
+        const name = '${prefix}-' + i
+        await rt.run({ name, image: 'bb', command: ['sleep', '1000'] })
+        await rt.remove(name, { force: true })
+      }
+    })().catch((e) => { console.error(e.code, e.message); process.exit(1) })`
+  const child = spawn(process.execPath, ['-e', script], {
+    env: { ...process.env, NSDN_CGROUP_PARENT: parent },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let out = ''
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()))
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()))
+  return new Promise((r) => child.on('close', (code) => r({ code: code ?? -1, out })))
+}
+
+test('two processes start and remove containers under one fresh parent at once', async () => {
+  // Each rm of a last container removes the parent, each start makes it again: the two race
+  // on making, seeding (v1 cpuset) and removing the same parent many times.
+  const top = `nsdn-race-${process.pid}`
+  const parent = `${top}/p`
+  const [a, b] = await Promise.all([worker('ra', 12, parent), worker('rb', 12, parent)])
+  assert.equal(a.code, 0, a.out)
+  assert.equal(b.code, 0, b.out)
+  assert.deepEqual(parentDirs(top), [], 'the parent went with the last container')
+})
+
+test('rm of the last container leaves no empty parent directory', async () => {
+  const top = `nsdn-last-${process.pid}`
+  const saved = process.env.NSDN_CGROUP_PARENT
+  process.env.NSDN_CGROUP_PARENT = `${top}/p`
+  try {
+    await rt.run({ name: 'l1', image: 'bb', limits: { pids: 10 }, command: ['sleep', '1000'] })
+    await rt.run({ name: 'l2', image: 'bb', command: ['sleep', '1000'] })
+    const dirs = parentDirs(top)
+    assert.ok(dirs.length > 0, 'the parent exists while containers run')
+    await rt.remove('l1', { force: true })
+    assert.deepEqual(parentDirs(top), dirs, 'the parent stays while a container is in it')
+    await rt.remove('l2', { force: true })
+    assert.deepEqual(parentDirs(top), [], 'no empty parent left in any hierarchy')
+  } finally {
+    process.env.NSDN_CGROUP_PARENT = saved
+  }
+})
+
 test('nothing of ours remains', () => {
-  assert.deepEqual(leftovers(), [])
-  removeCgroupParents()
-  assert.deepEqual(leftoverCgroupParents(), [])
+  assertNothingLeft()
 })

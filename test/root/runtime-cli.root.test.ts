@@ -12,16 +12,101 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { test } from 'node:test'
 import {
+  assertNothingLeft,
   busyboxRoot,
-  leftoverCgroupParents,
   leftovers,
   removeCgroupParents,
   runtimeTestFile,
 } from '../helpers/runtime.js'
+import { explainScript, runPasted } from '../helpers/paste.js'
 import { eventually } from '../helpers/kernel.js'
 
 runtimeTestFile()
 const MAIN = path.resolve(__dirname, '../../src/cli/main.js')
+const PAYLOAD = ['sh', '-c', 'echo up; trap "exit 0" TERM; while :; do sleep 1; done']
+
+/** The directory of container `name`'s group in cgroup hierarchy `h` (under the file's parent). */
+const cgDir = (h: string, name: string): string =>
+  path.join('/sys/fs/cgroup', h, process.env.NSDN_CGROUP_PARENT!, name)
+
+const logOf = (name: string): string => {
+  try {
+    return fs.readFileSync(`/run/nsdn/containers/${name}/log`, 'utf8')
+  } catch {
+    return ''
+  }
+}
+
+/** The host pid of the container's process running `argv` (nsdn's payload, or a pasted one). */
+function payloadOf(name: string, argv: string[]): number | undefined {
+  let pids: string[]
+  try {
+    pids = fs.readFileSync(path.join(cgDir('pids', name), 'cgroup.procs'), 'utf8').split('\n')
+  } catch {
+    return undefined
+  }
+  const want = argv.join('\0') + '\0'
+  const pid = pids.find((p) => {
+    try {
+      return p !== '' && fs.readFileSync(`/proc/${p}/cmdline`, 'utf8') === want
+    } catch {
+      return false
+    }
+  })
+  return pid === undefined ? undefined : Number(pid)
+}
+
+/**
+ * A container as a learner's tools see it from the host: its limit files, its payload's cgroups,
+ * hostname, mounts (without ids and device numbers), which namespaces it has of its own, the
+ * named netns its network namespace is, and its log.
+ */
+function containerState(name: string, argv: string[]): Record<string, unknown> {
+  const pid = payloadOf(name, argv)
+  assert.ok(pid, `the payload of ${name} runs`)
+  const read = (f: string): string => fs.readFileSync(f, 'utf8').trim()
+  const sh = (cmd: string[]): string =>
+    execFileSync(cmd[0]!, cmd.slice(1), { encoding: 'utf8' }).trim()
+  return {
+    limits: [
+      'memory/memory.limit_in_bytes',
+      'cpu/cpu.cfs_quota_us',
+      'cpu/cpu.cfs_period_us',
+      'pids/pids.max',
+      'cpuset/cpuset.cpus',
+    ].map((f) => `${f} ${read(path.join(cgDir(f.split('/')[0]!, name), f.split('/')[1]!))}`),
+    cgroups: read(`/proc/${pid}/cgroup`).split('\n').sort(),
+    hostname: sh(['nsenter', '-t', String(pid), '-u', 'hostname']),
+    mounts: read(`/proc/${pid}/mountinfo`)
+      .split('\n')
+      .map((l) => l.split(' ').slice(3).join(' ')),
+    ownNamespaces: ['mnt', 'uts', 'ipc', 'net', 'pid', 'cgroup'].filter(
+      (n) => fs.readlinkSync(`/proc/${pid}/ns/${n}`) !== fs.readlinkSync(`/proc/self/ns/${n}`),
+    ),
+    netns: sh(['ip', 'netns', 'identify', String(pid)]),
+    netnsList: sh(['ip', 'netns', 'list']),
+    log: logOf(name),
+  }
+}
+
+/** Take down a pasted container: its processes, named netns, cgroups, files. */
+function removePasted(name: string): void {
+  const pid = payloadOf(name, PAYLOAD)
+  if (pid) process.kill(pid, 'SIGKILL') // PID 1 of its namespace: the rest goes with it
+  spawnSync('ip', ['netns', 'del', name])
+  for (const h of fs.readdirSync('/sys/fs/cgroup')) {
+    const d = cgDir(h, name)
+    for (let i = 0; i < 500 && fs.existsSync(d); i++)
+      try {
+        fs.rmdirSync(d)
+      } catch {
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10) // tasks still exiting
+      }
+  }
+  removeCgroupParents()
+  fs.rmSync(`/run/nsdn/containers/${name}`, { recursive: true, force: true })
+  fs.rmSync(`/run/nsdn-lib/containers/${name}`, { recursive: true, force: true })
+}
 
 function nsdn(...args: string[]): { code: number; out: string; err: string } {
   const r = spawnSync(process.execPath, [MAIN, ...args], {
@@ -55,7 +140,7 @@ test('image import from a tarball; run in the foreground passes the exit status'
   assert.equal(nsdn('rm', 'fg').code, 0)
 })
 
-test('run -d, exec, ps, info, logs; --explain shows cgroup writes, mounts and namespaces', async () => {
+test('run -d, exec, ps, info, logs; --explain pasted into a root shell builds the same container', async () => {
   const r = nsdn(
     '--explain',
     'run',
@@ -63,6 +148,8 @@ test('run -d, exec, ps, info, logs; --explain shows cgroup writes, mounts and na
     'web',
     '--image',
     'bb',
+    '--hostname',
+    'box',
     '-d',
     '--memory',
     '64M',
@@ -71,31 +158,10 @@ test('run -d, exec, ps, info, logs; --explain shows cgroup writes, mounts and na
     '--cpus',
     '0.5',
     '--',
-    'sh',
-    '-c',
-    'echo up; trap "exit 0" TERM; while :; do sleep 1; done',
+    ...PAYLOAD,
   )
   assert.equal(r.code, 0, r.err)
   assert.equal(r.out, 'web\n')
-  const parent = process.env.NSDN_CGROUP_PARENT!
-  for (const line of [
-    `mkdir -p /sys/fs/cgroup/memory/${parent}/web`,
-    `echo 67108864 > /sys/fs/cgroup/memory/${parent}/web/memory.limit_in_bytes`,
-    `echo 50000 > /sys/fs/cgroup/cpu/${parent}/web/cpu.cfs_quota_us`,
-    `echo 50 > /sys/fs/cgroup/pids/${parent}/web/pids.max`,
-    'unshare --mount --uts --ipc --pid --net --cgroup --fork',
-    'mount --make-rprivate /',
-    'mount -t proc -o nosuid,nodev,noexec proc /run/nsdn/containers/web/rootfs/proc',
-    'cd /run/nsdn/containers/web/rootfs && pivot_root . . && umount -l . && cd /',
-    'hostname web',
-  ])
-    assert.ok(r.err.split('\n').includes(line), `--explain shows: ${line}\n${r.err}`)
-  assert.match(r.err, /^echo \d+ > \/sys\/fs\/cgroup\/memory\/.*\/web\/cgroup\.procs$/m)
-  assert.match(
-    r.err,
-    /^mount -t overlay -o lowerdir=\/run\/nsdn-lib\/layers\/\w+,upperdir=\/run\/nsdn-lib\/containers\/web\/upper,workdir=\S+ overlay \/run\/nsdn\/containers\/web\/rootfs$/m,
-  )
-  assert.match(r.err, /^ip netns attach web \d+$/m)
   assert.match(nsdn('ps').out, /^web\s+running\s+\d+\s+bb\s+sh -c/m)
   const e = nsdn('exec', 'web', '--', 'sh', '-c', 'cat /proc/1/cmdline | tr "\\0" " "; exit 5')
   assert.equal(e.code, 5)
@@ -110,27 +176,57 @@ test('run -d, exec, ps, info, logs; --explain shows cgroup writes, mounts and na
   assert.equal(missing.code, 1)
   assert.match(missing.err, /no container named "nope" \[E_NOT_FOUND\]/)
   assert.equal(nsdn('rm', 'web').code, 64, 'rm of a running container needs -f')
-  const limitFiles = ['memory/memory.limit_in_bytes', 'cpu/cpu.cfs_quota_us', 'pids/pids.max']
-  const cg = (f: string): string =>
-    path.join('/sys/fs/cgroup', f.split('/')[0]!, parent, 'web', f.split('/')[1]!)
-  const applied = limitFiles.map((f) => fs.readFileSync(cg(f), 'utf8'))
+  const built = containerState('web', PAYLOAD)
   assert.equal(nsdn('stop', 'web').code, 0)
   assert.match(nsdn('ps', '-a').out, /^web\s+stopped \(0\)/m)
   assert.equal(nsdn('rm', 'web').code, 0)
-  // the cgroup steps --explain printed, pasted into a shell, build the same limits
-  const script = r.err
-    .split('\n')
-    .filter(
-      (l) =>
-        l.includes(`/sys/fs/cgroup/`) && l.includes(`${parent}`) && !l.includes('cgroup.procs'),
+  assert.deepEqual(leftovers(), [], 'nothing of the container is left before the paste')
+
+  // the teaching promise: the printed lines, pasted into a root shell, build the same container
+  const script = explainScript(r.err)
+  assert.doesNotMatch(script, /^(nsdn|\S*nsdn-init) /m, 'the script needs no nsdn')
+  runPasted(script)
+  try {
+    assert.ok(
+      await eventually(() => payloadOf('web', PAYLOAD) !== undefined, 30000),
+      'the pasted payload runs',
     )
-  execFileSync('sh', ['-e', '-c', script.join('\n')])
-  assert.deepEqual(
-    limitFiles.map((f) => fs.readFileSync(cg(f), 'utf8')),
-    applied,
-  )
-  for (const d of new Set(script.filter((l) => l.startsWith('mkdir -p ')).map((l) => l.slice(9))))
-    if (d.endsWith('/web')) fs.rmdirSync(d)
+    assert.ok(await eventually(() => logOf('web') === 'up\n', 30000), 'and writes its log')
+    assert.deepEqual(containerState('web', PAYLOAD), built)
+  } finally {
+    removePasted('web')
+  }
+  assert.deepEqual(leftovers(), [])
+})
+
+test('exec -t: the end of stdin ends the session; through a pty it is a terminal', () => {
+  assert.equal(nsdn('run', '--name', 'tty', '--image', 'bb', '-d', '--', 'sleep', '1000').code, 0)
+  const cli = `${process.execPath} ${MAIN}`
+  // a hang is killed by the timeout (a signal, no status): no timing is asserted
+  const sh = (line: string, input?: string): { status: number | null; out: string } => {
+    const r = spawnSync('sh', ['-c', line], { encoding: 'utf8', input, timeout: 60000 })
+    return { status: r.status, out: r.stdout }
+  }
+  try {
+    const closed = sh(`${cli} exec -t tty -- sh </dev/null`)
+    assert.equal(closed.status, 0, `an interactive sh with stdin at EOF ends: ${closed.out}`)
+    const piped = sh(`printf 'echo hi from $(hostname)\\n' | ${cli} exec -t tty -- sh`)
+    assert.equal(piped.status, 0, piped.out)
+    assert.match(piped.out, /^hi from tty\r$/m, 'the piped line ran, then EOF ended sh')
+    const cat = sh(`printf 'a\\nb\\n' | ${cli} exec -t tty -- sh -c 'cat; echo "cat: $?"'`)
+    assert.equal(cat.status, 0, cat.out)
+    assert.match(cat.out, /^cat: 0\r$/m, 'cat read to the end of its input')
+    // a real terminal on our side, as a user at a shell (script(1) gives us a pty)
+    const term = sh(
+      `script -qec "${cli} exec -t tty -- sh -c 'tty; read x; echo got \\$x; exit 3'" /dev/null`,
+      'hello\n',
+    )
+    assert.match(term.out, /^\/dev\/pts\/0\r$/m, 'a pty of the container')
+    assert.match(term.out, /^got hello\r$/m, 'our typing reached it')
+    assert.equal(term.status, 3, 'its status came back')
+  } finally {
+    assert.equal(nsdn('rm', '-f', 'tty').code, 0)
+  }
 })
 
 test('attach follows the output and feeds the input of a detached container', async () => {
@@ -232,7 +328,5 @@ test('bad input through the CLI: clear errors, exit statuses, nothing created', 
 
 test('nothing of ours remains', () => {
   assert.equal(nsdn('image', 'rm', 'bb').code, 0)
-  assert.deepEqual(leftovers(), [])
-  removeCgroupParents()
-  assert.deepEqual(leftoverCgroupParents(), [])
+  assertNothingLeft()
 })
