@@ -28,7 +28,9 @@ interface SpecFlags {
   cpus?: string
   cpuWeight?: string
   cpusetCpus?: string
+  cpusetMems?: string
   pids?: string
+  ioWeight?: string
   net?: string[]
   env?: string[]
   workdir?: string
@@ -65,7 +67,9 @@ function specFlags(cmd: Command): Command {
     .option('--cpus <n>', 'cpu quota in cpus, e.g. 0.5')
     .option('--cpu-weight <n>', 'relative cpu weight, 1-10000')
     .option('--cpuset-cpus <list>', 'cpus it may run on, e.g. 0-1')
+    .option('--cpuset-mems <list>', 'memory nodes it may use, e.g. 0')
     .option('--pids <n>', 'maximum number of processes')
+    .option('--io-weight <n>', 'relative block I/O weight, 1-10000')
     .option('--net <driver:json>', 'a network: DRIVER:JSON or DRIVER:@FILE (repeatable)', collect)
     .option('-e, --env <KEY=VALUE>', 'environment variable (repeatable)', collect)
     .option('-w, --workdir <dir>', 'working directory inside')
@@ -92,7 +96,9 @@ async function specFrom(o: SpecFlags, argv: string[]): Promise<Record<string, un
   if (o.cpus !== undefined) limits.cpus = o.cpus
   if (o.cpuWeight !== undefined) limits.cpuWeight = o.cpuWeight
   if (o.cpusetCpus !== undefined) limits.cpusetCpus = o.cpusetCpus
+  if (o.cpusetMems !== undefined) limits.cpusetMems = o.cpusetMems
   if (o.pids !== undefined) limits.pids = o.pids
+  if (o.ioWeight !== undefined) limits.ioWeight = o.ioWeight
   if (Object.keys(limits).length) s.limits = limits
   if (o.net)
     s.networks = o.net.map((n, i) => {
