@@ -70,7 +70,11 @@ function specFlags(cmd: Command): Command {
     .option('--cpuset-mems <list>', 'memory nodes it may use, e.g. 0')
     .option('--pids <n>', 'maximum number of processes')
     .option('--io-weight <n>', 'relative block I/O weight, 1-10000')
-    .option('--net <driver:json>', 'a network: DRIVER:JSON or DRIVER:@FILE (repeatable)', collect)
+    .option(
+      '--net <driver:json|conflist>',
+      'a network: DRIVER:JSON, DRIVER:@FILE, or a CNI .conflist/.conf file (repeatable)',
+      collect,
+    )
     .option('-e, --env <KEY=VALUE>', 'environment variable (repeatable)', collect)
     .option('-w, --workdir <dir>', 'working directory inside')
     .option('--userns', 'own user namespace: container root is host uid 100000')
@@ -103,15 +107,16 @@ async function specFrom(o: SpecFlags, argv: string[]): Promise<Record<string, un
   if (o.net)
     s.networks = o.net.map((n, i) => {
       const m = /^([A-Za-z0-9_-]+):(.*)$/s.exec(n)
-      if (n.endsWith('.conflist'))
+      // a CNI network config list (or a single config), run by nsdn's CNI side
+      if (!m && /\.(conflist|conf|json)$/.test(n)) return { conflist: path.resolve(n) }
+      if (!m)
         throw new ConfigError(
-          'CNI conflists are not supported by the runtime yet',
+          `${JSON.stringify(n)} is not DRIVER:JSON or a CNI conflist`,
           `--net #${i + 1}`,
           {
-            hint: 'give DRIVER:JSON, e.g. bridge:{"name":"lab","bridge":"br-lab","ipam":{...}}',
+            hint: 'e.g. bridge:{"name":"lab","bridge":"br-lab","ipam":{...}}, or /etc/cni/net.d/x.conflist',
           },
         )
-      if (!m) throw new ConfigError(`${JSON.stringify(n)} is not DRIVER:JSON`, `--net #${i + 1}`)
       return { driver: m[1], conf: readConf(m[2]!, `--net #${i + 1}`) }
     })
   if (o.env) s.env = [...((s.env as string[]) ?? []), ...o.env]
