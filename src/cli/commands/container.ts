@@ -179,6 +179,7 @@ export function register(program: Command): void {
     'nsdn run --name web --image busybox -d --memory 64M --cpus 0.5 --pids 100 -- httpd -f',
     'nsdn run --name t1 --image busybox -- sh -c "hostname; ps"',
     `nsdn run --name n1 --image busybox -d --net 'bridge:{"name":"lab","bridge":"br-lab","ipam":{"type":"host-local","ranges":[[{"subnet":"10.10.0.0/24"}]]}}' -- sleep 1d`,
+    'nsdn run --name c1 --image busybox -d --net /etc/cni/net.d/10-lab.conflist -- sleep 1d',
   )
 
   const create = specFlags(
