@@ -19,9 +19,12 @@ type RunOp = Extract<Op, { kind: 'container.run' }>
 
 /** What the runtime runs for a container node (its name is the node's netns name). */
 export type ContainerNode = Omit<RunOp, 'kind'> & {
-  /** `file:line:col field` of its image and of its cpuset, for the preflight's messages. */
-  imageAt: string
-  cpusetAt: string
+  /**
+   * `file:line:col field` of its image and of its cpuset, for the preflight's messages (placing
+   * costs a parse of the file with positions: done only for a message).
+   */
+  imageAt: () => string
+  cpusetAt: () => string
 }
 
 /** The command of a node that names none: waits until stopped (init forwards SIGTERM). */
@@ -71,10 +74,10 @@ export function resolveContainer(
     })
   }
   const own = (k: string): FieldPath => (k in n ? [...p, k] : ['defaults', k])
-  const cpusetAt = l.at(
-    n.limits?.cpusetCpus !== undefined ? [...p, 'limits', 'cpusetCpus'] : own('limits'),
-  )
-  return { name: ns, image, hostname, command, env, limits, imageAt: l.at(own('image')), cpusetAt }
+  const cpusetAt = (): string =>
+    l.at(n.limits?.cpusetCpus !== undefined ? [...p, 'limits', 'cpusetCpus'] : own('limits'))
+  const imageAt = (): string => l.at(own('image'))
+  return { name: ns, image, hostname, command, env, limits, imageAt, cpusetAt }
 }
 
 /** The plan's step for a container node. */
@@ -93,12 +96,18 @@ export function checkContainers(cs: readonly ContainerNode[]): void {
     try {
       getImage(c.image)
     } catch {
-      throw new ConfigError(`image "${c.image}" is not imported`, c.imageAt, {
+      throw new ConfigError(`image "${c.image}" is not imported`, c.imageAt(), {
         hint: `nsdn image import ${c.image} DIR (a root filesystem directory or a tarball)`,
       })
     }
-    if (c.limits.cpusetCpus !== undefined)
-      parseCpuset(c.limits.cpusetCpus, c.cpusetAt, machineCpus())
+    if (c.limits.cpusetCpus === undefined) continue
+    try {
+      parseCpuset(c.limits.cpusetCpus, 'cpusetCpus', machineCpus())
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err
+      const msg = err.message.replace(/^cpusetCpus: /, '')
+      throw new ConfigError(msg, c.cpusetAt(), { ...(err.hint ? { hint: err.hint } : {}) })
+    }
   }
 }
 

@@ -398,8 +398,8 @@ export function parseSpec(raw: unknown, where = 'spec', cpus?: Set<number>): Con
       ifname: no.ifname === undefined ? `eth${i}` : str(no.ifname, `${nw}.ifname`),
       ...(mac ? { mac } : {}),
     }
-    if ([no.driver, no.conflist, no.cni].filter((x) => x !== undefined).length !== 1)
-      throw new ConfigError('give exactly one of "driver", "conflist" and "cni"', nw, {
+    if ((no.driver === undefined) === (no.conflist === undefined && no.cni === undefined))
+      throw new ConfigError('give either "driver" or a CNI "conflist" (or its JSON as "cni")', nw, {
         hint: 'an nsdn driver with its conf, or a CNI conflist file (or its JSON as "cni")',
       })
     if (no.driver !== undefined)
@@ -438,9 +438,12 @@ function cniNetwork(
   // the CNI code is loaded only for a spec that has such a network
   const { parseConfList } = require('../cni/exec.js') as typeof import('../cni/exec.js')
   if (no.cni !== undefined) {
+    // with the file it was read from, when a parsed spec comes back (clone): not read again
     const cni = obj(no.cni, `${nw}.cni`)
     parseConfList(Buffer.from(JSON.stringify(cni)), `${nw}.cni`)
-    return { cni }
+    return no.conflist === undefined
+      ? { cni }
+      : { cni, conflist: str(no.conflist, `${nw}.conflist`) }
   }
   const file = str(no.conflist, `${nw}.conflist`)
   let bytes: Buffer
