@@ -131,6 +131,10 @@ test('a spec network {conflist} with nsdn-bridge + nsdn-ipam: ADD at start, DEL 
   assert.deepEqual(leases(dataDir, 'ownnet'), [], 'stop released the lease (DEL)')
   assert.deepEqual(cached(), [], 'and the cache entry')
   assert.deepEqual(ports('nsdn-t-cown'), [], 'and the veth')
+  // a copy keeps the network (the file is gone: the spec has its JSON)
+  rt.clone('o1', 'o2')
+  assert.equal(rt.loadState('o2').spec.networks[0]!.ifname, 'eth0')
+  await rt.remove('o2')
   // a start attaches again, rm detaches
   await rt.start('o1')
   // host-local style allocation goes round-robin: the next free address
