@@ -166,6 +166,20 @@ export type Op =
   | { kind: 'copy'; from: string; to: string }
   | { kind: 'untar'; file: string; to: string }
   | { kind: 'rm'; path: string }
+  /** A container of nsdn's runtime (a lab's container node), made and started as one step. */
+  | {
+      kind: 'container.run'
+      name: string
+      image: string
+      hostname: string
+      command: string[]
+      /** KEY=VALUE */
+      env: string[]
+      /** The runtime's limits model, as written (memory: 64M, cpus: 0.5, pids: 100, ...). */
+      limits: Record<string, string | number>
+    }
+  /** Remove a container with force: its processes, cgroup, netns, overlay and state. */
+  | { kind: 'container.rm'; name: string }
 
 export type OpKind = Op['kind']
 

@@ -26,6 +26,7 @@ import { type Op, opMode, runOp } from '../op.js'
 import { ovsClient, ovsStart } from '../ovs/daemon.js'
 import { sysctlGet, sysctlSet } from '../sysctl.js'
 import { formatOp } from '../teach/commands.js'
+import { runContainer } from './containers.js'
 import type { Created, Step } from './plan.js'
 import type { Journal } from './state.js'
 
@@ -180,6 +181,8 @@ async function execOp(k: Kernel, op: Op): Promise<void> {
     case 'ovs.daemon':
       await runOp(op, () => ovsStart({ runDir: op.runDir }), undefined)
       return
+    case 'container.run':
+      return runContainer(op)
     default:
       throw new NsdnError('E_INTERNAL', `lab step ${op.kind} has no executor`)
   }

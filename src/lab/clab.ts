@@ -1,7 +1,8 @@
 /**
  * containerlab topology files (`.clab.yml`) read into nsdn's lab shape. Supported: nodes of
- * kind `linux` (a network namespace: images are not pulled, nothing runs in it; a container
- * once nsdn's runtime exists), `bridge` (a Linux bridge, which nsdn creates) and `ovs-bridge`
+ * kind `linux` (a container node when its image is imported locally, with its cmd and env;
+ * otherwise a network namespace: images are never pulled), `bridge` (a Linux bridge, which nsdn
+ * creates) and `ovs-bridge`
  * (an Open vSwitch bridge, likewise); `host` endpoints (the root namespace); links with
  * `endpoints: ["a:eth1", "b:eth1"]`. Everything else is named in the notes (ignored fields) or
  * refused (other kinds, other link types).
@@ -68,6 +69,33 @@ function labName(name: string): string {
   return /^[a-z]/.test(n) ? n.slice(0, 6) : `c${n}`.slice(0, 6)
 }
 
+/**
+ * A linux node whose image is imported here: a container node running its cmd (by sh -c, as
+ * containerlab's is a string) with its env. Else undefined, and a note says why.
+ */
+function containerOf(n: string, node: Obj, notes: string[]): RawNode | undefined {
+  if (typeof node.image !== 'string') return undefined
+  const { importedImage } = require('./containers.js') as typeof import('./containers.js')
+  const image = importedImage(node.image)
+  if (!image) {
+    notes.push(
+      `node "${n}": image "${node.image}" not imported: became a namespace ` +
+        '("nsdn image import NAME DIR" makes it a container)',
+    )
+    return undefined
+  }
+  notes.push(`node "${n}": image "${node.image}" is the imported image "${image}": a container`)
+  const env = isObj(node.env)
+    ? Object.fromEntries(Object.entries(node.env).map(([k, v]) => [k, String(v)]))
+    : undefined
+  return {
+    kind: 'container',
+    image,
+    ...(typeof node.cmd === 'string' && node.cmd ? { command: node.cmd } : {}),
+    ...(env ? { env } : {}),
+  }
+}
+
 /** Convert; `notes` gets one line per thing nsdn leaves out. Throws ConfigError on refusals. */
 export function fromClab(doc: Obj, file: string, notes: string[]): RawLab {
   const topo = doc.topology as Obj
@@ -94,10 +122,14 @@ export function fromClab(doc: Obj, file: string, notes: string[]): RawLab {
           hint: `nsdn imports the kinds ${SUPPORTED}; network OS images (srl, ceos, vr-*) need their VMs`,
         },
       )
+    const all: Obj = { ...defaults, ...(isObj(kinds[kind]) ? kinds[kind] : {}), ...node }
+    const container = kind === 'linux' ? containerOf(n, all, notes) : undefined
     for (const k of Object.keys({ ...(isObj(kinds[kind]) ? kinds[kind] : {}), ...node }))
-      if (k !== 'kind') ignored.add(k)
-    nodes[n] = { kind: mine }
+      if (k !== 'kind' && !(container && k in container) && !(k === 'cmd' && container))
+        ignored.add(k)
+    nodes[n] = container ?? { kind: mine }
   }
+  ignored.delete('image') // said per node
   for (const k of ignored)
     notes.push(
       IGNORED.includes(k)

@@ -12,6 +12,7 @@ import { NetNs } from '../netns/netns.js'
 import { opMode } from '../op.js'
 import { defaultDatapathType, ovsClient, ovsStatus } from '../ovs/daemon.js'
 import { runSteps, waitReady } from './apply.js'
+import { containerStatus } from './containers.js'
 import { undo } from './destroy.js'
 import { type Loaded, loadFile, loadText } from './load.js'
 import { type Created, type Step, plan } from './plan.js'
@@ -49,6 +50,7 @@ async function whole(created: readonly Created[]): Promise<boolean> {
   for (const c of created) {
     if ('netns' in c && !NetNs.exists(c.netns)) return false
     if ('link' in c && !links.has(c.link)) return false
+    if ('container' in c && (await containerStatus(c.container)).status !== 'running') return false
     if ('ovsBridge' in c) {
       if (!(await ovsStatus()).running) return false
       bridges ??= new Set(await ovsClient().listBr())

@@ -1,9 +1,9 @@
 /**
  * Undo from the journal: whatever a lab's deploy recorded (even if it was killed half-way, even
  * if the lab file changed or is gone) is removed, and "already gone" counts as removed. Order:
- * OVS bridges, the lab's devices in the root namespace, its namespaces (which take their veth
- * ends, addresses, routes, qdiscs and nft tables along), then the private OVS when the lab
- * started it and no other lab uses it.
+ * OVS bridges, the lab's devices in the root namespace, its containers and namespaces (which
+ * take their veth ends, addresses, routes, qdiscs and nft tables along), then the private OVS
+ * when the lab started it and no other lab uses it.
  * @module
  */
 import { errorMessage, ignoreNotFound } from '../errors.js'
@@ -14,6 +14,7 @@ import { opMode, runOp } from '../op.js'
 import { ovsClient, ovsStatus, ovsStop } from '../ovs/daemon.js'
 import { sysctlGet, sysctlSet } from '../sysctl.js'
 import { nftRun } from './apply.js'
+import { removeContainers } from './containers.js'
 import type { Created } from './plan.js'
 import { listLabs, readLab } from './state.js'
 
@@ -28,10 +29,15 @@ export async function undo(created: readonly Created[], self: string): Promise<v
   const bridges: string[] = []
   const tables: string[] = []
   const sysctls: { sysctl: string; was?: string }[] = []
+  const containers: string[] = []
   let ovsDir: string | undefined
   for (const c of created) {
     if ('netns' in c) nss.add(c.netns)
-    else if ('link' in c) links.push(c)
+    else if ('container' in c) {
+      // its netns goes with it: so do the veths into it
+      containers.push(c.container)
+      nss.add(c.container)
+    } else if ('link' in c) links.push(c)
     else if ('ovsBridge' in c) bridges.push(c.ovsBridge)
     else if ('nftTable' in c) tables.push(c.nftTable)
     else if ('sysctl' in c) sysctls.push(c)
@@ -62,6 +68,8 @@ export async function undo(created: readonly Created[], self: string): Promise<v
   const own = links.filter((l) => present.has(l.link) && !(l.peerNs && nss.has(l.peerNs)))
   if (own.length) why("the lab's devices in the root namespace (a veth takes its peer along)")
   for (const l of own) await ignoreNotFound(linkDel(root, l.link))
+  if (containers.length) why("the lab's containers: processes, cgroups, root filesystems, netns")
+  await removeContainers(containers)
   const existing = [...nss].filter((n) => NetNs.exists(n))
   if (existing.length) why('the namespaces, and everything in them: interfaces, addresses, routes')
   for (const n of existing) NetNs.delete(n)

@@ -4,7 +4,7 @@
  * (it starts the private Open vSwitch when the lab has OVS switches) and runs as printed.
  * @module
  */
-import { explainLines } from '../teach/commands.js'
+import { explainLines, formatOp } from '../teach/commands.js'
 import { planFor } from './deploy.js'
 import { vsctlGlobals } from './plan.js'
 import type { Lab } from './resolve.js'
@@ -18,7 +18,8 @@ export async function explainScript(lab: Lab): Promise<string> {
     'set -e',
   ]
   for (const s of steps) out.push('', `# ${s.why}`, ...explainLines(s.op))
-  const nss = lab.nodes.flatMap((n) => (n.ns ? [n.ns] : []))
+  const nss = lab.nodes.flatMap((n) => (n.ns && !n.container ? [n.ns] : []))
+  const containers = lab.nodes.flatMap((n) => (n.container ? [n.container.name] : []))
   const roots = steps.flatMap((s) =>
     s.creates && 'link' in s.creates && !s.creates.peerNs ? [s.creates.link] : [],
   )
@@ -26,6 +27,7 @@ export async function explainScript(lab: Lab): Promise<string> {
   out.push('', '# To remove it all again:')
   for (const b of ovs) out.push(`#   ovs-vsctl ${vsctlGlobals()[0]} del-br ${b}`)
   for (const l of roots) out.push(`#   ip link del ${l}`)
+  for (const c of containers) out.push(`#   ${formatOp({ kind: 'container.rm', name: c })}`)
   for (const n of nss) out.push(`#   ip netns del ${n}`)
   for (const s of steps) {
     const c = s.creates

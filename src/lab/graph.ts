@@ -42,6 +42,7 @@ const SHAPE: Record<string, string> = {
   host: 'box',
   router: 'diamond',
   root: 'house',
+  container: 'box3d',
   bridge: 'ellipse',
   ovs: 'ellipse',
 }
@@ -85,6 +86,7 @@ const FILL: Record<string, string> = {
   host: '#e3f2fd',
   router: '#fff3e0',
   root: '#eeeeee',
+  container: '#ede7f6',
   bridge: '#e8f5e9',
   ovs: '#e8f5e9',
 }

@@ -18,20 +18,27 @@ import { clabPath, fromClab, isClab } from './clab.js'
 export interface RawLab {
   name: string
   uplinks?: string[]
-  defaults?: { kind?: RawKind; mtu?: number }
+  defaults?: { kind?: RawKind; mtu?: number } & RawContainerFields
   nodes: Record<string, RawNode>
   links?: RawLink[]
   checks?: RawCheck[]
 }
 export type RawKind = 'host' | 'router' | 'root' | 'bridge' | 'ovs' | 'container'
-export interface RawNode {
+/** What a container node (or the defaults) may say about its container. */
+export interface RawContainerFields {
+  image?: string
+  command?: string[] | string
+  limits?: Record<string, string | number>
+  env?: Record<string, string | number | boolean> | string[]
+}
+export interface RawNode extends RawContainerFields {
   kind?: RawKind
   mtu?: number
   addresses?: Record<string, string | string[]>
   routes?: { to: string; via?: string; dev?: string }[]
   nat?: string[]
   subnet?: string
-  image?: string
+  hostname?: string
 }
 export interface RawLink {
   endpoints: [string, string]

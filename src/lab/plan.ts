@@ -8,6 +8,7 @@
  */
 import type { Op } from '../op.js'
 import { ovsRunDir } from '../ovs/daemon.js'
+import { containerRunOp } from './containers.js'
 import type { End, Lab } from './resolve.js'
 
 /** What a step creates, as the journal records it (destroy reads these back). */
@@ -21,6 +22,8 @@ export type Created =
   | { sysctl: string; was?: string }
   /** An nft table of the lab's in the root namespace (family ip). */
   | { nftTable: string }
+  /** A container node's container (its netns, named like it, goes with it). */
+  | { container: string }
 
 export interface Step {
   id: number
@@ -61,12 +64,20 @@ export function plan(lab: Lab, o: { ovsRunning: boolean; datapath: string }): St
   const nsStep = new Map<string, number>()
   for (const n of lab.nodes) {
     if (!n.ns) continue
-    const id = add(
-      { kind: 'netns.add', name: n.ns },
-      `${n.kind} ${n.name}: a network namespace, its own interfaces, addresses and routes`,
-      [],
-      { netns: n.ns },
-    )
+    const id = n.container
+      ? add(
+          containerRunOp(n.container),
+          `container ${n.name}: its own root filesystem (image ${n.container.image}), PID ` +
+            "namespace and cgroup, and a network namespace the lab wires like a host's",
+          [],
+          { container: n.ns },
+        )
+      : add(
+          { kind: 'netns.add', name: n.ns },
+          `${n.kind} ${n.name}: a network namespace, its own interfaces, addresses and routes`,
+          [],
+          { netns: n.ns },
+        )
     nsStep.set(n.ns, id)
     add({ kind: 'link.set', ns: n.ns, name: 'lo', up: true }, 'loopback up: local traffic', [id])
     if (n.kind === 'router')

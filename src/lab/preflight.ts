@@ -1,6 +1,6 @@
 /**
- * The checks that need the running kernel, made before anything is created: features a lab
- * asks for (bridge VLAN filtering, netem), and br_netfilter, which would hand bridged frames
+ * The checks that need the running kernel, made before anything is created: the images of
+ * container nodes, features a lab asks for (bridge VLAN filtering, netem), and br_netfilter, which would hand bridged frames
  * to a firewall that drops them. Reads and probes only (probes run in throwaway namespaces).
  * @module
  */
@@ -9,6 +9,7 @@ import fs from 'node:fs'
 import { ConfigError, KernelFeatureError } from '../errors.js'
 import { probeBridgeVlanFiltering, probeNetem } from '../netlink/features.js'
 import { linkFeatureError } from '../netlink/link.js'
+import { checkContainers } from './containers.js'
 import type { Lab } from './resolve.js'
 
 let firewall: Promise<string | undefined> | undefined
@@ -45,6 +46,7 @@ export function readFirewallSoon(): Promise<string | undefined> {
 }
 
 export async function preflight(lab: Lab): Promise<void> {
+  checkContainers(lab.nodes.flatMap((n) => (n.container ? [n.container] : [])))
   const [bv] = lab.needs.bridgeVlans
   if (bv !== undefined && !(await probeBridgeVlanFiltering())) {
     const e = linkFeatureError('bridge-vlan-filtering')

@@ -2,7 +2,7 @@
  * A loaded lab resolved into what nsdn builds: defaults filled in, every namespace and device
  * named (per lab, within IFNAMSIZ), pool addresses handed out, and every rule a kernel-free
  * check can prove enforced: unknown nodes, an interface used twice, names over 15 bytes after
- * namespacing, overlapping subnets, addresses or routes that do not parse, container nodes.
+ * namespacing, overlapping subnets, addresses or routes that do not parse, container fields.
  * Probes of the running kernel come after, in preflight.ts. Pure: nothing touches the kernel.
  * @module
  */
@@ -11,14 +11,17 @@ import { ConfigError } from '../errors.js'
 import { formatAddr, parseRange } from '../ipam/range.js'
 import { overlaps, subnetOf } from '../drivers/subnet.js'
 import { IFNAMSIZ, parseCidr, parseGateway, parseIp } from '../validate.js'
+import { type ContainerNode, resolveContainer } from './containers.js'
 import { type FieldPath, type Loaded, type RawKind, fieldText } from './load.js'
 
 /** A node with its own network stack: a namespace, or the namespace nsdn runs in (root). */
 export interface Node {
   name: string
-  kind: 'host' | 'router' | 'root'
-  /** iproute2 name of its namespace; undefined for root. */
+  kind: 'host' | 'router' | 'root' | 'container'
+  /** iproute2 name of its namespace; undefined for root. A container's is named like it. */
   ns: string | undefined
+  /** Container nodes: what the runtime runs. */
+  container?: ContainerNode
   routes: { to: string; via?: string; dev?: string }[]
   /** Devices (names in the node; uplinks for root) whose outgoing traffic is masqueraded. */
   nat: string[]
@@ -122,14 +125,14 @@ export function resolve(l: Loaded): Lab {
   for (const [name, n] of Object.entries(raw.nodes)) {
     const p = ['nodes', name]
     const kind = n.kind ?? raw.defaults?.kind ?? 'host'
-    if (kind === 'container')
-      fail(
-        `node "${name}": container nodes need nsdn's container runtime, which is not here yet`,
-        [...p, 'kind'],
-        'use kind: host (a network namespace) for now',
-      )
-    if (n.image !== undefined && kind !== 'container')
-      fail(`node "${name}": image is for container nodes`, [...p, 'image'], 'remove image')
+    if (kind !== 'container')
+      for (const f of ['image', 'command', 'limits', 'env', 'hostname'] as const)
+        if (n[f] !== undefined)
+          fail(
+            `node "${name}": ${f} is for container nodes`,
+            [...p, f],
+            `remove ${f}, or make the node kind: container`,
+          )
     if (SWITCH_KINDS.has(kind)) {
       if (n.addresses || n.routes || n.nat)
         fail(
@@ -167,10 +170,12 @@ export function resolve(l: Loaded): Lab {
       })
     }
     const k = kind as Node['kind']
+    const ns = k === 'root' ? undefined : `${lab}-${name}`
     nodes.set(name, {
       name,
       kind: k,
-      ns: k === 'root' ? undefined : `${lab}-${name}`,
+      ns,
+      ...(k === 'container' ? { container: resolveContainer(l, name, ns!, n, raw.defaults) } : {}),
       routes: n.routes ?? [],
       nat: n.nat ?? [],
     })

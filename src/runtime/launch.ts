@@ -265,15 +265,11 @@ async function cleanupRun(st: ContainerState): Promise<void> {
   if (st.netns) {
     // detach is tolerant of a namespace already gone: leases and host ends are released anyway
     if (spec.networks.length) {
-      const { detach } = await import('../drivers/attach.js')
-      for (const n of spec.networks)
-        await detach({
-          driver: n.driver,
-          conf: n.conf,
-          netns: st.netns,
-          ifname: n.ifname,
-          containerId: spec.name,
-        }).catch((err: unknown) => log.warn({ err, network: n.driver }, 'detach failed'))
+      const { detachNetwork, networkName } = await import('./networks.js')
+      for (const n of [...spec.networks].reverse())
+        await detachNetwork(spec.name, n).catch((err: unknown) =>
+          log.warn({ err, network: networkName(n) }, 'detach failed'),
+        )
     }
     if (NetNs.exists(st.netns)) NetNs.delete(st.netns)
   }
@@ -359,15 +355,9 @@ export async function start(name: string, opts: StartOptions = {}): Promise<Star
         }
         saveState(st)
         if (spec.networks.length) {
-          const { attach } = await import('../drivers/attach.js')
+          const { attachNetwork } = await import('./networks.js')
           for (const n of spec.networks) {
-            await attach({
-              driver: n.driver,
-              conf: n.conf,
-              netns: name,
-              ifname: n.ifname,
-              containerId: name,
-            })
+            await attachNetwork(name, n)
             if (n.mac) {
               const { Rtnl } = await import('../netlink/rtnl.js')
               const { linkSet } = await import('../netlink/link.js')
@@ -447,12 +437,22 @@ export async function stop(name: string, o: StopOptions = {}): Promise<void> {
     true,
   )
   const end = Date.now() + (o.timeout ?? 10) * 1000
-  while (Date.now() < end) {
-    if (!initAlive(st)) return
-    await new Promise((r) => setTimeout(r, 10))
+  while (Date.now() < end && initAlive(st)) await new Promise((r) => setTimeout(r, 10))
+  if (initAlive(st)) {
+    killInit(pid) // PID 1 dies: the kernel kills the rest of its PID namespace
+    waitDead(pid, 5000)
   }
-  killInit(pid) // PID 1 dies: the kernel kills the rest of its PID namespace
-  waitDead(pid, 5000)
+  await releaseNetworks(st)
+}
+
+/** A stopped container holds no network: its leases, host ends and CNI attachments go (DEL). */
+async function releaseNetworks(st: ContainerState): Promise<void> {
+  if (!st.netns || !st.spec.networks.length) return
+  const { detachNetwork, networkName } = await import('./networks.js')
+  for (const n of [...st.spec.networks].reverse())
+    await detachNetwork(st.spec.name, n).catch((err: unknown) =>
+      log.warn({ err, network: networkName(n) }, 'detach failed'),
+    )
 }
 
 /** Send a signal to the container's payload (through init). */

@@ -22,14 +22,27 @@ export type MountSpec =
   | { type: 'bind'; source: string; target: string; readonly: boolean }
   | { type: 'tmpfs'; target: string; options?: string }
 
-export interface NetworkSpec {
-  /** An nsdn driver (bridge, ovs, vlan, routed, or one from NSDN_DRIVER_PATH). */
-  driver: string
-  conf: Record<string, unknown>
+/** A network of the container: an nsdn driver in-process, or a CNI conflist run by nsdn's CNI side. */
+export type NetworkSpec = {
   ifname: string
   /** MAC address of the interface in the container (LXC's hwaddr). */
   mac?: string
-}
+} & (
+  | {
+      /** An nsdn driver (bridge, ovs, vlan, routed, or one from NSDN_DRIVER_PATH). */
+      driver: string
+      conf: Record<string, unknown>
+    }
+  | {
+      /**
+       * A CNI network config list (or a single config), kept in the spec as read at create:
+       * DEL on stop and rm gets the same config as ADD, even if the file changed or is gone.
+       */
+      cni: Record<string, unknown>
+      /** The file it was read from, for messages. */
+      conflist?: string
+    }
+)
 
 export interface ContainerSpec {
   name: string
@@ -375,18 +388,27 @@ export function parseSpec(raw: unknown, where = 'spec', cpus?: Set<number>): Con
   const networks = (o.networks === undefined ? [] : (o.networks as unknown[])).map((n, i) => {
     const nw = `${w('networks')}[${i}]`
     const no = obj(n, nw)
-    noUnknown(no, ['driver', 'conf', 'ifname', 'mac'], nw)
+    noUnknown(no, ['driver', 'conf', 'conflist', 'cni', 'ifname', 'mac'], nw)
     const mac = no.mac === undefined ? undefined : str(no.mac, `${nw}.mac`)
     if (mac !== undefined && !/^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$/.test(mac))
       throw new ConfigError(`invalid MAC address ${shown(mac)}`, `${nw}.mac`, {
         hint: 'e.g. 02:00:00:00:00:01',
       })
-    return {
-      driver: str(no.driver, `${nw}.driver`),
-      conf: obj(no.conf ?? {}, `${nw}.conf`),
+    const common = {
       ifname: no.ifname === undefined ? `eth${i}` : str(no.ifname, `${nw}.ifname`),
       ...(mac ? { mac } : {}),
     }
+    if ((no.driver === undefined) === (no.conflist === undefined && no.cni === undefined))
+      throw new ConfigError('give either "driver" or a CNI "conflist" (or its JSON as "cni")', nw, {
+        hint: 'an nsdn driver with its conf, or a CNI conflist file (or its JSON as "cni")',
+      })
+    if (no.driver !== undefined)
+      return {
+        driver: str(no.driver, `${nw}.driver`),
+        conf: obj(no.conf ?? {}, `${nw}.conf`),
+        ...common,
+      }
+    return { ...cniNetwork(no, nw), ...common }
   })
   if (networks.length && !namespaces.includes('net'))
     throw new ConfigError('networks need the net namespace', w('networks'))
@@ -406,6 +428,32 @@ export function parseSpec(raw: unknown, where = 'spec', cpus?: Set<number>): Con
     limits: o.limits === undefined ? {} : parseLimits(o.limits, w('limits'), cpus),
     networks,
   }
+}
+
+/** A CNI network: a conflist file read now, or its JSON; checked as nsdn's CNI side reads it. */
+function cniNetwork(
+  no: Record<string, unknown>,
+  nw: string,
+): { cni: Record<string, unknown>; conflist?: string } {
+  // the CNI code is loaded only for a spec that has such a network
+  const { parseConfList } = require('../cni/exec.js') as typeof import('../cni/exec.js')
+  if (no.cni !== undefined) {
+    // with the file it was read from, when a parsed spec comes back (clone): not read again
+    const cni = obj(no.cni, `${nw}.cni`)
+    parseConfList(Buffer.from(JSON.stringify(cni)), `${nw}.cni`)
+    return no.conflist === undefined
+      ? { cni }
+      : { cni, conflist: str(no.conflist, `${nw}.conflist`) }
+  }
+  const file = str(no.conflist, `${nw}.conflist`)
+  let bytes: Buffer
+  try {
+    bytes = fs.readFileSync(file)
+  } catch (err) {
+    throw new ConfigError(`cannot read ${shown(file)}: ${(err as Error).message}`, `${nw}.conflist`)
+  }
+  parseConfList(bytes, file)
+  return { cni: JSON.parse(bytes.toString('utf8')) as Record<string, unknown>, conflist: file }
 }
 
 /** A parsed spec back in the input shape (parseSpec(toRaw(s)) equals s): to copy or edit one. */

@@ -228,6 +228,27 @@ const formatters: { [K in Op['kind']]: (op: Extract<Op, { kind: K }>) => string 
   copy: (o) => `cp -a ${q(o.from)} ${q(o.to)}`,
   untar: (o) => `tar -xpf ${q(o.file)} -C ${q(o.to)}`,
   rm: (o) => `rm -rf ${q(o.path)}`,
+  // The runtime's steps need its init (a pid namespace, pivot_root): nsdn's own command.
+  'container.run': (o) =>
+    [
+      `nsdn run -d --name ${q(o.name)} --image ${q(o.image)} --hostname ${q(o.hostname)}`,
+      ...Object.entries(o.limits).map(([k, v]) => `${LIMIT_FLAGS[k] ?? `--${k}`} ${q(String(v))}`),
+      ...o.env.map((e) => `-e ${q(e)}`),
+      `-- ${quoteArgv(o.command)}`,
+    ].join(' '),
+  'container.rm': (o) => `nsdn rm -f ${q(o.name)}`,
+}
+
+/** `nsdn run`'s flag for each field of the runtime's limits model. */
+const LIMIT_FLAGS: Record<string, string> = {
+  memory: '--memory',
+  memorySwap: '--memory-swap',
+  cpus: '--cpus',
+  cpuWeight: '--cpu-weight',
+  cpusetCpus: '--cpuset-cpus',
+  cpusetMems: '--cpuset-mems',
+  pids: '--pids',
+  ioWeight: '--io-weight',
 }
 
 /**

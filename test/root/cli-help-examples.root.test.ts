@@ -171,7 +171,7 @@ const SETUP: Record<string, string[]> = {
   'cni check': cniAdded,
   'cni status': cni,
   'cni gc': cniAdded,
-  run: rootfs,
+  run: [...rootfs, conflist('/etc/cni/net.d/10-lab.conflist')],
   create: [...image, ...lxc],
   // the container's command ends, so `start web` (attached) returns with it
   start: [...image, 'nsdn create --name web --image busybox -- true'],
@@ -207,7 +207,9 @@ const SETUP: Record<string, string[]> = {
 }
 
 /** Shell lines run after a page's examples (whatever they left; `|| true`: maybe gone). */
-const containers = ['web', 'web2', 't1', 'n1'].map((c) => `nsdn rm -f ${c} 2>/dev/null || true`)
+const containers = ['web', 'web2', 't1', 'n1', 'c1'].map(
+  (c) => `nsdn rm -f ${c} 2>/dev/null || true`,
+)
 const labs = [
   'nsdn lab destroy vlan 2>/dev/null || true',
   'nsdn lab destroy netns 2>/dev/null || true',

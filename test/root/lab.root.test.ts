@@ -5,14 +5,30 @@ import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
-import { after, test } from 'node:test'
+import { after, before, test } from 'node:test'
 import { Rtnl } from '../../src/netlink/rtnl.js'
 import { ovsStop } from '../../src/ovs/daemon.js'
+import { importImage } from '../../src/runtime/image.js'
 import { eventually, ipLinks, netnsNames, strayLinks } from '../helpers/kernel.js'
 import { diffStates, explainScript, runPasted, snapshot } from '../helpers/paste.js'
+import { busyboxRoot, leftovers, runtimeTestFile } from '../helpers/runtime.js'
+
+// Container nodes (09): the runtime's directories on the sandbox's /run, a cgroup parent of
+// this file's own, and the image the scenario names, as a fresh machine would import it.
+runtimeTestFile()
+before(() => {
+  importImage('busybox', busyboxRoot())
+})
 
 const MAIN = path.resolve(__dirname, '../../src/cli/main.js')
 const SCENARIOS = path.resolve(__dirname, '../../../scenarios')
+/** A pasted script's `nsdn run` finds nsdn, and the runtime's directories, as deploy does. */
+const PASTE_ENV = {
+  PATH: `${path.resolve(__dirname, '../../../bin')}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
+  ...Object.fromEntries(
+    ['NSDN_RUN_DIR', 'NSDN_LIB_DIR', 'NSDN_CGROUP_PARENT'].map((k) => [k, process.env[k]!]),
+  ),
+}
 const OVS_DB = 'unix:/run/nsdn/ovs/db.sock'
 
 function nsdn(...args: string[]): { status: number | null; stdout: string; stderr: string } {
@@ -46,12 +62,13 @@ async function assertEmpty(what: string): Promise<void> {
   assert.deepEqual(netnsNames(), [], `${what}: namespaces left`)
   assert.deepEqual(labsLeft(), [], `${what}: lab state left`)
   assert.equal(fs.existsSync('/run/nsdn/ovs/db.sock'), false, `${what}: OVS still running`)
+  assert.deepEqual(leftovers(), [], `${what}: containers, cgroups or mounts left`)
 }
 
-test('there are scenarios 01 to 08, and the 250-host star', () => {
+test('there are scenarios 01 to 09, and the 250-host star', () => {
   assert.deepEqual(
     files.map((f) => path.basename(f).slice(0, 2)),
-    ['01', '02', '03', '04', '05', '06', '07', '08', 'st'],
+    ['01', '02', '03', '04', '05', '06', '07', '08', '09', 'st'],
   )
 })
 
@@ -98,7 +115,7 @@ for (const file of files) {
     await assertEmpty(`${name} after destroy`)
     assert.deepEqual(diffStates(baseline, snapshot()), [])
 
-    runPasted(script)
+    runPasted(script, { env: PASTE_ENV })
     try {
       assert.deepEqual(diffStates(built, snapshot(opts)), [])
       // and it works: the scenario's checks pass on what the pasted commands built
@@ -107,6 +124,10 @@ for (const file of files) {
       const rootLinks = script
         .split('\n')
         .flatMap((l) => /^#\s+ip link del (\S+)$/.exec(l)?.[1] ?? [])
+      for (const l of script.split('\n')) {
+        const c = /^#\s+nsdn rm -f (\S+)$/.exec(l)?.[1]
+        if (c) ok('rm', '-f', c)
+      }
       for (const n of netnsNames()) spawnSync('ip', ['netns', 'del', n])
       for (const l of rootLinks) spawnSync('ip', ['link', 'del', l])
       Rtnl.closeAll()
@@ -119,7 +140,7 @@ for (const file of files) {
 test('a containerlab file deploys as it is: namespaces, a bridge with its ports, a host veth', async () => {
   const file = path.join(SCENARIOS, 'clab', 'two-hosts.clab.yml')
   const d = ok('lab', 'deploy', file)
-  assert.match(d.stderr, /note: node field "image": ignored/)
+  assert.match(d.stderr, /note: node "h1": image "alpine:3" not imported: became a namespace/)
   assert.deepEqual(netnsNames(), ['twohos-h1', 'twohos-h2'])
   const links = ipLinks()
   const ports = links

@@ -14,6 +14,8 @@ import { resolve } from '../../src/lab/resolve.js'
 import { mutate, mutations } from '../helpers/lab-mutate.js'
 
 const SCENARIOS = path.resolve(__dirname, '../../../scenarios')
+// No image is imported here: a containerlab linux node is a namespace.
+process.env.NSDN_LIB_DIR = `/nonexistent/nsdn-lib-${process.pid}`
 
 const GOOD = `name: t
 nodes:
@@ -136,12 +138,10 @@ test('unknown drivers (node kinds)', () => {
   assert.match(e.message, /nodes\.sw\.kind: must be equal to one of the allowed values/)
 })
 
-test('container nodes are refused clearly until the runtime exists', () => {
-  const e = refusal(
-    GOOD.replace('kind: host, addresses: { eth0: 10.0.0.1/24 }', 'kind: container, image: alpine'),
-  )
-  assert.match(e.message, /container nodes need nsdn's container runtime/)
-  assert.match(e.hint!, /kind: host/)
+test('container fields on a node that is not a container', () => {
+  const e = refusal(GOOD.replace('kind: host, addresses: { eth0: 10.0.0.1/24 }', 'image: alpine'))
+  assert.match(e.message, /^lab\.yaml:4:\d+ nodes\.h1\.image: node "h1": image is for container/)
+  assert.match(e.hint!, /kind: container/)
 })
 
 test('a VLAN on a link with no switch', () => {
@@ -259,7 +259,9 @@ test('containerlab: linux, bridge, ovs-bridge and host endpoints become a lab; w
   )
   assert.ok(l.notes.some((n) => /lab name "My_Lab" is "mylab"/.test(n)))
   assert.ok(l.notes.some((n) => /mgmt: no management network/.test(n)))
-  assert.ok(l.notes.some((n) => /"image": ignored/.test(n)))
+  assert.ok(
+    l.notes.some((n) => /node "h1": image "alpine:3" not imported: became a namespace/.test(n)),
+  )
   assert.ok(l.notes.some((n) => /"binds": ignored/.test(n)))
 })
 

@@ -402,6 +402,34 @@ const golden: { [K in OpKind]: [Extract<Op, { kind: K }>, string][] } = {
   copy: [[{ kind: 'copy', from: '/a/.', to: '/b' }, 'cp -a /a/. /b']],
   untar: [[{ kind: 'untar', file: '/a.tar', to: '/b' }, 'tar -xpf /a.tar -C /b']],
   rm: [[{ kind: 'rm', path: '/b' }, 'rm -rf /b']],
+  'container.run': [
+    [
+      {
+        kind: 'container.run',
+        name: 'lab-c1',
+        image: 'busybox',
+        hostname: 'c1',
+        command: ['sleep', 'infinity'],
+        env: [],
+        limits: {},
+      },
+      'nsdn run -d --name lab-c1 --image busybox --hostname c1 -- sleep infinity',
+    ],
+    [
+      {
+        kind: 'container.run',
+        name: 'lab-web',
+        image: 'bb',
+        hostname: 'web',
+        command: ['sh', '-c', 'httpd -f; echo $HOME'],
+        env: ['MSG=hello world'],
+        limits: { memory: '64M', cpus: 0.5, pids: 100, cpusetMems: '0', ioWeight: 50 },
+      },
+      'nsdn run -d --name lab-web --image bb --hostname web --memory 64M --cpus 0.5 --pids 100 ' +
+        `--cpuset-mems 0 --io-weight 50 -e 'MSG=hello world' -- sh -c 'httpd -f; echo $HOME'`,
+    ],
+  ],
+  'container.rm': [[{ kind: 'container.rm', name: 'lab-c1' }, 'nsdn rm -f lab-c1']],
 }
 
 for (const [kind, rows] of Object.entries(golden))

@@ -28,7 +28,9 @@ interface SpecFlags {
   cpus?: string
   cpuWeight?: string
   cpusetCpus?: string
+  cpusetMems?: string
   pids?: string
+  ioWeight?: string
   net?: string[]
   env?: string[]
   workdir?: string
@@ -65,8 +67,14 @@ function specFlags(cmd: Command): Command {
     .option('--cpus <n>', 'cpu quota in cpus, e.g. 0.5')
     .option('--cpu-weight <n>', 'relative cpu weight, 1-10000')
     .option('--cpuset-cpus <list>', 'cpus it may run on, e.g. 0-1')
+    .option('--cpuset-mems <list>', 'memory nodes it may use, e.g. 0')
     .option('--pids <n>', 'maximum number of processes')
-    .option('--net <driver:json>', 'a network: DRIVER:JSON or DRIVER:@FILE (repeatable)', collect)
+    .option('--io-weight <n>', 'relative block I/O weight, 1-10000')
+    .option(
+      '--net <driver:json|conflist>',
+      'a network: DRIVER:JSON, DRIVER:@FILE, or a CNI .conflist/.conf file (repeatable)',
+      collect,
+    )
     .option('-e, --env <KEY=VALUE>', 'environment variable (repeatable)', collect)
     .option('-w, --workdir <dir>', 'working directory inside')
     .option('--userns', 'own user namespace: container root is host uid 100000')
@@ -92,20 +100,23 @@ async function specFrom(o: SpecFlags, argv: string[]): Promise<Record<string, un
   if (o.cpus !== undefined) limits.cpus = o.cpus
   if (o.cpuWeight !== undefined) limits.cpuWeight = o.cpuWeight
   if (o.cpusetCpus !== undefined) limits.cpusetCpus = o.cpusetCpus
+  if (o.cpusetMems !== undefined) limits.cpusetMems = o.cpusetMems
   if (o.pids !== undefined) limits.pids = o.pids
+  if (o.ioWeight !== undefined) limits.ioWeight = o.ioWeight
   if (Object.keys(limits).length) s.limits = limits
   if (o.net)
     s.networks = o.net.map((n, i) => {
       const m = /^([A-Za-z0-9_-]+):(.*)$/s.exec(n)
-      if (n.endsWith('.conflist'))
+      // a CNI network config list (or a single config), run by nsdn's CNI side
+      if (!m && /\.(conflist|conf|json)$/.test(n)) return { conflist: path.resolve(n) }
+      if (!m)
         throw new ConfigError(
-          'CNI conflists are not supported by the runtime yet',
+          `${JSON.stringify(n)} is not DRIVER:JSON or a CNI conflist`,
           `--net #${i + 1}`,
           {
-            hint: 'give DRIVER:JSON, e.g. bridge:{"name":"lab","bridge":"br-lab","ipam":{...}}',
+            hint: 'e.g. bridge:{"name":"lab","bridge":"br-lab","ipam":{...}}, or /etc/cni/net.d/x.conflist',
           },
         )
-      if (!m) throw new ConfigError(`${JSON.stringify(n)} is not DRIVER:JSON`, `--net #${i + 1}`)
       return { driver: m[1], conf: readConf(m[2]!, `--net #${i + 1}`) }
     })
   if (o.env) s.env = [...((s.env as string[]) ?? []), ...o.env]
@@ -168,6 +179,7 @@ export function register(program: Command): void {
     'nsdn run --name web --image busybox -d --memory 64M --cpus 0.5 --pids 100 -- httpd -f',
     'nsdn run --name t1 --image busybox -- sh -c "hostname; ps"',
     `nsdn run --name n1 --image busybox -d --net 'bridge:{"name":"lab","bridge":"br-lab","ipam":{"type":"host-local","ranges":[[{"subnet":"10.10.0.0/24"}]]}}' -- sleep 1d`,
+    'nsdn run --name c1 --image busybox -d --net /etc/cni/net.d/10-lab.conflist -- sleep 1d',
   )
 
   const create = specFlags(

@@ -134,13 +134,19 @@ export function register(program: Command): void {
     .action(async (ref: string, _o: unknown, cmd: Command) => {
       const l = (await engine()).labFrom(ref)
       const ends = l.links.flatMap((k) => [k.a, k.b])
+      const { containerStatus } = await import('../../lab/containers.js')
       const rows = [
-        ...l.nodes.map((n) => ({
-          node: n.name,
-          kind: n.kind,
-          netns: n.ns ?? '(root)',
-          ifaces: ends.filter((e) => e.node === n.name),
-        })),
+        ...(await Promise.all(
+          l.nodes.map(async (n) => ({
+            node: n.name,
+            kind: n.kind,
+            netns: n.ns ?? '(root)',
+            ...(n.container
+              ? { container: { image: n.container.image, ...(await containerStatus(n.ns!)) } }
+              : {}),
+            ifaces: ends.filter((e) => e.node === n.name),
+          })),
+        )),
         ...l.switches.map((s) => ({
           node: s.name,
           kind: s.kind,
@@ -173,7 +179,9 @@ export function register(program: Command): void {
         ['NODE', 'KIND', 'NETNS', 'INTERFACES'],
         rows.map((r) => [
           r.node,
-          r.kind,
+          'container' in r && r.container
+            ? `${r.kind} (${r.container.status}${r.container.pid ? `, pid ${r.container.pid}` : ''})`
+            : r.kind,
           r.netns,
           r.ifaces
             .map((e) =>
@@ -213,7 +221,9 @@ export function register(program: Command): void {
 
   const exec = lab
     .command('exec')
-    .description("run a command in a lab node's namespace; exits with its status")
+    .description(
+      "run a command in a lab node's namespace (a container node's namespaces); exits with its status",
+    )
     .argument('<lab>', 'lab name or file')
     .argument('<node>', 'node name')
     .argument('<cmd...>', 'the command (after --)')
@@ -224,6 +234,12 @@ export function register(program: Command): void {
         throw new NsdnError('E_NOT_FOUND', `lab ${l.name} has no node "${node}"`, {
           hint: `its nodes: ${l.nodes.map((x) => x.name).join(', ')}`,
         })
+      if (n.container) {
+        // a container node: in every namespace of the container, not only its netns
+        const { exec } = await import('../../runtime/exec.js')
+        process.exitCode = await exec(n.container.name, argv)
+        return
+      }
       const { NetNs, spawnInNetns } = await import('../../netns/netns.js')
       const { spawn } = await import('node:child_process')
       const ns = n.ns ? NetNs.open(n.ns) : undefined
