@@ -206,7 +206,7 @@ function tcpAsk(host: string, port: number, line: string): Promise<string> {
   })
 }
 
-test('nsdn-portmap forwards a host port to the container (nftables), removed on DEL and GC', async (t) => {
+test('nsdn-portmap forwards a host port to the container, also hairpin and from localhost (snat), removed on DEL and GC', async (t) => {
   const list = {
     cniVersion: '1.1.0',
     name: 'pmnet',
@@ -215,6 +215,9 @@ test('nsdn-portmap forwards a host port to the container (nftables), removed on 
         type: 'nsdn-bridge',
         bridge: 'nsdn-t-pm',
         isGateway: true,
+        // Hairpin below: with br_netfilter the DNAT'd frame leaves by the port it came in,
+        // as with the reference bridge and portmap plugins.
+        hairpinMode: true,
         ipam: { type: 'nsdn-ipam', dataDir, subnet: '10.85.0.0/24' },
       },
       { type: 'nsdn-portmap', capabilities: { portMappings: true } },
@@ -240,6 +243,27 @@ test('nsdn-portmap forwards a host port to the container (nftables), removed on 
     return answer !== ''
   }, 10_000)
   assert.equal(answer, 'echo:hi', 'a connection to the host port reaches the container')
+  // Hairpin: the container reaches its own published port through the host's address; the
+  // masquerade makes the host (10.85.0.1), not itself, the peer it answers.
+  const client =
+    'const s=require("net").connect(17001,"10.85.0.1",()=>s.end("hairpin"));' +
+    's.setTimeout(5000,()=>s.destroy());s.on("data",d=>process.stdout.write(d))'
+  const hair = spawnSync('ip', ['netns', 'exec', ns1, process.execPath, '-e', client], {
+    encoding: 'utf8',
+    timeout: 20_000,
+  })
+  assert.equal(hair.stdout, 'echo:hairpin', `hairpin: ${hair.stderr}`)
+  // From the host's own 127.0.0.1 (the sandbox's lo starts down): masqueraded, and routed out
+  // with route_localnet.
+  execFileSync('ip', ['link', 'set', 'lo', 'up'])
+  assert.equal(await tcpAsk('127.0.0.1', 17001, 'lo'), 'echo:lo', 'localhost reaches the port')
+  assert.equal(
+    fs.readFileSync('/proc/sys/net/ipv4/conf/nsdn-t-pm/route_localnet', 'utf8').trim(),
+    '1',
+  )
+  const post = execFileSync('nft', ['list', 'table', 'inet', 'nsdn-portmap'], { encoding: 'utf8' })
+  assert.match(post, /hook postrouting/)
+  assert.match(post, /ip saddr 127\.0\.0\.1 ip daddr 10\.85\.0\.\d+ tcp dport 7000 masquerade/)
   const rules = (): string[] => {
     const out = execFileSync('nft', ['-j', 'list', 'table', 'inet', 'nsdn-portmap'], {
       encoding: 'utf8',
@@ -398,6 +422,23 @@ test('nsdn-bridge -> nsdn-portmap -> firewall (iptables): ADD CHECK DEL leave no
   run('del', file, 'fw1', ns, '--capability-args', pmCaps(17103))
   assert.doesNotMatch(save(), new RegExp(`${ip.replaceAll('.', '\\.')}/32`))
   assertChainGone(name, 'fw1', ns)
+})
+
+test('nsdn-portmap with snat: false masquerades nothing (DNAT only), as the reference', (t) => {
+  const list = chainList('nosnat', '10.91.0.0/24', 'nsdn-t-ns', [])
+  ;(list.plugins as Json[])[1] = { ...(list.plugins as Json[])[1], snat: false }
+  const file = writeList('nosnat', list)
+  const ns = netns(t)
+  run('add', file, 'ns1', ns, '--capability-args', pmCaps(17104))
+  const mine = execFileSync('nft', ['list', 'table', 'inet', 'nsdn-portmap'], { encoding: 'utf8' })
+    .split('\n')
+    .filter((l) => l.includes('"nsdn:ns1/eth0"'))
+    .join('\n')
+  assert.match(mine, /dnat ip to 10\.91\.0\.\d+:80/)
+  assert.doesNotMatch(mine, /masquerade/)
+  run('check', file, 'ns1', ns, '--capability-args', pmCaps(17104))
+  run('del', file, 'ns1', ns, '--capability-args', pmCaps(17104))
+  assertChainGone('nosnat', 'ns1', ns)
 })
 
 test('a failed ADD of a list is undone by DEL: nothing left, nothing cached', (t) => {
