@@ -4,7 +4,7 @@
  * finding and compiling some 80 modules. So setup bundles them into one file
  * (fallback.bundle.js, scripts/bundle-cni.js) and stores V8's code cache of it beside it
  * (fallback.bundle.cache): one read, no resolution, no compiling. Setup can only load the
- * modules (a real call needs a namespace), so the first ADD, DEL and CHECK of each type
+ * modules (a real call needs a namespace), so the first good ADD, DEL and CHECK of each type
  * stores the cache again after it has answered, with the functions it ran (and any call does
  * when this node rejected the cache, e.g. after an upgrade). Without a fresh bundle
  * (`tsc` ran since setup) or with third-party driver directories (their modules would load a
@@ -52,21 +52,24 @@ export async function buildCache(): Promise<{ bytes: number }> {
 /** After a call: store the cache with what it compiled, once per plugin type and verb. */
 function learn(script: vm.Script, type: string): void {
   const verb = process.env.CNI_COMMAND ?? ''
+  // A failed call ran an error path, not the functions the next ones will need.
+  if (process.exitCode !== 0) return
   if (!/^[a-z0-9-]+$/.test(type) || !['ADD', 'DEL', 'CHECK'].includes(verb)) return
   const marker = path.join(LEARNED, `${type}.${verb}`)
   // undefined: there was no cache to accept
   const stale = script.cachedDataRejected !== false
   if (!stale && fs.existsSync(marker)) return
+  const tmp = `${CACHE}.${process.pid}`
   try {
     fs.accessSync(__dirname, fs.constants.W_OK)
-    const tmp = `${CACHE}.${process.pid}`
     fs.writeFileSync(tmp, script.createCachedData())
     fs.renameSync(tmp, CACHE) // a concurrent call reads the old cache or the new one
     if (stale) fs.rmSync(LEARNED, { recursive: true, force: true })
     fs.mkdirSync(LEARNED, { recursive: true })
     fs.writeFileSync(marker, '')
   } catch {
-    // A read-only install: calls stay as fast as setup's cache makes them.
+    // A read-only install (or a full disk): calls stay as fast as setup's cache makes them.
+    fs.rmSync(tmp, { force: true })
   }
 }
 
