@@ -4,7 +4,8 @@
  * bridge and routed plugins through the resident agent (the C shim forwards the call) and
  * through the Node fallback (no agent), against the reference bridge and ptp plugins of
  * Debian's containernetworking-plugins, in the same run, calls interleaved so that the
- * machine's load falls on every variant alike. Reports median and p90 and the ratio of each
+ * machine's load falls on every variant alike; and Node starting an empty script, the floor
+ * of the fallback. Reports median and p90 and the ratio of each
  * median to its reference's.
  *
  * Usage: node dist/bench/main.js cni [--n 30] [--json]. Runs in a throw-away sandbox.
@@ -35,6 +36,7 @@ interface Variant {
   ref: string
   conf: Record<string, unknown>
   env: Record<string, string>
+  args?: string[]
 }
 
 const hostLocal = (subnet: string) => ({ type: 'host-local', dataDir: DATA, subnet })
@@ -89,6 +91,11 @@ function variants(): Variant[] {
       bridge('b3', 'bb3', nsdnIpam('10.103.0.0/16')),
       NODE,
     ),
+    // What Node's own start costs under the same load: the floor of the Node fallback.
+    {
+      ...v('node -e 0 (Node start alone)', process.execPath, 'ref bridge', {}, {}),
+      args: ['-e', '0'],
+    },
     v('ref ptp', ref('ptp'), 'ref ptp', routed('p0', hostLocal('10.110.0.0/16')), {}),
     v(
       'nsdn-routed agent',
@@ -110,7 +117,7 @@ function variants(): Variant[] {
 /** One call, timed around the exec as a runtime would see it. */
 function call(v: Variant, command: string, id: string): number {
   const t0 = performance.now()
-  const r = spawnSync(v.exe, [], {
+  const r = spawnSync(v.exe, v.args ?? [], {
     input: JSON.stringify({ ...v.conf, type: path.basename(v.exe) }),
     env: {
       PATH: process.env.PATH,

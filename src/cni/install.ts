@@ -13,7 +13,8 @@ import { PLUGIN_TYPES } from './plugins.js'
 
 /** dist/src/cni -> dist/shim/nsdn-cni-shim */
 export const SHIM = path.resolve(__dirname, '../../shim/nsdn-cni-shim')
-const MAIN = path.join(__dirname, 'main.js')
+/** The Node fallback's entry: the bundle when setup built it, else main.js. */
+const MAIN = path.join(__dirname, 'fallback.js')
 
 export interface Installed {
   dir: string

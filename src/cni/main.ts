@@ -19,7 +19,7 @@ function readStdin(): Buffer {
   }
 }
 
-async function main(type: string): Promise<void> {
+export async function cniMain(type: string): Promise<void> {
   const stdin = readStdin()
   const plugin = await loadPlugin(type)
   let reply: Reply
@@ -32,4 +32,5 @@ async function main(type: string): Promise<void> {
   process.exitCode = reply.exitCode
 }
 
-void main(process.argv[2] ?? '')
+// Run as a script; the fallback's bundle (fallback.ts) calls cniMain itself.
+if (require.main === module) void cniMain(process.argv[2] ?? '')

@@ -54,6 +54,16 @@ export function listDrivers(): Map<string, string> {
 }
 
 const loaded = new Map<string, NetworkDriver>()
+const provided = new Map<string, () => { driver?: NetworkDriver }>()
+
+/**
+ * Hand over a built-in driver's module as a static require, so that a single-file bundle (the
+ * CNI plugins' Node fallback) carries its code instead of loading a second copy of nsdn from
+ * dist/. Used only when the name resolves to the built-in folder: extra directories still win.
+ */
+export function provideBuiltin(name: string, load: () => { driver?: NetworkDriver }): void {
+  provided.set(name, load)
+}
 
 /** The driver called name; an unknown name lists the known ones. */
 export function getDriver(name: string): NetworkDriver<NetConfBase> {
@@ -71,8 +81,9 @@ export function getDriver(name: string): NetworkDriver<NetConfBase> {
         `known drivers: ${[...all.keys()].join(', ') || 'none'}; add directories with ` +
         'NSDN_DRIVER_PATH or --driver-path',
     })
+  const own = dir === path.join(BUILTIN_DIR, name) ? provided.get(name) : undefined
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const mod = require(path.join(dir, 'index.js')) as { driver?: NetworkDriver }
+  const mod = own ? own() : (require(path.join(dir, 'index.js')) as { driver?: NetworkDriver })
   const d = mod.driver
   if (!d || d.name !== name || typeof d.add !== 'function' || typeof d.parseConf !== 'function')
     throw new NsdnError('E_CONFIG', `${dir}/index.js does not export a driver named "${name}"`, {

@@ -10,7 +10,9 @@ import path from 'node:path'
 import { after, before } from 'node:test'
 import { NetNs } from '../../src/netns/netns.js'
 import { installPlugins } from '../../src/cni/install.js'
+import { ipamDataDir } from './attach.js'
 import { eventually } from './kernel.js'
+import { usePrivateOvs } from './ovs.js'
 
 export const REFERENCE_DIR = '/usr/lib/cni'
 const CLI = path.resolve(__dirname, '../../src/cli/main.js')
@@ -139,18 +141,31 @@ export function nsdn(args: string[], env: Record<string, string> = {}): Answer {
 /** The env of a call that must run in Node: no agent listens at this socket. */
 export const NO_AGENT = { NSDN_CNI_SOCKET: '/run/nsdn-t-no-agent.sock' }
 
+/** The two ways an installed plugin runs: through the agent, or in Node (no agent there). */
+export const MODES = { agent: {}, node: NO_AGENT } as const
+export type Mode = keyof typeof MODES
+
 export interface PluginBin {
   bin: string
   /** CNI_PATH: nsdn's plugins, then the reference ones. */
   cniPath: string
   exe(type: string): string
   agent(): Agent
+  /** The file's IPAM data directory (swept after each test, with OVS, netns and veths). */
+  dataDir: string
+  /** A call in this bin (its CNI_PATH) in one of the two modes. */
+  call(mode: Mode, c: Call): Call
 }
 
-/** nsdn's plugins installed for a test file, and an agent serving them during its tests. */
+/**
+ * What a file of plugin tests shares: nsdn's plugins installed, an agent serving them during
+ * its tests, an IPAM data directory and a private OVS (usePrivateOvs: swept after each test,
+ * nothing left after the file).
+ */
 export function usePlugins(): PluginBin {
   const socket = '/run/nsdn-t-agent.sock'
   const bin = installBin(socket)
+  const cniPath = `${bin}:${REFERENCE_DIR}`
   let agent: Agent | undefined
   before(async () => {
     agent = await startAgent(socket)
@@ -158,14 +173,18 @@ export function usePlugins(): PluginBin {
   after(async () => {
     await agent?.stop()
   })
+  const dataDir = ipamDataDir()
+  usePrivateOvs(dataDir)
   return {
     bin,
-    cniPath: `${bin}:${REFERENCE_DIR}`,
+    cniPath,
     exe: (type) => path.join(bin, type),
     agent: () => {
       assert.ok(agent, 'the agent runs')
       return agent
     },
+    dataDir,
+    call: (mode, c) => ({ path: cniPath, ...c, env: { ...MODES[mode], ...c.env } }),
   }
 }
 

@@ -8,16 +8,17 @@ import { sandboxThisFile } from '../helpers/sandbox.js'
 sandboxThisFile()
 
 import assert from 'node:assert/strict'
-import { execFileSync, spawn } from 'node:child_process'
+import { execFileSync, spawn, spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 import { test } from 'node:test'
 import { hostVethName } from '../../src/drivers/veth.js'
 import { NetNs } from '../../src/netns/netns.js'
-import { ipamDataDir, leases } from '../helpers/attach.js'
+import { leases } from '../helpers/attach.js'
 import {
   type Call,
-  NO_AGENT,
+  MODES,
+  type Mode,
   callPlugin,
   failed,
   ok,
@@ -25,20 +26,13 @@ import {
   usePlugins,
 } from '../helpers/cni.js'
 import { eventually, ipAddrs, ipLinks, pingSoon } from '../helpers/kernel.js'
-import { rows, usePrivateOvs } from '../helpers/ovs.js'
+import { rows } from '../helpers/ovs.js'
+import { explainScript, runPasted } from '../helpers/paste.js'
 
 const plugins = usePlugins()
-const dataDir = ipamDataDir()
-usePrivateOvs(dataDir)
-const exe = plugins.exe
+const { dataDir, exe, call } = plugins
 const agent = { served: (): number => plugins.agent().served() }
 
-/** Agent mode: the shim reaches the agent. Node mode: no agent at that socket. */
-const MODES = {
-  agent: {},
-  node: NO_AGENT,
-} as const
-type Mode = keyof typeof MODES
 const VERSIONS = ['0.3.1', '0.4.0', '1.0.0', '1.1.0'] as const
 
 type Json = Record<string, unknown>
@@ -77,12 +71,6 @@ function netns(t: { after(fn: () => void): void }): { name: string; path: string
   const name = testNetns(t, 'c')
   return { name, path: `/run/netns/${name}` }
 }
-
-const call = (mode: Mode, c: Call): Call => ({
-  path: plugins.cniPath,
-  ...c,
-  env: { ...MODES[mode], ...c.env },
-})
 
 /** The attachment is gone: no container interface, no host veth, no lease, no OVS port. */
 function assertGone(type: string, id: string, ns: string | undefined): void {
@@ -246,6 +234,49 @@ test('NSDN_EXPLAIN=1: the ip commands on stderr, only the Result on stdout', (t)
     assert.match(a.stderr, /^ip link add veth\w+ up type veth peer name eth0 netns/m, mode)
     assert.match(a.stderr, /^ip -n \S+ addr add 10\.62\.0\.\d+\/32 dev eth0/m, mode)
     ok(callPlugin(exe(type), call(mode, { command: 'DEL', ...base }), c), 'DEL')
+  }
+})
+
+test('nsdn-portmap NSDN_EXPLAIN=1: ADD and DEL as pasteable nft and sysctl lines, chains by name', (t) => {
+  // A bridge for route_localnet; the container side only as prevResult describes it.
+  execFileSync('ip', ['link', 'add', 'nsdn-t-pmx', 'type', 'bridge'])
+  t.after(() => execFileSync('ip', ['link', 'del', 'nsdn-t-pmx']))
+  const localnet = '/proc/sys/net/ipv4/conf/nsdn-t-pmx/route_localnet'
+  const c = {
+    cniVersion: '1.0.0',
+    name: 'pmx',
+    type: 'nsdn-portmap',
+    runtimeConfig: { portMappings: [{ hostPort: 18000, containerPort: 80, protocol: 'tcp' }] },
+    prevResult: {
+      cniVersion: '1.0.0',
+      interfaces: [{ name: 'nsdn-t-pmx' }, { name: 'eth0', sandbox: '/run/netns/none' }],
+      ips: [{ address: '10.92.0.2/24', interface: 1 }],
+    },
+  }
+  const table = (): string => {
+    const r = spawnSync('nft', ['list', 'table', 'inet', 'nsdn-portmap'], { encoding: 'utf8' })
+    return `${r.stdout}route_localnet=${fs.readFileSync(localnet, 'utf8').trim()}`
+  }
+  for (const mode of ['agent', 'node'] as const) {
+    const base = { containerId: `pmx-${mode}`, ifname: 'eth0', netns: '/run/netns/none' }
+    const x = { NSDN_EXPLAIN: '1' }
+    const add = callPlugin(exe('nsdn-portmap'), call(mode, { command: 'ADD', ...base, env: x }), c)
+    ok(add, `${mode} ADD`)
+    const added = table()
+    const del = callPlugin(exe('nsdn-portmap'), call(mode, { command: 'DEL', ...base, env: x }), c)
+    ok(del, `${mode} DEL`)
+    const deleted = table()
+    const delScript = explainScript(del.stderr)
+    assert.match(delScript, /delete chain inet nsdn-portmap pm[0-9a-f]{8}-prerouting/, mode)
+    assert.doesNotMatch(delScript, /handle/, `${mode}: deletion by name, not by handle`)
+    // Pasted into a root shell, the lines build and remove the same state.
+    fs.writeFileSync(localnet, '0')
+    runPasted(explainScript(add.stderr))
+    assert.equal(table(), added, `${mode}: the pasted ADD builds what ADD built`)
+    runPasted(delScript)
+    assert.equal(table(), deleted, `${mode}: the pasted DEL removes what DEL removed`)
+    // The table stays, as the reference leaves its chains; nothing of the attachment does.
+    assert.doesNotMatch(deleted, /chain/, mode)
   }
 })
 

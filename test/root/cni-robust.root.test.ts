@@ -12,10 +12,10 @@ import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
 import { test } from 'node:test'
 import { hostVethName } from '../../src/drivers/veth.js'
-import { ipamDataDir, leases } from '../helpers/attach.js'
+import { leases } from '../helpers/attach.js'
 import {
   type Call,
-  NO_AGENT,
+  MODES,
   callPlugin,
   callPluginAsync,
   failed,
@@ -24,13 +24,11 @@ import {
   usePlugins,
 } from '../helpers/cni.js'
 import { ipAddrs, ipLinks, pingSoon } from '../helpers/kernel.js'
-import { rows, usePrivateOvs } from '../helpers/ovs.js'
+import { rows } from '../helpers/ovs.js'
 
 const plugins = usePlugins()
-const dataDir = ipamDataDir()
-usePrivateOvs(dataDir)
-const NODE = NO_AGENT
-const exe = plugins.exe
+const { dataDir, exe } = plugins
+const NODE = MODES.node
 const netns = (t: { after(fn: () => void): void }): string => testNetns(t, 'x')
 
 type Json = Record<string, unknown>

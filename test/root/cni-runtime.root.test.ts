@@ -1,18 +1,20 @@
 /**
  * nsdn as a CNI runtime (`nsdn cni add|check|del|gc`) against Debian's reference plugins and
  * against nsdn's own, and a reference-style conflist with only `type` changed running on
- * nsdn's plugins, chained before and after reference plugins. The kernel's state is read with
- * `ip -j` and `nft -j`; traffic with ping and a TCP connection through a port mapping.
+ * nsdn's plugins, chained before and after reference plugins (tuning, bandwidth, firewall,
+ * portmap). The kernel's state is read with `ip -j`, `tc -j`, `nft -j` and iptables-save;
+ * traffic with ping and a TCP connection through a port mapping.
  */
 import { sandboxThisFile } from '../helpers/sandbox.js'
 sandboxThisFile()
 
 import assert from 'node:assert/strict'
-import { execFileSync, spawn } from 'node:child_process'
+import { execFileSync, spawn, spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
 import { after, test } from 'node:test'
+import { hostVethName } from '../../src/drivers/veth.js'
 import { ipamDataDir, leases } from '../helpers/attach.js'
 import { NO_AGENT, REFERENCE_DIR, installBin, nsdn, testNetns } from '../helpers/cni.js'
 import { eventually, ipAddrs, ipLinks, netnsNames, pingSoon } from '../helpers/kernel.js'
@@ -204,7 +206,7 @@ function tcpAsk(host: string, port: number, line: string): Promise<string> {
   })
 }
 
-test('nsdn-portmap forwards a host port to the container (nftables), removed on DEL and GC', async (t) => {
+test('nsdn-portmap forwards a host port to the container, also hairpin and from localhost (snat), removed on DEL and GC', async (t) => {
   const list = {
     cniVersion: '1.1.0',
     name: 'pmnet',
@@ -213,6 +215,9 @@ test('nsdn-portmap forwards a host port to the container (nftables), removed on 
         type: 'nsdn-bridge',
         bridge: 'nsdn-t-pm',
         isGateway: true,
+        // Hairpin below: with br_netfilter the DNAT'd frame leaves by the port it came in,
+        // as with the reference bridge and portmap plugins.
+        hairpinMode: true,
         ipam: { type: 'nsdn-ipam', dataDir, subnet: '10.85.0.0/24' },
       },
       { type: 'nsdn-portmap', capabilities: { portMappings: true } },
@@ -238,6 +243,27 @@ test('nsdn-portmap forwards a host port to the container (nftables), removed on 
     return answer !== ''
   }, 10_000)
   assert.equal(answer, 'echo:hi', 'a connection to the host port reaches the container')
+  // Hairpin: the container reaches its own published port through the host's address; the
+  // masquerade makes the host (10.85.0.1), not itself, the peer it answers.
+  const client =
+    'const s=require("net").connect(17001,"10.85.0.1",()=>s.end("hairpin"));' +
+    's.setTimeout(5000,()=>s.destroy());s.on("data",d=>process.stdout.write(d))'
+  const hair = spawnSync('ip', ['netns', 'exec', ns1, process.execPath, '-e', client], {
+    encoding: 'utf8',
+    timeout: 20_000,
+  })
+  assert.equal(hair.stdout, 'echo:hairpin', `hairpin: ${hair.stderr}`)
+  // From the host's own 127.0.0.1 (the sandbox's lo starts down): masqueraded, and routed out
+  // with route_localnet.
+  execFileSync('ip', ['link', 'set', 'lo', 'up'])
+  assert.equal(await tcpAsk('127.0.0.1', 17001, 'lo'), 'echo:lo', 'localhost reaches the port')
+  assert.equal(
+    fs.readFileSync('/proc/sys/net/ipv4/conf/nsdn-t-pm/route_localnet', 'utf8').trim(),
+    '1',
+  )
+  const post = execFileSync('nft', ['list', 'table', 'inet', 'nsdn-portmap'], { encoding: 'utf8' })
+  assert.match(post, /hook postrouting/)
+  assert.match(post, /ip saddr 127\.0\.0\.1 ip daddr 10\.85\.0\.\d+ tcp dport 7000 masquerade/)
   const rules = (): string[] => {
     const out = execFileSync('nft', ['-j', 'list', 'table', 'inet', 'nsdn-portmap'], {
       encoding: 'utf8',
@@ -258,6 +284,161 @@ test('nsdn-portmap forwards a host port to the container (nftables), removed on 
   assert.deepEqual(rules(), [])
   assert.deepEqual(leases(dataDir, 'pmnet'), [])
   run('status', file)
+})
+
+/** Can this kernel make a device of kind? (`ip link add` of one, removed again.) */
+function canMake(kind: string): boolean {
+  const r = spawnSync('ip', ['link', 'add', 'nsdn-t-probe', 'type', kind], { encoding: 'utf8' })
+  if (r.status !== 0) return false
+  execFileSync('ip', ['link', 'del', 'nsdn-t-probe'])
+  return true
+}
+
+/** `tc -j qdisc show dev DEV` kinds. */
+const qdiscs = (dev: string): string[] =>
+  (
+    JSON.parse(execFileSync('tc', ['-j', 'qdisc', 'show', 'dev', dev], { encoding: 'utf8' })) as {
+      kind: string
+    }[]
+  ).map((q) => q.kind)
+
+/** A conflist: nsdn-bridge, then `middle` (reference plugins), then nsdn-portmap. */
+function chainList(name: string, subnet: string, br: string, middle: Json[]): Json {
+  return {
+    cniVersion: '1.0.0',
+    name,
+    plugins: [
+      {
+        type: 'nsdn-bridge',
+        bridge: br,
+        isGateway: true,
+        ipam: { type: 'nsdn-ipam', dataDir, subnet },
+      },
+      ...middle,
+      { type: 'nsdn-portmap', capabilities: { portMappings: true } },
+    ],
+  }
+}
+
+const pmCaps = (port: number): string =>
+  JSON.stringify({ portMappings: [{ hostPort: port, containerPort: 80, protocol: 'tcp' }] })
+
+/** After DEL: no container interface, host veth, lease, cache entry or portmap rule of id. */
+function assertChainGone(name: string, id: string, ns: string): void {
+  assert.ok(!ipLinks(ns).some((l) => l.ifname === 'eth0'), 'container interface left')
+  assert.ok(!ipLinks().some((l) => l.ifname === hostVethName(id, 'eth0')), 'host veth left')
+  assert.deepEqual(leases(dataDir, name), [])
+  assert.ok(!fs.existsSync(cacheEntry(name, id)), 'cache entry left')
+  const nft = spawnSync('nft', ['-j', 'list', 'table', 'inet', 'nsdn-portmap'], {
+    encoding: 'utf8',
+  })
+  if (nft.status === 0) assert.doesNotMatch(nft.stdout, new RegExp(`nsdn:${id}/`))
+}
+
+test('nsdn-bridge -> bandwidth -> nsdn-portmap: ingress shaping (tbf), ADD CHECK DEL leave nothing', (t) => {
+  const name = 'bwinnet'
+  const file = writeList(
+    name,
+    chainList(name, '10.87.0.0/24', 'nsdn-t-bwi', [
+      { type: 'bandwidth', ingressRate: 8_000_000, ingressBurst: 800_000 },
+    ]),
+  )
+  const ns = netns(t)
+  run('add', file, 'bw1', ns, '--capability-args', pmCaps(17101))
+  const host = hostVethName('bw1', 'eth0')
+  // Ingress to the container is shaped on the host end of its veth.
+  assert.ok(qdiscs(host).includes('tbf'), `tbf on ${host}: ${qdiscs(host).join(', ')}`)
+  assert.ok(pingSoon('10.87.0.1', ns))
+  run('check', file, 'bw1', ns, '--capability-args', pmCaps(17101))
+  run('del', file, 'bw1', ns, '--capability-args', pmCaps(17101))
+  assertChainGone(name, 'bw1', ns)
+})
+
+test('nsdn-bridge -> bandwidth -> nsdn-portmap: egress shaping through an ifb device', (t) => {
+  if (!canMake('ifb')) {
+    t.skip(
+      'this kernel makes no ifb devices (CONFIG_IFB): the bandwidth plugin shapes egress on one; ingress-only is tested',
+    )
+    return
+  }
+  const name = 'bwegnet'
+  const file = writeList(
+    name,
+    chainList(name, '10.88.0.0/24', 'nsdn-t-bwe', [
+      {
+        type: 'bandwidth',
+        ingressRate: 8_000_000,
+        ingressBurst: 800_000,
+        egressRate: 4_000_000,
+        egressBurst: 400_000,
+      },
+    ]),
+  )
+  const ns = netns(t)
+  const ifbs = (): string[] =>
+    ipLinks()
+      .filter((l) => l.linkinfo?.info_kind === 'ifb')
+      .map((l) => l.ifname)
+  run('add', file, 'bw2', ns, '--capability-args', pmCaps(17102))
+  const host = hostVethName('bw2', 'eth0')
+  const [ifb, ...more] = ifbs()
+  assert.ok(ifb && more.length === 0, `one ifb device: ${ifbs().join(', ')}`)
+  assert.ok(qdiscs(ifb).includes('tbf'), `tbf on ${ifb}`)
+  // The container's egress enters the host veth and is redirected to the ifb.
+  assert.ok(qdiscs(host).includes('ingress'), `ingress qdisc on ${host}`)
+  assert.ok(pingSoon('10.88.0.1', ns))
+  run('check', file, 'bw2', ns, '--capability-args', pmCaps(17102))
+  run('del', file, 'bw2', ns, '--capability-args', pmCaps(17102))
+  assert.deepEqual(ifbs(), [], 'ifb device left')
+  assertChainGone(name, 'bw2', ns)
+})
+
+/** Why the reference firewall plugin cannot run here (its iptables backend), or undefined. */
+function iptablesMissing(): string | undefined {
+  const r = spawnSync('iptables', ['-w', '-t', 'filter', '-S', 'FORWARD'], { encoding: 'utf8' })
+  if (r.error) return 'no iptables program (apt-get install iptables): the firewall plugin runs it'
+  if (r.status !== 0)
+    return `iptables cannot list the filter table (${r.stderr.trim()}): the kernel lacks CONFIG_NF_TABLES / CONFIG_IP_NF_FILTER`
+  return undefined
+}
+
+test('nsdn-bridge -> nsdn-portmap -> firewall (iptables): ADD CHECK DEL leave no rule of the container', (t) => {
+  const why = iptablesMissing()
+  if (why) {
+    t.skip(why)
+    return
+  }
+  const name = 'fwnet'
+  const list = chainList(name, '10.89.0.0/24', 'nsdn-t-fw', [])
+  ;(list.plugins as Json[]).push({ type: 'firewall', backend: 'iptables' })
+  const file = writeList(name, list)
+  const ns = netns(t)
+  const r = run('add', file, 'fw1', ns, '--capability-args', pmCaps(17103))!
+  const ip = (r.ips as { address: string }[])[0]!.address.split('/')[0]!
+  const save = (): string => execFileSync('iptables-save', ['-t', 'filter'], { encoding: 'utf8' })
+  assert.match(save(), new RegExp(`-A CNI-FORWARD .*${ip.replaceAll('.', '\\.')}/32`))
+  assert.ok(pingSoon('10.89.0.1', ns))
+  run('check', file, 'fw1', ns, '--capability-args', pmCaps(17103))
+  run('del', file, 'fw1', ns, '--capability-args', pmCaps(17103))
+  assert.doesNotMatch(save(), new RegExp(`${ip.replaceAll('.', '\\.')}/32`))
+  assertChainGone(name, 'fw1', ns)
+})
+
+test('nsdn-portmap with snat: false masquerades nothing (DNAT only), as the reference', (t) => {
+  const list = chainList('nosnat', '10.91.0.0/24', 'nsdn-t-ns', [])
+  ;(list.plugins as Json[])[1] = { ...(list.plugins as Json[])[1], snat: false }
+  const file = writeList('nosnat', list)
+  const ns = netns(t)
+  run('add', file, 'ns1', ns, '--capability-args', pmCaps(17104))
+  const mine = execFileSync('nft', ['list', 'table', 'inet', 'nsdn-portmap'], { encoding: 'utf8' })
+    .split('\n')
+    .filter((l) => l.includes('"nsdn:ns1/eth0"'))
+    .join('\n')
+  assert.match(mine, /dnat ip to 10\.91\.0\.\d+:80/)
+  assert.doesNotMatch(mine, /masquerade/)
+  run('check', file, 'ns1', ns, '--capability-args', pmCaps(17104))
+  run('del', file, 'ns1', ns, '--capability-args', pmCaps(17104))
+  assertChainGone('nosnat', 'ns1', ns)
 })
 
 test('a failed ADD of a list is undone by DEL: nothing left, nothing cached', (t) => {

@@ -164,7 +164,7 @@ export function register(program: Command): void {
     .argument('<dir>', 'CNI bin directory, e.g. /opt/cni/bin')
     .option('--socket <path>', "the agent's socket the plugins forward to")
     .option('--node <path>', 'node as the host runs it (default: this node)')
-    .option('--main <path>', 'dist/src/cni/main.js as the host sees it (default: this one)')
+    .option('--main <path>', 'dist/src/cni/fallback.js as the host sees it (default: this one)')
     .description("install nsdn's plugins (nsdn-bridge, -ovs, -vlan, -routed, -ipam, ...) into DIR")
     .action(async (dir: string, o: { socket?: string; node?: string; main?: string }) => {
       const { installPlugins } = await import('../../cni/install.js')
@@ -174,7 +174,7 @@ export function register(program: Command): void {
     install,
     'nsdn cni install /opt/cni/bin',
     '# from a container: the paths node and nsdn have on the host',
-    'nsdn cni install /host/opt/cni/bin --node /opt/nsdn/node --main /opt/nsdn/app/dist/src/cni/main.js',
+    'nsdn cni install /host/opt/cni/bin --node /opt/nsdn/node --main /opt/nsdn/app/dist/src/cni/fallback.js',
   )
 
   const agent = cni

@@ -7,7 +7,7 @@
  * Node process instead: the same plugin code, so both ways give the same results.
  *
  * Next to the executable, nsdn-cni.conf holds three lines: the node binary, the plugin
- * entry (dist/src/cni/main.js) and the agent's socket. NSDN_CNI_SOCKET overrides the socket.
+ * entry (dist/src/cni/fallback.js) and the agent's socket. NSDN_CNI_SOCKET overrides the socket.
  *
  * Wire format. Request: u32le length of the environment block, the block (KEY=VALUE\0...),
  * then stdin to EOF (write side shut). Reply: u8 status (255: declined, nothing done),
@@ -113,6 +113,9 @@ static void fallback(const char *type, struct buf *in)
 		exit(1);
 	}
 	close(fd);
+	/* The plugin opens no TLS connection, and with this set Node parses the whole CA bundle
+	   before anything else: 60-80 ms of CPU per call, measured here. */
+	unsetenv("NODE_EXTRA_CA_CERTS");
 	char *argv[] = {conf_node, conf_main, (char *)type, NULL};
 	execv(conf_node, argv);
 	fprintf(stderr, "nsdn-cni-shim: cannot run %s: %s\n", conf_node, strerror(errno));
