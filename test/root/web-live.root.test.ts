@@ -449,3 +449,36 @@ test('close releases every socket of a live view', async () => {
   assert.deepEqual(running('tcpdump', 'bash', 'sh', 'nsdn-init'), [])
   await assert.rejects(openLive('nolab'), { code: 'E_NOT_FOUND' })
 })
+
+test('OVS ports show their bridge and VLAN tag, and a tag changed by hand', async () => {
+  await deploy(labFrom(path.join(SCENARIOS, '02-ovs-vlan.yaml')))
+  const v = await openLive('vlan', { rateMs: 500 })
+  try {
+    const port = (name: string): LiveIf | undefined =>
+      v.snapshot().ifs.find((i) => i.ns === '' && i.name === name)
+    assert.deepEqual(port('vlan-veth-ns1')?.ovs, { bridge: 'vlan-OVS-1', tag: 100 })
+    assert.deepEqual(port('vlan-veth-ns2')?.ovs, { bridge: 'vlan-OVS-1', tag: 200 })
+    assert.deepEqual(
+      v.snapshot().topo.links.map((k) => [k.a.node, k.b.node, k.b.vlan]),
+      [
+        ['ns1', 'OVS-1', 100],
+        ['ns2', 'OVS-1', 200],
+        ['ns3', 'OVS-1', 100],
+      ],
+    )
+    execFileSync('ovs-vsctl', [
+      '--db=unix:/run/nsdn/ovs/db.sock',
+      'set',
+      'Port',
+      'vlan-veth-ns2',
+      'tag=300',
+    ])
+    assert.ok(
+      await eventually(() => port('vlan-veth-ns2')?.ovs?.tag === 300, 10_000),
+      'the new tag, read again from OVSDB',
+    )
+  } finally {
+    await v.close()
+    await destroy('vlan')
+  }
+})
