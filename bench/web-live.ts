@@ -75,6 +75,7 @@ async function main(): Promise<void> {
       `RESULT lab=${name} namespaces=${new Set(snap.ifs.map((i) => i.ns)).size} ifs=${snap.ifs.length} ` +
         `routes=${snap.routes.length} open_ms=${f(openMs)} rss_before_mb=${mb(rssBefore)} ` +
         `rss_end_mb=${mb(mem.rss)} rss_max_mb=${mb(rssMax)} heap_used_mb=${mb(mem.heapUsed)} ` +
+        `heap_total_mb=${mb(mem.heapTotal)} external_mb=${mb(mem.external)} ` +
         `cpu_pct=${((100 * (cpu.user + cpu.system)) / 1000 / wall).toFixed(1)} ` +
         `held_s=${seconds} batches=${batches} changes=${changes} biggest_batch=${biggest} ` +
         `down_seen_ms=${sawDown ? f(sawDown) : 'never'}\n`,
