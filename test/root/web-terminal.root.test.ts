@@ -34,7 +34,7 @@ test("a container's terminal: its shell on its own pty, sized and resized by the
   t.onData((d) => (out += d.toString()))
   const code = new Promise<number | null>((r) => t.onExit(r))
   t.write('tty; stty size; readlink /proc/self/ns/net; readlink /proc/self/ns/mnt\n')
-  assert.ok(await eventually(() => /^20 90\r?$/m.test(out)), out)
+  assert.ok(await eventually(() => /^20 90\r?$/m.test(out), 15_000), out)
   t.resize(132, 43)
   t.write('stty size; exit 4\n')
   assert.equal(await code, 4, out)
