@@ -22,6 +22,7 @@ const c = {
   ioctl: libc.func('int ioctl(int fd, unsigned long request, ...)'),
   flock: libc.func('int flock(int fd, int op)'),
   mkfifo: libc.func('int mkfifo(const char *path, unsigned int mode)'),
+  getsockname: libc.func('int getsockname(int fd, void *addr, void *len)'),
   setsockopt: libc.func(
     'int setsockopt(int fd, int level, int name, const void *value, unsigned int len)',
   ),
@@ -97,6 +98,15 @@ export function mount(
 
 export function umount2(target: string, flags = 0): void {
   check(`umount ${target}`, c.umount2(target, flags) as number)
+}
+
+/** The port id a netlink socket is bound to (sockaddr_nl.nl_pid). Equivalent: `getsockname(2)`. */
+export function netlinkPort(fd: number): number {
+  const addr = Buffer.alloc(12)
+  const len = Buffer.alloc(4)
+  len.writeUInt32LE(12)
+  check('getsockname', c.getsockname(fd, addr, len) as number)
+  return addr.readUInt32LE(4)
 }
 
 /** Set an int socket option. Equivalent: `setsockopt(2)`. */

@@ -8,7 +8,7 @@
 import fs from 'node:fs'
 import { type NetlinkMessage, type NetlinkSocket, createNetlink } from 'netlink'
 import { NsdnError } from '../errors.js'
-import { setsockoptInt } from '../ffi/libc.js'
+import { netlinkPort, setsockoptInt } from '../ffi/libc.js'
 import { NetNs, runInNetnsSync } from '../netns/netns.js'
 import { type Addr, toAddr } from './addr.js'
 import { type Link, toLink } from './link.js'
@@ -40,30 +40,32 @@ const SO_RCVBUFFORCE = 33
 const SOL_NETLINK = 270
 const NETLINK_NO_ENOBUFS = 5
 
-/** This process's socket fds, by inode. */
-function sockets(): Map<number, number> {
-  const out = new Map<number, number>()
-  for (const f of fs.readdirSync('/proc/self/fd').map(Number)) {
+/** The fd of netlink socket s, which was opened on the lowest free fd, guess. */
+function fdOf(s: NetlinkSocket, guess: number): number | undefined {
+  const port = s.address().port
+  const is = (fd: number): boolean => {
     try {
-      const st = fs.fstatSync(f)
-      if (st.isSocket()) out.set(st.ino, f)
+      return fs.fstatSync(fd).isSocket() && netlinkPort(fd) === port
     } catch {
-      // the directory's own fd, closed by now
+      return false
     }
   }
-  return out
+  if (is(guess)) return guess
+  // another fd was opened meanwhile (a libuv pool thread): look at them all
+  return fs.readdirSync('/proc/self/fd').map(Number).find(is)
 }
 
 /**
  * A full buffer makes the kernel report ENOBUFS as a socket error, which the netlink package
  * cannot deliver (it aborts the process). So: a buffer past rmem_max, and no ENOBUFS (lost
  * notifications are found by the caller's periodic check instead). The package does not give
- * the socket's fd: it is the one socket `create` opened.
+ * the socket's fd: the kernel gives a new socket the lowest free fd.
  */
 function quietSocket(create: () => NetlinkSocket, bytes: number): NetlinkSocket {
-  const before = sockets()
+  const free = fs.openSync('/dev/null', 'r')
+  fs.closeSync(free)
   const s = create()
-  const fd = [...sockets()].find(([ino]) => !before.has(ino))?.[1]
+  const fd = fdOf(s, free)
   if (fd === undefined) {
     s.close()
     throw new NsdnError('E_INTERNAL', 'cannot find the fd of a new netlink socket')

@@ -235,7 +235,9 @@ function running(...names: string[]): string[] {
   for (const pid of fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
     try {
       const comm = fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim()
-      if (names.includes(comm)) out.push(`${pid} ${comm}`)
+      // a zombie has ended: the sandbox's PID 1 (node) does not reap the orphans it inherits
+      const state = /^\d+ \(.*\) (\S)/.exec(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'))?.[1]
+      if (names.includes(comm) && state !== 'Z') out.push(`${pid} ${comm}`)
     } catch {
       // ended meanwhile
     }
@@ -512,4 +514,34 @@ test('notifications lost to a full socket buffer: no crash, the namespace is rea
       input: veths.map((_, i) => `link del fa${i}`).join('\n') + '\n',
     })
   }
+})
+
+test('a lab destroyed while watched: its interfaces go, its sockets close, nothing is pinned', async () => {
+  const before = sockets()
+  await deploy(labFrom(path.join(SCENARIOS, '01-netns-veth.yaml')))
+  const v = await openLive('netns', { rateMs: 200 })
+  const gone: string[] = []
+  v.onChange((b) => {
+    for (const c of b) if (c.type === 'if-gone') gone.push(`${c.ns}:${c.name}`)
+  })
+  assert.deepEqual(
+    v
+      .snapshot()
+      .ifs.map((i) => `${i.ns}:${i.name}`)
+      .sort(),
+    ['netns-ns1:lo', 'netns-ns1:veth1', ':netns-veth0'].sort(),
+  )
+  await destroy('netns')
+  assert.ok(await eventually(() => v.snapshot().ifs.length === 0), 'no interface left')
+  // delivered in the next batch
+  assert.ok(await eventually(() => gone.length === 3), gone.join())
+  assert.deepEqual(gone.sort(), ['netns-ns1:lo', 'netns-ns1:veth1', ':netns-veth0'].sort())
+  // the namespace's sockets closed by the view itself (else they pin it, and its veth)
+  assert.ok(await eventually(() => sockets() - before === 2), `${sockets() - before} sockets`)
+  assert.ok(
+    await eventually(() => !strayLinks().includes('netns-veth0')),
+    'the veth went with the namespace',
+  )
+  await v.close()
+  assert.equal(sockets(), before)
 })
