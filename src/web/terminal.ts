@@ -54,6 +54,18 @@ function home(uid = process.getuid?.() ?? 0): string {
   return uid === 0 ? '/root' : (process.env.HOME ?? '/')
 }
 
+/** Where a node's shell history goes. */
+export const HISTORY_DIR = '/run/nsdn/web/history'
+
+/**
+ * The shell history of a namespace's terminals: its own file, under /run (gone at reboot, as
+ * the lab is), so the commands typed in a lab node do not mix into the user's own history.
+ */
+function historyFile(ns: string): string {
+  fs.mkdirSync(HISTORY_DIR, { recursive: true, mode: 0o700 })
+  return path.join(HISTORY_DIR, ns === '' ? '.root' : ns)
+}
+
 function size(cols: number, rows: number): { cols: number; rows: number } {
   return {
     cols: parseIntIn(cols, 1, 9999, 'terminal columns'),
@@ -65,7 +77,7 @@ function size(cols: number, rows: number): { cols: number; rows: number } {
 export function openTerminal(target: TerminalTarget, sz: { cols: number; rows: number }): Terminal {
   const { cols, rows } = size(sz.cols, sz.rows)
   const shell = loginShell()
-  const env = {
+  const env: Record<string, string> = {
     PATH: process.env.PATH ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
     TERM: 'xterm-256color',
     HOME: home(),
@@ -92,6 +104,7 @@ export function openTerminal(target: TerminalTarget, sz: { cols: number; rows: n
           hint: '"nsdn netns list" shows the existing ones; is the lab deployed?',
         })
     }
+    env.HISTFILE = historyFile(target.ns)
     const argv = ['pty', nsPath, `${cols}x${rows}`, '-C', '3', '--', shell, '-l']
     child = spawn(initPath(), argv, { stdio: ['pipe', 'pipe', 'pipe', 'pipe'], env })
     ctl = child.stdio[3] as Writable

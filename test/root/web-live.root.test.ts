@@ -272,6 +272,8 @@ test('a terminal runs a login shell on a pty in the node namespace', async () =>
   assert.match(out, /^\/dev\/pts\/\d+\r?$/m, 'a real pty')
   // the namespace's own /sys: eth0 and lo, not the root's devices
   assert.doesNotMatch(out, /brpair-br0/)
+  // the node's own history file, not the user's
+  assert.match(fs.readFileSync('/run/nsdn/web/history/brpair-h1', 'utf8'), /^stty size; exit 3$/m)
   assert.deepEqual(running('bash', 'sh', 'nsdn-init'), [])
 })
 
