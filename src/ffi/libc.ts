@@ -39,6 +39,10 @@ const c = {
     'int posix_spawn(_Out_ int *pid, const char *path, void *fa, void *attr, ' +
       'const char **argv, const char **envp)',
   ),
+  getsockname: libc.func('int getsockname(int fd, void *addr, void *len)'),
+  setsockopt: libc.func(
+    'int setsockopt(int fd, int level, int name, const void *value, unsigned int len)',
+  ),
 }
 
 export const CLONE = {
@@ -111,6 +115,22 @@ export function mount(
 
 export function umount2(target: string, flags = 0): void {
   check(`umount ${target}`, c.umount2(target, flags) as number)
+}
+
+/** The port id a netlink socket is bound to (sockaddr_nl.nl_pid). Equivalent: `getsockname(2)`. */
+export function netlinkPort(fd: number): number {
+  const addr = Buffer.alloc(12)
+  const len = Buffer.alloc(4)
+  len.writeUInt32LE(12)
+  check('getsockname', c.getsockname(fd, addr, len) as number)
+  return addr.readUInt32LE(4)
+}
+
+/** Set an int socket option. Equivalent: `setsockopt(2)`. */
+export function setsockoptInt(fd: number, level: number, name: number, value: number): void {
+  const v = Buffer.alloc(4)
+  v.writeInt32LE(value)
+  check('setsockopt', c.setsockopt(fd, level, name, v, 4) as number)
 }
 
 export function mkfifo(file: string, mode: number): void {

@@ -21,6 +21,11 @@ export interface ExecOptions {
   env?: string[]
   /** stdin, stdout, stderr (default: inherit). */
   stdio?: StdioOptions
+  /**
+   * With tty: the pty's size, and a pipe on the child's fd 3 that takes resize messages,
+   * "COLS ROWS\n" (a terminal that is not ours: the web's).
+   */
+  size?: { cols: number; rows: number }
 }
 
 /** Start argv in container `name`; the child's exit is the command's (126/127: cannot run it). */
@@ -38,9 +43,13 @@ export function spawnExec(
     })
   const args = ['exec', execSocket(name)]
   if (o.tty) args.push('-t')
+  if (o.tty && o.size) args.push('-s', `${o.size.cols}x${o.size.rows}`, '-C', '3')
   args.push('-w', o.cwd ?? st.spec.cwd, '--', ...argv)
+  const base = (o.stdio ?? 'inherit') as StdioOptions
+  const std = Array.isArray(base) ? base.slice(0, 3) : [base, base, base]
   return spawn(initPath(), args, {
-    stdio: o.stdio ?? 'inherit',
+    // fd 3: the resize messages of a terminal with a size (the web page's)
+    stdio: [...std, ...(o.tty && o.size ? ['pipe' as const] : [])] as StdioOptions,
     env: Object.fromEntries(
       [...st.spec.env, ...(o.env ?? [])].map((e) => [
         e.slice(0, e.indexOf('=')),

@@ -26,7 +26,16 @@
  *     kernel RCU grace period), which makes exec about twice as fast as joining them. We forward
  *     signals to CMD and exit with its status. -t: init gives CMD a new pty of the container
  *     and sends us its master, which we relay to our terminal; the end of our input reaches
- *     CMD as the terminal's end-of-file.
+ *     CMD as the terminal's end-of-file. -s COLSxROWS: the pty's first size (else our
+ *     terminal's); -C FD: resize messages come on FD (below).
+ *
+ *   nsdn-init pty NETNS COLSxROWS [-C FD] -- CMD [ARGS...]
+ *     the web terminal of a lab node: enters the network namespace file NETNS ("-": stay), in
+ *     a mount namespace of its own with that namespace's /sys (as `ip netns exec` does), and
+ *     runs CMD on a new pty relayed to stdin/stdout, with the caller's privileges.
+ *
+ *   Resize messages (-C): lines "COLS ROWS\n"; each sets the pty's size (the shell gets
+ *   SIGWINCH from the kernel).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -189,7 +198,7 @@ static pid_t start(char **argv, char **envp, const char *cwd, uint64_t caps, con
     int e = 0;
     if (cwd && chdir(cwd) < 0) e = errno;
     if (!e) {
-      drop_caps(caps);
+      if (caps != UINT64_MAX) drop_caps(caps); /* UINT64_MAX: keep the caller's privileges */
       if (envp) environ = envp;
       execvp(argv[0], argv);
       e = errno;
@@ -578,13 +587,46 @@ static void send_eof(int master, int *last_canon) {
   (void)!write(master, &c, 1);
 }
 
+/* Apply the resize messages read from ctl; -1 when it ended. */
+static int resize_from(int ctl, int master) {
+  static char line[64];
+  static size_t used;
+  ssize_t n = read(ctl, line + used, sizeof line - 1 - used);
+  if (n <= 0) return -1;
+  used += n;
+  char *nl;
+  while ((nl = memchr(line, '\n', used))) {
+    *nl = 0;
+    unsigned cols, rows;
+    if (sscanf(line, "%u %u", &cols, &rows) == 2 && cols && rows && cols < 10000 && rows < 10000) {
+      struct winsize ws = {.ws_row = rows, .ws_col = cols};
+      ioctl(master, TIOCSWINSZ, &ws);
+    }
+    used -= nl + 1 - line;
+    memmove(line, nl + 1, used);
+  }
+  if (used == sizeof line - 1) used = 0; /* a line too long to be ours */
+  return 0;
+}
+
+/* The pty's first size: COLSxROWS when given, else our own terminal's. */
+static void first_size(int master, unsigned cols, unsigned rows) {
+  struct winsize ws = {.ws_row = rows, .ws_col = cols};
+  if (cols && rows) ioctl(master, TIOCSWINSZ, &ws);
+  else if (ioctl(0, TIOCGWINSZ, &ws) == 0) ioctl(master, TIOCSWINSZ, &ws);
+}
+
 static int cmd_exec(int argc, char **argv) {
-  int tty = 0, i = 3;
+  int tty = 0, i = 3, ctl = -1;
+  unsigned cols = 0, rows = 0;
   const char *cwd = NULL;
   for (; i < argc && strcmp(argv[i], "--"); i++) {
     if (!strcmp(argv[i], "-t")) tty = 1;
     else if (!strcmp(argv[i], "-w") && i + 1 < argc) cwd = argv[++i];
+    else if (!strcmp(argv[i], "-C") && i + 1 < argc) ctl = atoi(argv[++i]);
+    else if (!strcmp(argv[i], "-s") && i + 1 < argc) sscanf(argv[++i], "%ux%u", &cols, &rows);
   }
+  if (ctl >= 0) fcntl(ctl, F_SETFD, FD_CLOEXEC);
   if (argc < 3 || i + 1 >= argc) {
     fprintf(stderr, "usage: nsdn-init exec SOCK [-t] [-w DIR] -- CMD...\n");
     return 125;
@@ -617,12 +659,14 @@ static int cmd_exec(int argc, char **argv) {
   char lines[256];
   size_t got = 0;
   while (code < 0) {
-    struct pollfd p[4] = {{sfd, POLLIN, 0},
+    struct pollfd p[5] = {{sfd, POLLIN, 0},
                           {sock, POLLIN, 0},
                           {master >= 0 ? in : -1, POLLIN, 0},
-                          {master, POLLIN, 0}};
+                          {master, POLLIN, 0},
+                          {master >= 0 ? ctl : -1, POLLIN, 0}};
     /* after our input ended, look at CMD's terminal mode now and then (see send_eof) */
-    if (poll(p, 4, tty && in < 0 && master >= 0 ? 50 : -1) < 0) continue;
+    if (poll(p, 5, tty && in < 0 && master >= 0 ? 50 : -1) < 0) continue;
+    if (p[4].revents & (POLLIN | POLLHUP) && resize_from(ctl, master) < 0) ctl = -1;
     if (p[0].revents & POLLIN) {
       struct signalfd_siginfo si;
       if (read(sfd, &si, sizeof si) == sizeof si) {
@@ -665,8 +709,7 @@ static int cmd_exec(int argc, char **argv) {
         if (lines[0] == 'S') {
           started = 1;
           if (master >= 0) {
-            struct winsize ws;
-            if (ioctl(0, TIOCGWINSZ, &ws) == 0) ioctl(master, TIOCSWINSZ, &ws);
+            first_size(master, cols, rows);
             if (isatty(0) && tcgetattr(0, &saved) == 0) {
               struct termios raw = saved;
               cfmakeraw(&raw);
@@ -699,9 +742,80 @@ static int cmd_exec(int argc, char **argv) {
   return code;
 }
 
+/* ---- pty: a shell in a network namespace, for the web terminal ---- */
+
+static int cmd_pty(int argc, char **argv) {
+  int i = 4, ctl = -1;
+  unsigned cols = 80, rows = 24;
+  if (argc < 6) {
+    fprintf(stderr, "usage: nsdn-init pty NETNS COLSxROWS [-C FD] -- CMD...\n");
+    return 125;
+  }
+  sscanf(argv[3], "%ux%u", &cols, &rows);
+  for (; i < argc && strcmp(argv[i], "--"); i++)
+    if (!strcmp(argv[i], "-C") && i + 1 < argc) ctl = atoi(argv[++i]);
+  if (i + 1 >= argc) {
+    fprintf(stderr, "nsdn-init pty: no command\n");
+    return 125;
+  }
+  if (ctl >= 0) fcntl(ctl, F_SETFD, FD_CLOEXEC);
+  if (strcmp(argv[2], "-")) {
+    int fd = open(argv[2], O_RDONLY | O_CLOEXEC);
+    if (fd < 0) die("open", argv[2]);
+    if (setns(fd, CLONE_NEWNET) < 0) die("setns", argv[2]);
+    close(fd);
+    /* the namespace's own /sys (ls /sys/class/net), in a mount namespace that ends with us */
+    if (unshare(CLONE_NEWNS) == 0 && mount("", "/", NULL, MS_SLAVE | MS_REC, NULL) == 0 &&
+        umount2("/sys", MNT_DETACH) == 0)
+      (void)mount("sysfs", "/sys", "sysfs", 0, NULL);
+  }
+  sigset_t s = blocked_set();
+  sigprocmask(SIG_BLOCK, &s, NULL);
+  int sfd = signalfd(-1, &s, SFD_CLOEXEC);
+  if (sfd < 0) die("signalfd", NULL);
+  signal(SIGPIPE, SIG_IGN);
+  int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (master < 0 || grantpt(master) < 0 || unlockpt(master) < 0) die("openpt", "/dev/ptmx");
+  int slave = open(ptsname(master), O_RDWR | O_NOCTTY);
+  if (slave < 0) die("open", ptsname(master));
+  first_size(master, cols, rows);
+  const char *home = getenv("HOME");
+  int e = 0;
+  pid_t child = start(argv + i + 1, NULL, home ? home : "/", UINT64_MAX, NULL, slave, &e);
+  close(slave);
+  if (child < 0 || e) {
+    fprintf(stderr, "nsdn-init pty: cannot run %s: %s\n", argv[i + 1], strerror(e ? e : errno));
+    return e == ENOENT ? 127 : 126;
+  }
+  int in = 0, last_canon = -1;
+  for (;;) {
+    struct pollfd p[4] = {{sfd, POLLIN, 0}, {in, POLLIN, 0}, {master, POLLIN, 0}, {ctl, POLLIN, 0}};
+    if (poll(p, 4, in < 0 ? 50 : -1) < 0) continue;
+    if (p[0].revents & POLLIN) {
+      struct signalfd_siginfo si;
+      if (read(sfd, &si, sizeof si) == sizeof si && (int)si.ssi_signo != SIGCHLD)
+        kill(child, (int)si.ssi_signo);
+      int st;
+      if (waitpid(child, &st, WNOHANG) == child) {
+        char buf[4096];
+        ssize_t r;
+        fcntl(master, F_SETFL, O_NONBLOCK); /* what the shell wrote last */
+        while ((r = read(master, buf, sizeof buf)) > 0) (void)!write(1, buf, r);
+        return status_code(st);
+      }
+    }
+    if (p[3].revents & (POLLIN | POLLHUP) && resize_from(ctl, master) < 0) ctl = -1;
+    if (in >= 0 && (p[1].revents & (POLLIN | POLLHUP | POLLERR)) && !relay(0, master)) in = -1;
+    if (p[2].revents & (POLLIN | POLLHUP | POLLERR)) relay(master, 1);
+    if (in < 0) send_eof(master, &last_canon);
+  }
+}
+
 int main(int argc, char **argv) {
   if (argc >= 2 && !strcmp(argv[1], "run")) return cmd_run();
   if (argc >= 2 && !strcmp(argv[1], "exec")) return cmd_exec(argc, argv);
-  fprintf(stderr, "usage: nsdn-init run | exec SOCK [-t] [-w DIR] -- CMD...\n");
+  if (argc >= 2 && !strcmp(argv[1], "pty")) return cmd_pty(argc, argv);
+  fprintf(stderr, "usage: nsdn-init run | exec SOCK [-t] [-s COLSxROWS] [-C FD] [-w DIR] -- "
+                  "CMD... | pty NETNS COLSxROWS [-C FD] -- CMD...\n");
   return 125;
 }
