@@ -48,8 +48,8 @@ test('product code never runs ip, brctl, unshare or nsenter', () => {
   assert.deepEqual(bad, [])
 })
 
-/** The fronts: the CLI today; the lab engine, the CNI side and the runtime as they come. */
-const FRONTS = ['cli', 'lab', 'cni', 'runtime']
+/** The fronts: the CLI, the lab engine, the CNI side, the runtime, the lab's web view. */
+const FRONTS = ['cli', 'lab', 'cni', 'runtime', 'web']
 
 /** Where a file sits: its layer, and for a front file the front and whether it is command code. */
 type Place =
@@ -137,6 +137,7 @@ test('the layer rule itself: what it forbids and what it allows', () => {
     ['src/lab/engine.ts', 'src/cli/commands/net.ts'], // a front -> the CLI
     ['src/cni/skel.ts', 'src/lab/commands/deploy.ts'], // a front -> another's commands
     ['src/runtime/main.ts', 'src/cni/main.ts'],
+    ['src/web/live.ts', 'src/cli/commands/lab.ts'], // the web library -> the CLI
   ]
   for (const [a, b] of forbidden) assert.ok(violation(a, b), `${a} -> ${b} must be refused`)
   const allowed: [string, string][] = [
@@ -147,12 +148,17 @@ test('the layer rule itself: what it forbids and what it allows', () => {
     ['src/lab/engine.ts', 'src/runtime/container.ts'], // a front's library API
     ['src/cli/commands/lab.ts', 'src/lab/engine.ts'],
     ['src/cni/skel.ts', 'src/drivers/registry.ts'],
+    ['src/web/live.ts', 'src/lab/verify.ts'], // the web library uses the lab's library
   ]
   for (const [a, b] of allowed) assert.equal(violation(a, b), undefined, `${a} -> ${b}`)
 })
 
-test('the runtime is a library: it imports no front and never prints or exits', () => {
-  const bad = sources('src/runtime').filter((f) => {
+test('the runtime and the web library import no front command code and never print or exit', () => {
+  const web = sources('src/web').filter((f) => {
+    const p = placeOf(f)
+    return p?.layer === 'front' && !p.command
+  })
+  const bad = [...sources('src/runtime'), ...web].filter((f) => {
     const text = fs.readFileSync(path.join(root, f), 'utf8')
     return /from '\.\.\/cli\//.test(text) || /process\.(exit|stdout|stderr)\b/.test(text)
   })
