@@ -52,7 +52,10 @@ const FILES: Record<string, { file: string; type: string }> = {
   '/static/app.js': { file: path.join(PAGE_DIR, 'app.js'), type: 'text/javascript' },
   '/static/style.css': { file: path.join(PAGE_DIR, 'style.css'), type: 'text/css' },
   '/vendor/elk.js': { file: require.resolve('elkjs/lib/elk.bundled.js'), type: 'text/javascript' },
-  '/vendor/xterm.js': { file: require.resolve('@xterm/xterm/lib/xterm.js'), type: 'text/javascript' },
+  '/vendor/xterm.js': {
+    file: require.resolve('@xterm/xterm/lib/xterm.js'),
+    type: 'text/javascript',
+  },
   '/vendor/xterm.css': { file: require.resolve('@xterm/xterm/css/xterm.css'), type: 'text/css' },
   '/vendor/addon-fit.js': {
     file: require.resolve('@xterm/addon-fit/lib/addon-fit.js'),
@@ -233,10 +236,7 @@ export async function serve(o: ServeOpts): Promise<Server> {
   const page = (req: FastifyRequest, reply: FastifyReply): FastifyReply => {
     const q = req.query as Record<string, unknown>
     if (typeof q.token === 'string') {
-      reply.header(
-        'set-cookie',
-        `${cookieName(port)}=${token}; Path=/; HttpOnly; SameSite=Strict`,
-      )
+      reply.header('set-cookie', `${cookieName(port)}=${token}; Path=/; HttpOnly; SameSite=Strict`)
       return reply.redirect(req.url.split('?')[0]!, 303)
     }
     reply.header(
@@ -259,7 +259,9 @@ export async function serve(o: ServeOpts): Promise<Server> {
   app.get('/api/labs', () =>
     listLabs().flatMap((name) => {
       const r = readLab(name)
-      return r ? [{ name, file: r.meta.file, state: r.meta.complete ? 'deployed' : 'incomplete' }] : []
+      return r
+        ? [{ name, file: r.meta.file, state: r.meta.complete ? 'deployed' : 'incomplete' }]
+        : []
     }),
   )
 
@@ -305,7 +307,8 @@ export async function serve(o: ServeOpts): Promise<Server> {
     '/api/lab/:name/term/:node',
     {
       websocket: true,
-      preHandler: async (req: LabReq) => void nodeOf(await topoOf(req.params.name), req.params.node!),
+      preHandler: async (req: LabReq) =>
+        void nodeOf(await topoOf(req.params.name), req.params.node!),
     },
     (socket: WebSocket, req: LabReq) => {
       const q = req.query as Record<string, unknown>
@@ -313,45 +316,52 @@ export async function serve(o: ServeOpts): Promise<Server> {
         cols: intParam(q.cols, 'cols', 2, 1000, 80),
         rows: intParam(q.rows, 'rows', 2, 1000, 24),
       }
-      void topoOf(req.params.name).then((topo) => {
-        if (socket.readyState !== socket.OPEN) return
-        const n = nodeOf(topo, req.params.node!)
-        let term: Terminal
-        try {
-          term = openTerminal({ ns: n.ns }, size)
-        } catch (e) {
-          socket.send(JSON.stringify({ type: 'exit', code: null, message: (e as Error).message }))
-          return socket.close()
-        }
-        terminals.add(term)
-        term.onData((d) => {
-          if (socket.readyState === socket.OPEN) socket.send(d)
-        })
-        term.onExit((code) => {
-          terminals.delete(term)
+      void topoOf(req.params.name).then(
+        (topo) => {
           if (socket.readyState !== socket.OPEN) return
-          socket.send(JSON.stringify({ type: 'exit', code }))
-          socket.close()
-        })
-        // Keystrokes as binary frames, control messages as JSON text frames.
-        socket.on('message', (data: Buffer, binary: boolean) => {
-          if (binary) return term.write(data)
+          const n = nodeOf(topo, req.params.node!)
+          let term: Terminal
           try {
-            const m = JSON.parse(data.toString()) as { type?: string; cols?: unknown; rows?: unknown }
-            if (m.type === 'resize')
-              term.resize(
-                intParam(m.cols, 'cols', 2, 1000, size.cols),
-                intParam(m.rows, 'rows', 2, 1000, size.rows),
-              )
-          } catch {
-            // a malformed control message changes nothing
+            term = openTerminal({ ns: n.ns }, size)
+          } catch (e) {
+            socket.send(JSON.stringify({ type: 'exit', code: null, message: (e as Error).message }))
+            return socket.close()
           }
-        })
-        socket.on('close', () => {
-          terminals.delete(term)
-          term.kill()
-        })
-      }, () => socket.close(1011, 'lab gone'))
+          terminals.add(term)
+          term.onData((d) => {
+            if (socket.readyState === socket.OPEN) socket.send(d)
+          })
+          term.onExit((code) => {
+            terminals.delete(term)
+            if (socket.readyState !== socket.OPEN) return
+            socket.send(JSON.stringify({ type: 'exit', code }))
+            socket.close()
+          })
+          // Keystrokes as binary frames, control messages as JSON text frames.
+          socket.on('message', (data: Buffer, binary: boolean) => {
+            if (binary) return term.write(data)
+            try {
+              const m = JSON.parse(data.toString()) as {
+                type?: string
+                cols?: unknown
+                rows?: unknown
+              }
+              if (m.type === 'resize')
+                term.resize(
+                  intParam(m.cols, 'cols', 2, 1000, size.cols),
+                  intParam(m.rows, 'rows', 2, 1000, size.rows),
+                )
+            } catch {
+              // a malformed control message changes nothing
+            }
+          })
+          socket.on('close', () => {
+            terminals.delete(term)
+            term.kill()
+          })
+        },
+        () => socket.close(1011, 'lab gone'),
+      )
     },
   )
 

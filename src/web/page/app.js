@@ -236,7 +236,11 @@ async function layout(topo) {
       ...all.filter((n) => !inFan.has(n.id)).map(box),
       ...[...fans].map(([sw, leaves]) => ({
         id: `fan:${sw}`,
-        layoutOptions: { 'elk.algorithm': 'box', 'elk.aspectRatio': '1.8', 'elk.spacing.nodeNode': '16' },
+        layoutOptions: {
+          'elk.algorithm': 'box',
+          'elk.aspectRatio': '1.8',
+          'elk.spacing.nodeNode': '16',
+        },
         children: leaves.map((id) => box(all.find((n) => n.id === id))),
       })),
     ],
@@ -257,7 +261,12 @@ async function layout(topo) {
   const pos = new Map()
   const place = (c, dx, dy) => {
     if (c.id.startsWith('fan:')) return c.children.forEach((k) => place(k, dx + c.x, dy + c.y))
-    pos.set(c.id.slice(2), { x: dx + c.x + c.width / 2, y: dy + c.y + c.height / 2, w: c.width, h: c.height })
+    pos.set(c.id.slice(2), {
+      x: dx + c.x + c.width / 2,
+      y: dy + c.y + c.height / 2,
+      w: c.width,
+      h: c.height,
+    })
   }
   out.children.forEach((c) => place(c, 0, 0))
   return { all, pos, width: out.width, height: out.height }
@@ -275,7 +284,11 @@ function setView() {
 function fitView(w, h) {
   const r = $('#graph').getBoundingClientRect()
   const pad = 30
-  view.k = Math.min(1.5, (r.width - 2 * pad) / Math.max(w, 1), (r.height - 2 * pad) / Math.max(h, 1))
+  view.k = Math.min(
+    1.5,
+    (r.width - 2 * pad) / Math.max(w, 1),
+    (r.height - 2 * pad) / Math.max(h, 1),
+  )
   view.x = (r.width - w * view.k) / 2
   view.y = (r.height - h * view.k) / 2
   setView()
@@ -381,7 +394,9 @@ function drawLinkState(id) {
   lbl.a.textContent = end(link.a, a)
   lbl.b.textContent = end(link.b, b)
   const tag = (e, i) =>
-    i?.ovs?.tag ?? e.vlan ?? (i?.ovs?.trunks ?? e.trunks ? `trunk ${(i?.ovs?.trunks ?? e.trunks).join(',')}` : '')
+    i?.ovs?.tag ??
+    e.vlan ??
+    ((i?.ovs?.trunks ?? e.trunks) ? `trunk ${(i?.ovs?.trunks ?? e.trunks).join(',')}` : '')
   const t = tag(link.a, a) || tag(link.b, b)
   lbl.tag.textContent = t === '' ? '' : typeof t === 'number' ? `vlan ${t}` : t
   drawRate(id)
@@ -492,7 +507,14 @@ function ifTable(parent, title, e, i) {
     el('span', { class: 'st-down', text: 'gone' }, st)
     return
   }
-  el('span', { class: isUp(i) ? 'st-up' : 'st-down', text: i.up ? (i.running ? 'UP' : 'UP, NO-CARRIER') : 'DOWN' }, st)
+  el(
+    'span',
+    {
+      class: isUp(i) ? 'st-up' : 'st-down',
+      text: i.up ? (i.running ? 'UP' : 'UP, NO-CARRIER') : 'DOWN',
+    },
+    st,
+  )
   row('mtu / mac', `${i.mtu} / ${i.mac ?? '-'}`)
   if (i.master) row('master', i.master)
   row('addresses', i.addrs.join(', ') || '-')
@@ -501,9 +523,19 @@ function ifTable(parent, title, e, i) {
   const tr = i.ovs?.trunks ?? e.trunks
   if (tr) row('trunks', tr.join(','))
   const x = i.stats
-  row('rx', `${x.rxBytes} bytes, ${x.rxPackets} packets, ${x.rxDropped} dropped, ${x.rxErrors} errors`)
-  row('tx', `${x.txBytes} bytes, ${x.txPackets} packets, ${x.txDropped} dropped, ${x.txErrors} errors`)
-  if (i.rates) row('rate', `rx ${bits(i.rates.rxBps)} (${Math.round(i.rates.rxPps)} pkt/s), tx ${bits(i.rates.txBps)} (${Math.round(i.rates.txPps)} pkt/s)`)
+  row(
+    'rx',
+    `${x.rxBytes} bytes, ${x.rxPackets} packets, ${x.rxDropped} dropped, ${x.rxErrors} errors`,
+  )
+  row(
+    'tx',
+    `${x.txBytes} bytes, ${x.txPackets} packets, ${x.txDropped} dropped, ${x.txErrors} errors`,
+  )
+  if (i.rates)
+    row(
+      'rate',
+      `rx ${bits(i.rates.rxBps)} (${Math.round(i.rates.rxPps)} pkt/s), tx ${bits(i.rates.txBps)} (${Math.round(i.rates.txPps)} pkt/s)`,
+    )
   if (i.rate) row('limit', i.rate)
 }
 
@@ -514,7 +546,10 @@ function drawDetailsLive() {
   box.replaceChildren()
   if (sel.type === 'link') {
     const l = S.links.get(sel.id).link
-    for (const [side, e] of [['a', l.a], ['b', l.b]]) {
+    for (const [side, e] of [
+      ['a', l.a],
+      ['b', l.b],
+    ]) {
       ifTable(box, `${side}: ${e.node} ${e.ifname}`, e, ifOf(e))
       el('pre', { text: ipCmd(e.ns, `-s link show dev ${e.ifname}`) }, box)
     }
@@ -525,13 +560,21 @@ function drawDetailsLive() {
   if (!n.sw) {
     const routes = S.routes.get(n.ns) ?? []
     el('h4', { text: 'routes' }, box)
-    el('pre', {
-      text:
-        `$ ${ipCmd(n.ns, 'route')}\n` +
-        (routes
-          .map((r) => [r.dst, r.via ? `via ${r.via}` : '', r.dev ? `dev ${r.dev}` : ''].filter(Boolean).join(' '))
-          .join('\n') || '(none)'),
-    }, box)
+    el(
+      'pre',
+      {
+        text:
+          `$ ${ipCmd(n.ns, 'route')}\n` +
+          (routes
+            .map((r) =>
+              [r.dst, r.via ? `via ${r.via}` : '', r.dev ? `dev ${r.dev}` : '']
+                .filter(Boolean)
+                .join(' '),
+            )
+            .join('\n') || '(none)'),
+      },
+      box,
+    )
   }
 }
 
