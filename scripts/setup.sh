@@ -11,6 +11,8 @@ for p in iproute2 iputils-ping openvswitch-switch iperf3 strace nftables ethtool
          containernetworking-plugins; do want "$p"; done
 # ethtool: the --explain lines of the OVS drivers run it (ip netns exec NS ethtool -K ...).
 want ethtool
+# tcpdump: the web view's packet capture of a link (src/web/capture.ts).
+want tcpdump
 # cc builds the CNI plugin shim and nsdn-init; busybox-static is the test image of the runtime
 # and of podman (CNI backend), the real client of the CNI root test.
 for p in gcc libc6-dev podman crun conmon busybox-static; do want "$p"; done

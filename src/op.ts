@@ -128,6 +128,9 @@ export type Op =
   | { kind: 'sandbox'; argv: string[] }
   /** A token bucket on DEV's egress: rate in bit/s, burst in bytes, latency in ms. */
   | { kind: 'tc.qdisc.tbf'; ns?: string; dev: string; rate: number; burst: number; latency: number }
+  /** Remove DEV's root qdisc (its rate limit): the device is back to its default queue. */
+  | { kind: 'tc.qdisc.del'; ns?: string; dev: string }
+  | { kind: 'tc.qdisc.show'; ns?: string }
   | { kind: 'nft.show'; argv: string[] }
   /** An ovs-vsctl call that only reads (list, find, list-br): runs under --dry-run. */
   | { kind: 'ovs.vsctl.show'; argv: string[] }

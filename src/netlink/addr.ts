@@ -3,6 +3,7 @@
  * @module
  */
 import { rt } from 'netlink'
+import type { NetlinkMessage } from 'netlink'
 import { type Cidr, parseCidr } from '../validate.js'
 import { type LinkRef, linkByName } from './link.js'
 import type { Rtnl } from './rtnl.js'
@@ -81,6 +82,23 @@ export const addrReplace = (
 export const addrDel = (h: Rtnl, cidr: string | Cidr, dev: LinkRef): Promise<void> =>
   addrChange(h, 'del', cidr, dev, {})
 
+/** Decode an RTM_NEWADDR / RTM_DELADDR message; undefined when it carries no address. */
+export function toAddr(m: NetlinkMessage): Addr | undefined {
+  const a = rt.parseAddressMessage(m.data)
+  const bytes = a.attrs.local ?? a.attrs.address
+  if (!bytes) return undefined
+  const address = ipText(bytes)
+  const prefixLen = a.data.prefixlen ?? 0
+  return {
+    index: a.data.index ?? 0,
+    family: a.data.family === K.AF_INET ? 4 : 6,
+    address,
+    prefixLen,
+    scope: a.data.scope ?? 0,
+    cidr: `${address}/${prefixLen}`,
+  }
+}
+
 /** Every address of the namespace (or of one link). Equivalent: `ip addr show [dev DEV]`. */
 export async function addrList(h: Rtnl, dev?: LinkRef): Promise<Addr[]> {
   const l = typeof dev === 'string' ? await linkByName(h, dev) : dev
@@ -92,22 +110,9 @@ export async function addrList(h: Rtnl, dev?: LinkRef): Promise<Addr[]> {
   const out: Addr[] = []
   for (const m of msgs) {
     if (m.type !== K.RTM_NEWADDR) continue
-    const a = rt.parseAddressMessage(m.data)
-    const bytes = a.attrs.local ?? a.attrs.address
-    if (!bytes) continue
-    const family = a.data.family === K.AF_INET ? 4 : 6
-    const address = ipText(bytes)
-    const prefixLen = a.data.prefixlen ?? 0
-    const index = a.data.index ?? 0
-    if (l && index !== l.index) continue
-    out.push({
-      index,
-      family,
-      address,
-      prefixLen,
-      scope: a.data.scope ?? 0,
-      cidr: `${address}/${prefixLen}`,
-    })
+    const a = toAddr(m)
+    if (!a || (l && a.index !== l.index)) continue
+    out.push(a)
   }
   return out
 }

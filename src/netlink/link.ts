@@ -35,7 +35,8 @@ export interface Link {
 
 const IFF_LOWER_UP = 0x10000
 
-function toLink(m: NetlinkMessage): Link {
+/** Decode an RTM_NEWLINK / RTM_DELLINK message (a dump's or a notification's). */
+export function toLink(m: NetlinkMessage): Link {
   const msg = rt.parseLinkMessage(m.data)
   const a = msg.attrs
   const flags = m.data.readUInt32LE(8)

@@ -1,13 +1,22 @@
 /**
- * Queueing disciplines: a tbf rate limit on a device's egress, and the probe for netem.
+ * Queueing disciplines: a tbf rate limit on a device's egress (add, remove, list), and the probe
+ * for netem.
  * @module
  */
 import fs from 'node:fs'
 import type { Op } from '../op.js'
 import type { LinkRef } from './link.js'
 import { linkByName } from './link.js'
-import type { Rtnl } from './rtnl.js'
-import { netemQdisc, tbfQdisc } from './wire/tc.js'
+import { NetlinkErrno, type Rtnl } from './rtnl.js'
+import {
+  type QdiscInfo,
+  RTM_NEWQDISC,
+  delRootQdisc,
+  getQdiscs,
+  netemQdisc,
+  parseQdisc,
+  tbfQdisc,
+} from './wire/tc.js'
 
 /** Kernel ticks per microsecond, as tc reads them from /proc/net/psched. */
 function tickInUsec(): number {
@@ -49,6 +58,41 @@ export async function qdiscAddTbf(h: Rtnl, dev: LinkRef, o: TbfOpts): Promise<vo
     tickInUsec: tickInUsec(),
   })
   await h.exec(op, () => h.request(req).then(() => undefined), undefined)
+}
+
+/**
+ * Remove the root qdisc of dev (a rate limit); false when it had none of its own.
+ * Equivalent: `tc qdisc del dev DEV root`.
+ */
+export async function qdiscDelRoot(h: Rtnl, dev: LinkRef): Promise<boolean> {
+  const l = typeof dev === 'string' ? await linkByName(h, dev) : dev
+  const op: Op = { kind: 'tc.qdisc.del', ...(h.nsName ? { ns: h.nsName } : {}), dev: l.name }
+  return h.exec(
+    op,
+    () =>
+      h.request(delRootQdisc(l.index)).then(
+        () => true,
+        (err: unknown) => {
+          // the default queue (noqueue, pfifo_fast): nothing to remove
+          if (err instanceof NetlinkErrno && (err.errno === 'ENOENT' || err.errno === 'EINVAL'))
+            return false
+          throw err
+        },
+      ),
+    true,
+  )
+}
+
+export type { QdiscInfo }
+
+/** Every qdisc of the namespace. Equivalent: `tc qdisc show`. */
+export async function qdiscList(h: Rtnl): Promise<QdiscInfo[]> {
+  const msgs = await h.exec(
+    { kind: 'tc.qdisc.show', ...(h.nsName ? { ns: h.nsName } : {}) },
+    () => h.dump(getQdiscs()),
+    [],
+  )
+  return msgs.filter((m) => m.type === RTM_NEWQDISC).map((m) => parseQdisc(m.data))
 }
 
 /** The netem probe's request on lo (for features.ts). */

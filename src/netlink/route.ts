@@ -3,6 +3,7 @@
  * @module
  */
 import { rt } from 'netlink'
+import type { NetlinkMessage } from 'netlink'
 import { ConfigError } from '../errors.js'
 import { parseCidr, parseGateway, parseIp, prefixNetwork } from '../validate.js'
 import { type LinkRef, linkByName } from './link.js'
@@ -103,6 +104,30 @@ export const routeReplace = (h: Rtnl, r: RouteSpec): Promise<void> => routeChang
 /** Equivalent: `ip route del ...`. */
 export const routeDel = (h: Rtnl, r: RouteSpec): Promise<void> => routeChange(h, 'del', r)
 
+/**
+ * Decode an RTM_NEWROUTE / RTM_DELROUTE message; undefined for what `ip route show table all`
+ * leaves out: the local table (this host's own addresses) and routes that are not unicast.
+ */
+export function toRoute(m: NetlinkMessage): Route | undefined {
+  const r = rt.parseRouteMessage(m.data)
+  const table = r.attrs.table ?? r.data.table ?? K.RT_TABLE_MAIN
+  if (table === 255) return undefined
+  const type = typeof r.data.type === 'number' ? r.data.type : undefined
+  if (type !== undefined && type !== K.RTN_UNICAST) return undefined
+  const dstLen = r.data.dstLen ?? 0
+  return {
+    family: r.data.family === K.AF_INET6 ? 6 : 4,
+    dst: dstLen === 0 || !r.attrs.dst ? 'default' : `${ipText(r.attrs.dst)}/${dstLen}`,
+    via: r.attrs.gateway ? ipText(r.attrs.gateway) : undefined,
+    oif: r.attrs.oif,
+    src: r.attrs.prefsrc ? ipText(r.attrs.prefsrc) : undefined,
+    metric: r.attrs.priority,
+    table,
+    protocol: typeof r.data.protocol === 'number' ? r.data.protocol : 0,
+    scope: typeof r.data.scope === 'number' ? r.data.scope : 0,
+  }
+}
+
 /** Routes of one family in every table but local. Equivalent: `ip route show table all`. */
 export async function routeList(h: Rtnl, family: 4 | 6 = 4): Promise<Route[]> {
   const msgs = await h.exec(
@@ -113,23 +138,8 @@ export async function routeList(h: Rtnl, family: 4 | 6 = 4): Promise<Route[]> {
   const out: Route[] = []
   for (const m of msgs) {
     if (m.type !== K.RTM_NEWROUTE) continue
-    const r = rt.parseRouteMessage(m.data)
-    const table = r.attrs.table ?? r.data.table ?? K.RT_TABLE_MAIN
-    if (table === 255) continue // the local table: addresses of this host, not routes
-    const dstLen = r.data.dstLen ?? 0
-    const type = typeof r.data.type === 'number' ? r.data.type : undefined
-    if (type !== undefined && type !== K.RTN_UNICAST) continue
-    out.push({
-      family,
-      dst: dstLen === 0 || !r.attrs.dst ? 'default' : `${ipText(r.attrs.dst)}/${dstLen}`,
-      via: r.attrs.gateway ? ipText(r.attrs.gateway) : undefined,
-      oif: r.attrs.oif,
-      src: r.attrs.prefsrc ? ipText(r.attrs.prefsrc) : undefined,
-      metric: r.attrs.priority,
-      table,
-      protocol: typeof r.data.protocol === 'number' ? r.data.protocol : 0,
-      scope: typeof r.data.scope === 'number' ? r.data.scope : 0,
-    })
+    const r = toRoute(m)
+    if (r) out.push(r)
   }
   return out
 }

@@ -106,6 +106,18 @@ export class Rtnl {
     return h
   }
 
+  /**
+   * A handle of the caller's own, outside the cache, for a long-lived reader (the live view
+   * dumps counters every second): closing a cached handle elsewhere does not close it. The
+   * caller closes it, and before the namespace goes (it pins it).
+   */
+  static open(ns: NetNs): Rtnl {
+    const open = (): NetlinkSocket => createNetlink(NETLINK_ROUTE)
+    const sock = ns.id === NetNs.current().id ? open() : runInNetnsSync(ns, open)
+    sock.unref()
+    return new Rtnl(ns, sock)
+  }
+
   /** The handle for a named namespace; `undefined` means nsdn's own. */
   static named(name: string | undefined): Rtnl {
     if (name === undefined) return Rtnl.for()
@@ -127,7 +139,7 @@ export class Rtnl {
   close(): void {
     if (this.closed) return
     this.closed = true
-    Rtnl.cache.delete(this.nsId)
+    if (Rtnl.cache.get(this.nsId) === this) Rtnl.cache.delete(this.nsId)
     this.sock.close()
   }
 

@@ -81,7 +81,7 @@ function formatMount(o: MountFields): string {
 }
 
 /** A rate as tc writes it: 10000000 -> 10mbit. */
-function tcRate(bits: number): string {
+export function tcRate(bits: number): string {
   for (const [unit, n] of [
     ['gbit', 1e9],
     ['mbit', 1e6],
@@ -180,6 +180,8 @@ const formatters: { [K in Op['kind']]: (op: Extract<Op, { kind: K }>) => string 
   'tc.qdisc.tbf': (o) =>
     `tc${o.ns ? ` -n ${q(o.ns)}` : ''} qdisc add dev ${q(o.dev)} root tbf rate ${tcRate(o.rate)} ` +
     `burst ${o.burst} latency ${o.latency}ms`,
+  'tc.qdisc.del': (o) => `tc${o.ns ? ` -n ${q(o.ns)}` : ''} qdisc del dev ${q(o.dev)} root`,
+  'tc.qdisc.show': (o) => `tc${o.ns ? ` -n ${q(o.ns)}` : ''} qdisc show`,
   'nft.show': (o) => `nft ${quoteArgv(o.argv)}`,
   'ovs.vsctl.show': (o) => `ovs-vsctl ${quoteArgv(o.argv)}`,
   'ethtool.features': (o) =>

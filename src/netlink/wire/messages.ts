@@ -155,6 +155,15 @@ export function getLink(name?: string): Request {
   }
 }
 
+/** Dump request for every link with its counters (IFLA_STATS64): `ip -s link show`. */
+export function getLinkStats(): Request {
+  return {
+    type: K.RTM_GETLINK,
+    flags: K.NLM_F_DUMP,
+    body: Buffer.concat([ifinfomsg(), encodeAttrs([u32(K.IFLA_EXT_MASK, K.RTEXT_FILTER_VF)])]),
+  }
+}
+
 /** RTM_SETLINK, AF_BRIDGE: `bridge vlan add dev DEV vid N [pvid] [untagged]`. */
 export function bridgeVlanAdd(index: number, vid: number, flags: number): Request {
   const info = Buffer.alloc(4)

@@ -4,15 +4,18 @@
  * included, so the golden test compares them byte for byte.
  * @module
  */
-import { type Attr, encodeAttrs, nest, raw, strz, u32 } from './attr.js'
+import { type Attr, decodeAttrs, encodeAttrs, nest, raw, strOf, strz, u32 } from './attr.js'
 import * as K from './constants.js'
 import type { Request } from './messages.js'
 
-const RTM_NEWQDISC = 36
+export const RTM_NEWQDISC = 36
+export const RTM_DELQDISC = 37
+const RTM_GETQDISC = 38
 const TCA_KIND = 1
 const TCA_OPTIONS = 2
 const TCA_TBF_PARMS = 1
 const TCA_TBF_RTAB = 2
+const TCA_TBF_RATE64 = 4
 const TCA_TBF_BURST = 6
 const TC_H_ROOT = 0xffffffff
 const TC_LINKLAYER_ETHERNET = 1
@@ -92,4 +95,43 @@ export function netemQdisc(index: number): Request {
       encodeAttrs([strz(TCA_KIND, 'netem'), raw(TCA_OPTIONS, qopt)]),
     ]),
   }
+}
+
+/** RTM_DELQDISC of the root qdisc: `tc qdisc del dev DEV root`. */
+export function delRootQdisc(index: number): Request {
+  return { type: RTM_DELQDISC, flags: 0, body: tcmsg(index) }
+}
+
+/** Dump request for every qdisc of the namespace: `tc qdisc show`. */
+export function getQdiscs(): Request {
+  return { type: RTM_GETQDISC, flags: K.NLM_F_DUMP, body: Buffer.alloc(20) }
+}
+
+/** A qdisc as a dump or a notification reports it. */
+export interface QdiscInfo {
+  index: number
+  kind: string
+  /** The root qdisc of the device (not a child, not ingress). */
+  root: boolean
+  /** tbf: the rate, bits per second. */
+  rate?: number
+}
+
+/** Decode the body of an RTM_NEWQDISC / RTM_DELQDISC message. */
+export function parseQdisc(body: Buffer): QdiscInfo {
+  const index = body.readInt32LE(4)
+  const parent = body.readUInt32LE(12)
+  const a = decodeAttrs(body.subarray(20))
+  const kind = strOf(a.get(TCA_KIND)) ?? ''
+  const out: QdiscInfo = { index, kind, root: parent === TC_H_ROOT }
+  const opts = a.get(TCA_OPTIONS)
+  if (kind === 'tbf' && opts) {
+    const o = decodeAttrs(opts)
+    const rate64 = o.get(TCA_TBF_RATE64)
+    const parms = o.get(TCA_TBF_PARMS)
+    // bytes per second in the kernel; rates of 4 GB/s and more come in RATE64
+    if (rate64 && rate64.length >= 8) out.rate = Number(rate64.readBigUInt64LE(0)) * 8
+    else if (parms && parms.length >= 12) out.rate = parms.readUInt32LE(8) * 8
+  }
+  return out
 }

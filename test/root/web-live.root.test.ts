@@ -1,0 +1,212 @@
+import { sandboxThisFile } from '../helpers/sandbox.js'
+sandboxThisFile()
+
+import assert from 'node:assert/strict'
+import { execFileSync, spawnSync } from 'node:child_process'
+import path from 'node:path'
+import { after, before, test } from 'node:test'
+import { deploy, destroy, labFrom } from '../../src/lab/deploy.js'
+import { Rtnl } from '../../src/netlink/rtnl.js'
+import { type LiveChange, type LiveIf, type LiveLab, openLive } from '../../src/web/live.js'
+import { eventually, ipJson, netnsNames, ping, strayLinks } from '../helpers/kernel.js'
+
+const SCENARIOS = path.resolve(__dirname, '../../../scenarios')
+const LAB = 'brpair'
+
+let live: LiveLab
+/** Every change delivered so far, in order. */
+const changes: LiveChange[] = []
+/** Deliveries: each one batch. */
+let batches = 0
+
+before(async () => {
+  await deploy(labFrom(path.join(SCENARIOS, '03-bridge-pair.yaml')))
+  live = await openLive(LAB, { rateMs: 200 })
+  live.onChange((b) => {
+    batches++
+    changes.push(...b)
+  })
+})
+
+after(async () => {
+  await live?.close()
+  await destroy(LAB)
+  Rtnl.closeAll()
+  assert.ok(await eventually(() => strayLinks().length === 0), `links left: ${strayLinks()}`)
+  assert.deepEqual(netnsNames(), [])
+})
+
+interface IpAddrLink {
+  ifname: string
+  ifindex: number
+  flags: string[]
+  mtu: number
+  address?: string
+  master?: string
+  addr_info: { local: string; prefixlen: number }[]
+}
+
+const liveIfs = (ns: string): LiveIf[] => live.snapshot().ifs.filter((i) => i.ns === ns)
+const find = (ns: string, name: string): LiveIf | undefined =>
+  live.snapshot().ifs.find((i) => i.ns === ns && i.name === name)
+/** The last 'if' change seen for ns/name. */
+const lastIf = (ns: string, name: string): LiveIf | undefined =>
+  changes
+    .flatMap((c) => (c.type === 'if' && c.if.ns === ns && c.if.name === name ? [c.if] : []))
+    .at(-1)
+
+test('the snapshot is what ip -j shows: interfaces, flags, MTU, MAC, master, addresses', () => {
+  const snap = live.snapshot()
+  assert.deepEqual(
+    snap.topo.nodes.map((n) => [n.name, n.kind, n.ns]),
+    [
+      ['h1', 'host', 'brpair-h1'],
+      ['h2', 'host', 'brpair-h2'],
+    ],
+  )
+  assert.deepEqual(snap.topo.switches, [{ name: 'br0', kind: 'bridge', ns: '', dev: 'brpair-br0' }])
+  assert.equal(snap.topo.links.length, 2)
+  assert.equal(snap.topo.checks.length, 2)
+  for (const ns of ['brpair-h1', 'brpair-h2', '']) {
+    let links = ipJson<IpAddrLink[]>(['addr', 'show'], ns || undefined)
+    // in the root namespace, only the lab's devices
+    if (ns === '') links = links.filter((l) => l.ifname.startsWith('brpair-'))
+    assert.ok(links.length >= (ns ? 2 : 3), `${ns}: ${links.map((l) => l.ifname)}`)
+    const mine = liveIfs(ns)
+    assert.deepEqual(
+      mine.map((i) => i.name).sort(),
+      links.map((l) => l.ifname).sort(),
+      `interfaces of ${ns || 'the root namespace'}`,
+    )
+    for (const l of links) {
+      const i = mine.find((x) => x.name === l.ifname)!
+      assert.equal(i.ifindex, l.ifindex)
+      assert.equal(i.up, l.flags.includes('UP'), `${l.ifname} up`)
+      assert.equal(i.running, l.flags.includes('LOWER_UP'), `${l.ifname} running`)
+      assert.equal(i.mtu, l.mtu)
+      if (l.address && l.ifname !== 'lo') assert.equal(i.mac, l.address)
+      assert.equal(i.master, l.master)
+      assert.deepEqual(
+        [...i.addrs].sort(),
+        l.addr_info.map((a) => `${a.local}/${a.prefixlen}`).sort(),
+        `addresses of ${l.ifname}`,
+      )
+    }
+  }
+  const h1 = find('brpair-h1', 'eth0')!
+  assert.equal(h1.kind, 'veth')
+  assert.ok(h1.addrs.includes('10.10.0.1/24'))
+  // routes: the kernel's connected route of the subnet
+  assert.ok(
+    snap.routes.some((r) => r.ns === 'brpair-h1' && r.dst === '10.10.0.0/24' && r.dev === 'eth0'),
+    JSON.stringify(snap.routes.filter((r) => r.ns === 'brpair-h1')),
+  )
+})
+
+test('a link set down with plain ip arrives as an if change with up=false', async () => {
+  execFileSync('ip', ['-n', 'brpair-h2', 'link', 'set', 'eth0', 'down'])
+  assert.ok(
+    await eventually(() => lastIf('brpair-h2', 'eth0')?.up === false),
+    'an if change with up=false for brpair-h2 eth0',
+  )
+  assert.equal(find('brpair-h2', 'eth0')?.up, false)
+  // its peer in the root namespace lost its carrier
+  const peer = find('', 'brpair-h2-eth0')!
+  assert.ok(await eventually(() => find('', 'brpair-h2-eth0')?.running === false), 'peer down')
+  assert.equal(peer.master, 'brpair-br0')
+  // the kernel drops the subnet's route with the link, without a notification: it goes all the same
+  const connected = (): boolean =>
+    live.snapshot().routes.some((r) => r.ns === 'brpair-h2' && r.dst === '10.10.0.0/24')
+  assert.ok(await eventually(() => !connected()), 'the connected route gone while down')
+  execFileSync('ip', ['-n', 'brpair-h2', 'link', 'set', 'eth0', 'up'])
+  assert.ok(await eventually(() => lastIf('brpair-h2', 'eth0')?.up === true), 'up again')
+  assert.ok(await eventually(connected), 'the connected route back')
+})
+
+test('an address and a route added by hand show', async () => {
+  execFileSync('ip', ['-n', 'brpair-h1', 'addr', 'add', '10.99.0.1/24', 'dev', 'eth0'])
+  assert.ok(
+    await eventually(() => !!lastIf('brpair-h1', 'eth0')?.addrs.includes('10.99.0.1/24')),
+    'the new address in an if change',
+  )
+  execFileSync('ip', ['-n', 'brpair-h1', 'route', 'add', '10.123.0.0/16', 'via', '10.99.0.254'])
+  const routed = (): boolean =>
+    changes.some(
+      (c) =>
+        c.type === 'routes' &&
+        c.ns === 'brpair-h1' &&
+        c.routes.some((r) => r.dst === '10.123.0.0/16' && r.via === '10.99.0.254'),
+    )
+  assert.ok(await eventually(routed), 'a routes change with the new route')
+  execFileSync('ip', ['-n', 'brpair-h1', 'route', 'del', '10.123.0.0/16'])
+  assert.ok(
+    await eventually(() => live.snapshot().routes.every((r) => r.dst !== '10.123.0.0/16')),
+    'the route gone again',
+  )
+  execFileSync('ip', ['-n', 'brpair-h1', 'addr', 'del', '10.99.0.1/24', 'dev', 'eth0'])
+  assert.ok(
+    await eventually(() => lastIf('brpair-h1', 'eth0')?.addrs.includes('10.99.0.1/24') === false),
+    'the address gone again',
+  )
+})
+
+test('ping traffic makes the counters and rates grow', async () => {
+  const before = find('brpair-h1', 'eth0')!.stats
+  const flood = spawnSync(
+    'ip',
+    [
+      'netns',
+      'exec',
+      'brpair-h1',
+      'ping',
+      '-n',
+      '-q',
+      '-c',
+      '30',
+      '-i',
+      '0.02',
+      '-s',
+      '1000',
+      '10.10.0.2',
+    ],
+    { stdio: 'ignore' },
+  )
+  assert.equal(flood.status, 0, 'h1 pings h2')
+  assert.ok(
+    await eventually(() => find('brpair-h1', 'eth0')!.stats.txPackets >= before.txPackets + 30),
+    'tx packets counted',
+  )
+  const s = find('brpair-h1', 'eth0')!.stats
+  assert.ok(s.txBytes >= before.txBytes + 30 * 1000)
+  assert.ok(s.rxPackets >= before.rxPackets + 30)
+  // rates came in a rates change, with a non-zero tx rate for h1's eth0 while it sent
+  const rated = changes.some(
+    (c) =>
+      c.type === 'rates' &&
+      c.rates.some(
+        (r) =>
+          r.ns === 'brpair-h1' && r.rates.txBps > 0 && r.rates.txPps > 0 && r.stats.txBytes > 0,
+      ),
+  )
+  assert.ok(rated, 'a rates change for brpair-h1 eth0')
+  // cross-check the counters with ip -s
+  const [ip] = ipJson<{ stats64: { tx: { packets: number } } }[]>(
+    ['-s', 'link', 'show', 'eth0'],
+    'brpair-h1',
+  )
+  assert.ok(ip!.stats64.tx.packets >= s.txPackets)
+  assert.ok(ping('10.10.0.2', 'brpair-h1'))
+})
+
+test('changes come in batches, not one call per change', async () => {
+  const n0 = batches
+  const c0 = changes.length
+  for (let i = 0; i < 20; i++)
+    execFileSync('ip', ['-n', 'brpair-h1', 'addr', 'add', `10.98.0.${i + 1}/32`, 'dev', 'eth0'])
+  assert.ok(
+    await eventually(() => lastIf('brpair-h1', 'eth0')?.addrs.includes('10.98.0.20/32') === true),
+  )
+  assert.ok(changes.length > c0)
+  assert.ok(batches - n0 < 20, `${batches - n0} batches for 20 addresses`)
+  execFileSync('ip', ['-n', 'brpair-h1', 'addr', 'flush', 'to', '10.98.0.0/24'])
+})
