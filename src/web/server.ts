@@ -24,6 +24,7 @@ import { explainLab, runVerify, setLinkRate } from './actions.js'
 import { capture } from './capture.js'
 import { type LiveLab, type LiveTopo, openLive } from './live.js'
 import { type Terminal, openTerminal } from './terminal.js'
+import { recordedLab, topoOf as topo } from './topo.js'
 
 export interface ServeOpts {
   /** 0 picks a free port. */
@@ -185,7 +186,12 @@ export async function serve(o: ServeOpts): Promise<Server> {
   const verifying = new Map<string, Promise<unknown>>()
   let port = 0
 
-  const app = Fastify({ logger: false, bodyLimit: 16 * 1024 })
+  // removeAdditional off: an unknown field is refused, not silently dropped
+  const app = Fastify({
+    logger: false,
+    bodyLimit: 16 * 1024,
+    ajv: { customOptions: { removeAdditional: false } },
+  })
   await app.register(websocket, { options: { maxPayload: 64 * 1024 } })
 
   const refuse = (reply: FastifyReply, why: string): FastifyReply =>
@@ -266,8 +272,8 @@ export async function serve(o: ServeOpts): Promise<Server> {
   )
 
   type LabReq = FastifyRequest<{ Params: { name: string; node?: string } }>
-  const topoOf = (name: string): Promise<LiveTopo> =>
-    lives.use(deployed(name), (l) => l.snapshot().topo)
+  /** The lab as its record says (no live view needed to check a parameter). */
+  const topoOf = async (name: string): Promise<LiveTopo> => topo(recordedLab(deployed(name)))
 
   app.get('/api/lab/:name', (req: LabReq) =>
     lives.use(deployed(req.params.name), (l) => l.snapshot()),

@@ -10,7 +10,7 @@ sandboxThisFile()
  * the server's memory reported.
  */
 import assert from 'node:assert/strict'
-import { spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import http from 'node:http'
 import os from 'node:os'
@@ -27,6 +27,7 @@ import { type Server, serve } from '../../src/web/server.js'
 import { eventually, netnsNames, strayLinks } from '../helpers/kernel.js'
 
 const REPO = path.resolve(__dirname, '../../..')
+const MAIN = path.join(REPO, 'dist/src/cli/main.js')
 const SCENARIOS = path.join(REPO, 'scenarios')
 const CHROMIUM = '/usr/bin/chromium'
 /** Screenshots go to $NSDN_WEB_SHOTS (docs/img for the README), else to a directory we remove. */
@@ -321,4 +322,43 @@ test('a capture downloads as pcap; the verify button colours each check', async 
   } finally {
     await p.close()
   }
+})
+
+test('the 250-host star, served by nsdn lab serve: laid out, live, and the server memory', async (t) => {
+  if (!browser) return t.skip(noBrowser)
+  const name = await up('star-250.yaml')
+  const child = spawn(process.execPath, [MAIN, 'lab', 'serve', name, '--port', '0'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let out = ''
+  let err = ''
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()))
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()))
+  const exited = new Promise<number | null>((res) => child.on('exit', (c) => res(c)))
+  try {
+    assert.ok(await eventually(() => /open http:\S+/.test(out), 20_000), `no URL: ${out}${err}`)
+    const url = /open (http:\S+)/.exec(out)![1]!
+    assert.match(url, new RegExp(`^http://127\\.0\\.0\\.1:\\d+/lab/${name}\\?token=[0-9a-f]{48}$`))
+    const p = await browser.newPage({ viewport: { width: 1280, height: 720 } })
+    const t0 = Date.now()
+    await p.goto(url)
+    await p.waitForSelector('#status[data-state="live"]', { timeout: 60_000 })
+    const ready = Date.now() - t0
+    assert.equal(await p.locator('[data-node]').count(), 251)
+    assert.equal(await p.locator('[data-link][data-state="up"]').count(), 250)
+    // a few rounds of counters, as a watcher of the page would have them
+    await new Promise((r) => setTimeout(r, 3000))
+    const layout = await p.locator('#status').getAttribute('data-layout-ms')
+    const rss = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${child.pid}/status`, 'utf8'))![1]
+    t.diagnostic(
+      `star-250: elk layout ${layout} ms in the browser, page live after ${ready} ms, ` +
+        `server RSS ${(Number(rss) / 1024).toFixed(0)} MiB with the page open`,
+    )
+    await p.screenshot({ path: path.join(SHOTS, 'lab-star.png') })
+    await p.close()
+  } finally {
+    child.kill('SIGTERM')
+  }
+  assert.equal(await exited, 0, err)
+  assert.match(out, /nsdn lab serve: stopped/)
 })

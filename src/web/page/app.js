@@ -230,7 +230,7 @@ async function layout(topo) {
       // links are drawn straight, centre to centre: elk's routing would be thrown away
       'elk.edgeRouting': 'POLYLINE',
       'elk.spacing.nodeNode': '40',
-      'elk.layered.spacing.nodeNodeBetweenLayers': '70',
+      'elk.layered.spacing.nodeNodeBetweenLayers': '90',
     },
     children: [
       ...all.filter((n) => !inFan.has(n.id)).map(box),
@@ -248,8 +248,10 @@ async function layout(topo) {
   }
   const seen = new Set()
   for (const l of topo.links) {
-    const a = inFan.has(l.a.node) ? `fan:${inFan.get(l.a.node)}` : `n:${l.a.node}`
-    const b = inFan.has(l.b.node) ? `fan:${inFan.get(l.b.node)}` : `n:${l.b.node}`
+    // a switch above what hangs off it
+    const [x, y] = S.topo.switches.some((w) => w.name === l.b.node) ? [l.b, l.a] : [l.a, l.b]
+    const a = inFan.has(x.node) ? `fan:${inFan.get(x.node)}` : `n:${x.node}`
+    const b = inFan.has(y.node) ? `fan:${inFan.get(y.node)}` : `n:${y.node}`
     const k = a < b ? `${a} ${b}` : `${b} ${a}`
     if (seen.has(k) || a === b) continue
     seen.add(k)
@@ -349,11 +351,12 @@ function drawGraph(lay) {
     const qa = along(pa, pb, Math.max(pa.w, pa.h) * 0.5 + 18, 0.4)
     const qb = along(pb, pa, Math.max(pb.w, pb.h) * 0.5 + 18, 0.4)
     const mid = { x: (pa.x + pb.x) / 2, y: (pa.y + pb.y) / 2 }
+    // ends' names and addresses right of the line, the link's tag and rate left of it
     const lbl = {
-      a: s('text', { class: 'lbl end', x: qa.x + 4, y: qa.y }, g),
-      b: s('text', { class: 'lbl end', x: qb.x + 4, y: qb.y }, g),
-      tag: s('text', { class: 'lbl tag', x: mid.x + 4, y: mid.y - 4 }, g),
-      rate: s('text', { class: 'lbl rate', x: mid.x + 4, y: mid.y + 10 }, g),
+      a: s('text', { class: 'lbl end', x: qa.x + 6, y: qa.y + 3 }, g),
+      b: s('text', { class: 'lbl end', x: qb.x + 6, y: qb.y + 3 }, g),
+      tag: s('text', { class: 'lbl tag', x: mid.x - 6, y: mid.y - 2 }, g),
+      rate: s('text', { class: 'lbl rate', x: mid.x - 6, y: mid.y + 10 }, g),
     }
     g.addEventListener('click', () => select('link', l.id))
     S.links.set(l.id, { link: l, g, lbl })
