@@ -23,6 +23,11 @@ export interface ExecOptions {
   env?: string[]
   /** stdin, stdout, stderr (default: inherit). */
   stdio?: StdioOptions
+  /**
+   * With tty: the pty's size, and a pipe after the cgroup fds (the child's last stdio) that
+   * takes resize messages, "COLS ROWS\n" (a terminal that is not ours: the web's).
+   */
+  size?: { cols: number; rows: number }
 }
 
 /** Start argv in container `name`; the child's exit is the command's (126/127: cannot run it). */
@@ -42,11 +47,13 @@ export function spawnExec(
   try {
     const args = ['exec', String(st.pid), capMask(st.spec.capabilities), String(procs.length)]
     if (o.tty) args.push('-t')
+    if (o.tty && o.size)
+      args.push('-s', `${o.size.cols}x${o.size.rows}`, '-C', String(3 + procs.length))
     args.push('-w', o.cwd ?? st.spec.cwd, '--', ...argv)
     const base = (o.stdio ?? 'inherit') as StdioOptions
     const std = Array.isArray(base) ? base.slice(0, 3) : [base, base, base]
     return spawn(initPath(), args, {
-      stdio: [...std, ...procs] as StdioOptions,
+      stdio: [...std, ...procs, ...(o.tty && o.size ? ['pipe' as const] : [])] as StdioOptions,
       env: Object.fromEntries(
         [...st.spec.env, ...(o.env ?? [])].map((e) => [
           e.slice(0, e.indexOf('=')),

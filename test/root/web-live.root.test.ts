@@ -3,11 +3,13 @@ sandboxThisFile()
 
 import assert from 'node:assert/strict'
 import { execFileSync, spawnSync } from 'node:child_process'
+import fs from 'node:fs'
 import path from 'node:path'
 import { after, before, test } from 'node:test'
 import { deploy, destroy, labFrom } from '../../src/lab/deploy.js'
 import { Rtnl } from '../../src/netlink/rtnl.js'
 import { type LiveChange, type LiveIf, type LiveLab, openLive } from '../../src/web/live.js'
+import { type Terminal, openTerminal } from '../../src/web/terminal.js'
 import { eventually, ipJson, netnsNames, ping, strayLinks } from '../helpers/kernel.js'
 
 const SCENARIOS = path.resolve(__dirname, '../../../scenarios')
@@ -209,4 +211,72 @@ test('changes come in batches, not one call per change', async () => {
   assert.ok(changes.length > c0)
   assert.ok(batches - n0 < 20, `${batches - n0} batches for 20 addresses`)
   execFileSync('ip', ['-n', 'brpair-h1', 'addr', 'flush', 'to', '10.98.0.0/24'])
+})
+
+/** Processes of this sandbox (its own PID namespace) running one of these programs. */
+function running(...names: string[]): string[] {
+  const out: string[] = []
+  for (const pid of fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      const comm = fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim()
+      if (names.includes(comm)) out.push(`${pid} ${comm}`)
+    } catch {
+      // ended meanwhile
+    }
+  }
+  return out
+}
+
+/** Run a terminal until its shell exits; its whole output. */
+function session(t: Terminal): Promise<{ out: string; code: number | null }> {
+  let out = ''
+  t.onData((d) => (out += d.toString()))
+  return new Promise((resolve) => t.onExit((code) => resolve({ out, code })))
+}
+
+test('a terminal runs a login shell on a pty in the node namespace', async () => {
+  const t = openTerminal({ ns: 'brpair-h1' }, { cols: 100, rows: 30 })
+  const done = session(t)
+  let seen = ''
+  t.onData((d) => (seen += d.toString()))
+  t.write('readlink /proc/self/ns/net; ip -br addr; stty size; tty; ls /sys/class/net\n')
+  assert.ok(await eventually(() => /\/dev\/pts\/\d+/.test(seen)), seen)
+  t.resize(120, 40)
+  t.write('stty size; exit 3\n')
+  const { out, code } = await done
+  assert.equal(code, 3, out)
+  const ino = fs.statSync('/run/netns/brpair-h1').ino
+  assert.match(out, new RegExp(`net:\\[${ino}\\]`), 'the shell is in brpair-h1')
+  assert.doesNotMatch(out, new RegExp(`net:\\[${fs.statSync('/proc/self/ns/net').ino}\\]`))
+  assert.match(out, /eth0@\S+\s+UP\s+10\.10\.0\.1\/24/, "h1's address in ip -br addr")
+  assert.match(out, /^30 100\r?$/m, 'the first size')
+  assert.match(out, /^40 120\r?$/m, 'the size after resize')
+  assert.match(out, /^\/dev\/pts\/\d+\r?$/m, 'a real pty')
+  // the namespace's own /sys: eth0 and lo, not the root's devices
+  assert.doesNotMatch(out, /brpair-br0/)
+  assert.deepEqual(running('bash', 'sh', 'nsdn-init'), [])
+})
+
+test('a terminal in the root namespace, killed: the shell goes', async () => {
+  const t = openTerminal({ ns: '' }, { cols: 80, rows: 24 })
+  const done = session(t)
+  t.write('readlink /proc/self/ns/net\n')
+  const self = `net:[${fs.statSync('/proc/self/ns/net').ino}]`
+  let seen = ''
+  t.onData((d) => (seen += d.toString()))
+  assert.ok(await eventually(() => seen.includes(self)), seen)
+  t.kill()
+  const { code } = await done
+  assert.notEqual(code, 0)
+  assert.ok(await eventually(() => running('bash', 'sh', 'nsdn-init').length === 0))
+})
+
+test('a terminal of a namespace that does not exist is refused', () => {
+  assert.throws(() => openTerminal({ ns: 'brpair-nope' }, { cols: 80, rows: 24 }), {
+    code: 'E_NETNS',
+  })
+  assert.throws(() => openTerminal({ ns: '../x' }, { cols: 80, rows: 24 }), { code: 'E_CONFIG' })
+  assert.throws(() => openTerminal({ ns: 'brpair-h1' }, { cols: 0, rows: 24 }), {
+    code: 'E_CONFIG',
+  })
 })

@@ -20,7 +20,16 @@
  *     joins every namespace of PID (user first), writes "0" to fds 3..3+NCG-1 (cgroup.procs
  *     files Node opened: the helper joins those cgroups), forks CMD with only the kept
  *     capabilities and no_new_privs, forwards signals and exits with CMD's status. -t gives
- *     CMD a new pty of the container and relays the terminal to it.
+ *     CMD a new pty of the container and relays the terminal to it. -C FD: resize messages
+ *     come on FD (below); -s COLSxROWS: the pty's first size.
+ *
+ *   nsdn-init pty NETNS COLSxROWS [-C FD] -- CMD [ARGS...]
+ *     the web terminal of a lab node: enters the network namespace file NETNS ("-": stay), in
+ *     a mount namespace of its own with that namespace's /sys (as `ip netns exec` does), and
+ *     runs CMD on a new pty relayed to stdin/stdout, with the caller's privileges.
+ *
+ *   Resize messages (-C): lines "COLS ROWS\n"; each sets the pty's size (the shell gets
+ *   SIGWINCH from the kernel).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -157,7 +166,29 @@ static int status_code(int st) {
  * Forward signals to child and reap every process until child ends; return its status code.
  * Signals arrive through sigwaitinfo, so nothing runs in a handler.
  */
-static int supervise(pid_t child, int relay_master) {
+/* Apply the resize messages read from ctl; -1 when it ended. */
+static int resize_from(int ctl, int master) {
+  static char line[64];
+  static size_t used;
+  ssize_t n = read(ctl, line + used, sizeof line - 1 - used);
+  if (n <= 0) return -1;
+  used += n;
+  char *nl;
+  while ((nl = memchr(line, '\n', used))) {
+    *nl = 0;
+    unsigned cols, rows;
+    if (sscanf(line, "%u %u", &cols, &rows) == 2 && cols && rows && cols < 10000 && rows < 10000) {
+      struct winsize ws = {.ws_row = rows, .ws_col = cols};
+      ioctl(master, TIOCSWINSZ, &ws);
+    }
+    used -= nl + 1 - line;
+    memmove(line, nl + 1, used);
+  }
+  if (used == sizeof line - 1) used = 0; /* a line too long to be ours */
+  return 0;
+}
+
+static int supervise(pid_t child, int relay_master, int ctl) {
   sigset_t s = blocked_set();
   int in = 0; /* our stdin, relayed until it ends */
   for (;;) {
@@ -168,8 +199,9 @@ static int supervise(pid_t child, int relay_master) {
       struct timespec zero = {0, 0};
       sig = sigtimedwait(&s, &si, &zero);
       if (sig < 0) {
-        struct pollfd p[2] = {{in, POLLIN, 0}, {relay_master, POLLIN, 0}};
-        if (poll(p, 2, 50) > 0) {
+        struct pollfd p[3] = {{in, POLLIN, 0}, {relay_master, POLLIN, 0}, {ctl, POLLIN, 0}};
+        if (poll(p, 3, 50) > 0) {
+          if (p[2].revents & (POLLIN | POLLHUP) && resize_from(ctl, relay_master) < 0) ctl = -1;
           char buf[4096];
           if (p[0].revents & (POLLIN | POLLHUP)) {
             ssize_t n = read(0, buf, sizeof buf);
@@ -235,7 +267,7 @@ static pid_t start(char **argv, char **envp, const char *cwd, uint64_t caps, int
     int e = 0;
     if (cwd && chdir(cwd) < 0) e = errno;
     if (!e) {
-      drop_caps(caps);
+      if (caps != UINT64_MAX) drop_caps(caps); /* UINT64_MAX: keep the caller's privileges */
       if (envp) environ = envp;
       execvp(argv[0], argv);
       e = errno;
@@ -320,7 +352,7 @@ static void pid1(void) {
     die("exec", argv[0]);
   }
   say("S %d", (int)child);
-  int code = supervise(child, -1);
+  int code = supervise(child, -1, -1);
   if (exit_fd >= 0) {
     dprintf(exit_fd, "%d\n", code);
     close(exit_fd);
@@ -382,11 +414,14 @@ static int cmd_exec(int argc, char **argv) {
   }
   const char *pid = argv[2];
   uint64_t caps = strtoull(argv[3], NULL, 16);
-  int ncg = atoi(argv[4]), tty = 0, i = 5;
+  int ncg = atoi(argv[4]), tty = 0, i = 5, ctl = -1;
+  unsigned cols = 0, rows = 0;
   const char *cwd = "/";
   for (; i < argc && strcmp(argv[i], "--"); i++) {
     if (!strcmp(argv[i], "-t")) tty = 1;
     else if (!strcmp(argv[i], "-w") && i + 1 < argc) cwd = argv[++i];
+    else if (!strcmp(argv[i], "-C") && i + 1 < argc) ctl = atoi(argv[++i]);
+    else if (!strcmp(argv[i], "-s") && i + 1 < argc) sscanf(argv[++i], "%ux%u", &cols, &rows);
   }
   if (i + 1 >= argc) {
     fprintf(stderr, "nsdn-init exec: no command\n");
@@ -431,8 +466,9 @@ static int cmd_exec(int argc, char **argv) {
     if (master < 0 || grantpt(master) < 0 || unlockpt(master) < 0) die("openpt", "/dev/ptmx");
     slave = open(ptsname(master), O_RDWR | O_NOCTTY);
     if (slave < 0) die("open", ptsname(master));
-    struct winsize ws;
-    if (ioctl(0, TIOCGWINSZ, &ws) == 0) ioctl(slave, TIOCSWINSZ, &ws);
+    struct winsize ws = {.ws_row = rows, .ws_col = cols};
+    if (cols && rows) ioctl(slave, TIOCSWINSZ, &ws);
+    else if (ioctl(0, TIOCGWINSZ, &ws) == 0) ioctl(slave, TIOCSWINSZ, &ws);
     if (isatty(0) && tcgetattr(0, &saved) == 0) {
       struct termios raw = saved;
       cfmakeraw(&raw);
@@ -448,14 +484,63 @@ static int cmd_exec(int argc, char **argv) {
     fprintf(stderr, "nsdn exec: cannot run %s: %s\n", cmd[0], strerror(e));
     return e == ENOENT ? 127 : 126;
   }
-  int code = supervise(child, master);
+  int code = supervise(child, master, ctl);
   if (restore) tcsetattr(0, TCSANOW, &saved);
   return code;
+}
+
+/* ---- pty: a shell in a network namespace, for the web terminal ---- */
+
+static int cmd_pty(int argc, char **argv) {
+  int i = 4, ctl = -1;
+  unsigned cols = 80, rows = 24;
+  if (argc < 6) {
+    fprintf(stderr, "usage: nsdn-init pty NETNS COLSxROWS [-C FD] -- CMD...\n");
+    return 125;
+  }
+  sscanf(argv[3], "%ux%u", &cols, &rows);
+  for (; i < argc && strcmp(argv[i], "--"); i++)
+    if (!strcmp(argv[i], "-C") && i + 1 < argc) ctl = atoi(argv[++i]);
+  if (i + 1 >= argc) {
+    fprintf(stderr, "nsdn-init pty: no command\n");
+    return 125;
+  }
+  if (ctl >= 0) fcntl(ctl, F_SETFD, FD_CLOEXEC);
+  if (strcmp(argv[2], "-")) {
+    int fd = open(argv[2], O_RDONLY | O_CLOEXEC);
+    if (fd < 0) die("open", argv[2]);
+    if (setns(fd, CLONE_NEWNET) < 0) die("setns", argv[2]);
+    close(fd);
+    /* the namespace's own /sys (ls /sys/class/net), in a mount namespace that ends with us */
+    if (unshare(CLONE_NEWNS) == 0 && mount("", "/", NULL, MS_SLAVE | MS_REC, NULL) == 0 &&
+        umount2("/sys", MNT_DETACH) == 0)
+      (void)mount("sysfs", "/sys", "sysfs", 0, NULL);
+  }
+  sigset_t s = blocked_set();
+  sigprocmask(SIG_BLOCK, &s, NULL);
+  signal(SIGPIPE, SIG_IGN);
+  int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (master < 0 || grantpt(master) < 0 || unlockpt(master) < 0) die("openpt", "/dev/ptmx");
+  int slave = open(ptsname(master), O_RDWR | O_NOCTTY);
+  if (slave < 0) die("open", ptsname(master));
+  struct winsize ws = {.ws_row = rows, .ws_col = cols};
+  ioctl(slave, TIOCSWINSZ, &ws);
+  const char *home = getenv("HOME");
+  int e;
+  pid_t child = start(argv + i + 1, NULL, home ? home : "/", UINT64_MAX, slave, &e);
+  close(slave);
+  if (e) {
+    fprintf(stderr, "nsdn-init pty: cannot run %s: %s\n", argv[i + 1], strerror(e));
+    return e == ENOENT ? 127 : 126;
+  }
+  return supervise(child, master, ctl);
 }
 
 int main(int argc, char **argv) {
   if (argc >= 2 && !strcmp(argv[1], "run")) return cmd_run();
   if (argc >= 2 && !strcmp(argv[1], "exec")) return cmd_exec(argc, argv);
-  fprintf(stderr, "usage: nsdn-init run | exec PID CAPHEX NCG [-t] [-w DIR] -- CMD...\n");
+  if (argc >= 2 && !strcmp(argv[1], "pty")) return cmd_pty(argc, argv);
+  fprintf(stderr, "usage: nsdn-init run | exec PID CAPHEX NCG [-t] [-w DIR] -- CMD... | "
+                  "pty NETNS COLSxROWS [-C FD] -- CMD...\n");
   return 125;
 }
