@@ -2,12 +2,15 @@ import { sandboxThisFile } from '../helpers/sandbox.js'
 sandboxThisFile()
 
 import assert from 'node:assert/strict'
-import { execFileSync, spawnSync } from 'node:child_process'
+import { execFileSync, spawn, spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
+import type { Readable } from 'node:stream'
 import { after, before, test } from 'node:test'
+import type { NsdnError } from '../../src/errors.js'
 import { deploy, destroy, labFrom } from '../../src/lab/deploy.js'
 import { Rtnl } from '../../src/netlink/rtnl.js'
+import { capture } from '../../src/web/capture.js'
 import { type LiveChange, type LiveIf, type LiveLab, openLive } from '../../src/web/live.js'
 import { type Terminal, openTerminal } from '../../src/web/terminal.js'
 import { eventually, ipJson, netnsNames, ping, strayLinks } from '../helpers/kernel.js'
@@ -279,4 +282,82 @@ test('a terminal of a namespace that does not exist is refused', () => {
   assert.throws(() => openTerminal({ ns: 'brpair-h1' }, { cols: 0, rows: 24 }), {
     code: 'E_CONFIG',
   })
+})
+
+/** The records of a pcap file (classic format, microseconds, little or big endian). */
+function parsePcap(buf: Buffer): { linktype: number; frames: Buffer[] } {
+  assert.ok(buf.length >= 24, `a pcap header (got ${buf.length} bytes)`)
+  const magic = buf.readUInt32LE(0)
+  assert.ok(magic === 0xa1b2c3d4 || magic === 0xd4c3b2a1, `pcap magic, got ${magic.toString(16)}`)
+  const le = magic === 0xa1b2c3d4
+  const u32 = (o: number): number => (le ? buf.readUInt32LE(o) : buf.readUInt32BE(o))
+  const frames: Buffer[] = []
+  let off = 24
+  while (off + 16 <= buf.length) {
+    const incl = u32(off + 8)
+    frames.push(buf.subarray(off + 16, off + 16 + incl))
+    off += 16 + incl
+  }
+  assert.equal(off, buf.length, 'whole records')
+  return { linktype: u32(20), frames }
+}
+
+const isIcmp = (f: Buffer): boolean => f.length > 34 && f.readUInt16BE(12) === 0x0800 && f[23] === 1
+
+function drain(s: Readable): Promise<Buffer> {
+  const parts: Buffer[] = []
+  return new Promise((resolve, reject) => {
+    s.on('data', (d: Buffer) => parts.push(d))
+    s.on('end', () => resolve(Buffer.concat(parts)))
+    s.on('error', reject)
+  })
+}
+
+test('a capture of a link is a pcap with the ICMP packets of a ping', async () => {
+  const s = capture('brpair-h1', 'eth0', { seconds: 20, maxPackets: 4 })
+  const got = drain(s)
+  // tcpdump needs a moment to open the device: ping until the capture has its packets
+  const pinger = spawn(
+    'ip',
+    ['netns', 'exec', 'brpair-h1', 'ping', '-n', '-i', '0.2', '10.10.0.2'],
+    {
+      stdio: 'ignore',
+    },
+  )
+  let pcap: Buffer
+  try {
+    pcap = await got
+  } finally {
+    pinger.kill()
+  }
+  const { linktype, frames } = parsePcap(pcap)
+  assert.equal(linktype, 1, 'Ethernet')
+  assert.equal(frames.length, 4, 'maxPackets')
+  assert.ok(frames.filter(isIcmp).length >= 1, 'ICMP packets')
+  assert.ok(await eventually(() => running('tcpdump').length === 0), 'tcpdump ended')
+})
+
+test('a capture ends after its seconds, and when its reader goes', async () => {
+  const quiet = parsePcap(await drain(capture('brpair-h2', 'lo', { seconds: 1, maxPackets: 10 })))
+  assert.equal(quiet.frames.length, 0)
+  const s = capture('', 'brpair-br0', { seconds: 60, maxPackets: 1000 })
+  await new Promise((r) => s.once('readable', r))
+  assert.equal(running('tcpdump').length, 1)
+  s.destroy()
+  assert.ok(await eventually(() => running('tcpdump').length === 0), 'tcpdump stopped')
+})
+
+test('a capture of a device that is not there fails with what tcpdump said', async () => {
+  await assert.rejects(drain(capture('brpair-h1', 'eth9', { seconds: 5, maxPackets: 1 })), (e) => {
+    assert.equal((e as NsdnError).code, 'E_EXEC')
+    assert.match((e as Error).message, /eth9/)
+    return true
+  })
+  assert.throws(() => capture('brpair-h1', 'a b', { seconds: 5, maxPackets: 1 }), {
+    code: 'E_CONFIG',
+  })
+  assert.throws(() => capture('brpair-h1', 'eth0', { seconds: 0, maxPackets: 1 }), {
+    code: 'E_CONFIG',
+  })
+  assert.throws(() => capture('nope', 'eth0', { seconds: 1, maxPackets: 1 }), { code: 'E_NETNS' })
 })
