@@ -246,6 +246,18 @@ async function open(lab: string): Promise<Page> {
   return p
 }
 
+/** Type a command line into the page's shell and wait until its output shows want. */
+async function typeIn(p: Page, line: string, want: string): Promise<void> {
+  await p.waitForSelector('#term .xterm-rows')
+  await p.locator('#term').click()
+  await p.keyboard.type(`${line}\n`)
+  await p.waitForFunction(
+    (w) => document.querySelector('#term .xterm-rows')?.textContent?.includes(w),
+    want,
+    { timeout: 10_000 },
+  )
+}
+
 test('the page draws every node of the lab, and a link set down by hand turns red', async (t) => {
   if (!browser) return t.skip(noBrowser)
   const p = await open('routers')
@@ -253,6 +265,10 @@ test('the page draws every node of the lab, and a link set down by hand turns re
     assert.equal(new URL(p.url()).search, '', 'the token left the URL')
     for (const n of ['h1', 'r1', 'r2', 'h2'])
       assert.equal(await p.locator(`[data-node="${n}"]`).count(), 1, n)
+    await p.locator(`[data-node="r1"]`).click()
+    await typeIn(p, 'ip -br addr', '10.0.2.1/24')
+    await p.screenshot({ path: path.join(SHOTS, 'lab-routers.png') })
+
     const topo = (await snapshotOf('routers')).topo
     const l = topo.links.find((k) => k.a.node === 'r1' && k.b.node === 'r2')!
     const link = `[data-link="${l.id}"]`
@@ -266,9 +282,6 @@ test('the page draws every node of the lab, and a link set down by hand turns re
     )
     spawnSync('ip', ['-n', l.a.ns, 'link', 'set', l.a.ifname, 'up'])
     await p.waitForSelector(`${link}[data-state="up"]`, { timeout: 2000 })
-    await p.locator(`[data-node="r1"]`).click()
-    await p.waitForSelector('#term .xterm-rows')
-    await p.screenshot({ path: path.join(SHOTS, 'lab-routers.png') })
   } finally {
     await p.close()
   }
@@ -280,14 +293,7 @@ test("a command typed in a node's shell runs in that node's namespace", async (t
   try {
     const ino = fs.statSync('/run/netns/routers-h1').ino
     await p.locator('[data-node="h1"]').click()
-    await p.waitForSelector('#term .xterm-rows')
-    await p.locator('#term').click()
-    await p.keyboard.type('hostname; readlink /proc/self/ns/net\n')
-    await p.waitForFunction(
-      (want) => document.querySelector('#term .xterm-rows')?.textContent?.includes(want),
-      `net:[${ino}]`,
-      { timeout: 10_000 },
-    )
+    await typeIn(p, 'hostname; readlink /proc/self/ns/net', `net:[${ino}]`)
   } finally {
     await p.close()
   }

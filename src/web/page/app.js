@@ -276,18 +276,20 @@ async function layout(topo) {
 
 // ---------------------------------------------------------------- drawing
 
-const view = { x: 0, y: 0, k: 1 }
+/** The transform of the drawing; `user` once the reader has zoomed or panned (no refit then). */
+const view = { x: 0, y: 0, k: 1, w: 0, h: 0, user: false }
 
 function setView() {
   $('#viewport').setAttribute('transform', `translate(${view.x} ${view.y}) scale(${view.k})`)
   $('#graph').classList.toggle('far', view.k < 0.55)
 }
 
-function fitView(w, h) {
+function fitView(w = view.w, h = view.h) {
+  Object.assign(view, { w, h })
   const r = $('#graph').getBoundingClientRect()
   const pad = 30
   view.k = Math.min(
-    1.5,
+    1.2,
     (r.width - 2 * pad) / Math.max(w, 1),
     (r.height - 2 * pad) / Math.max(h, 1),
   )
@@ -298,6 +300,8 @@ function fitView(w, h) {
 
 function panZoom() {
   const g = $('#graph')
+  // the shell pane or the window changed the drawing's room: fit again, unless zoomed by hand
+  new ResizeObserver(() => view.w && !view.user && fitView()).observe(g)
   g.addEventListener(
     'wheel',
     (e) => {
@@ -308,6 +312,7 @@ function panZoom() {
       view.x = mx - (mx - view.x) * f
       view.y = my - (my - view.y) * f
       view.k *= f
+      view.user = true
       setView()
     },
     { passive: false },
@@ -322,6 +327,7 @@ function panZoom() {
     if (!drag) return
     view.x = e.clientX - drag.x
     view.y = e.clientY - drag.y
+    view.user = true
     setView()
   })
   g.addEventListener('pointerup', () => (drag = null))
