@@ -263,8 +263,9 @@ const AFTER: Record<string, [string, RegExp]> = {
   // printed URL in (303 to the page, the token moved to a cookie)
   'lab serve': [
     "for i in $(seq 100); do grep -q 'token=' 0.out && break; sleep 0.1; done; " +
-      "curl -s -o /dev/null -w '%{http_code} ' http://127.0.0.1:8280/; " +
-      "curl -s -o /dev/null -w '%{http_code}' \"$(grep -o 'http://[^ ]*' 0.out)\"",
+      "no=$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:8280/); " +
+      "yes=$(curl -s -o /dev/null -w '%{http_code}' \"$(grep -o 'http://[^ ]*' 0.out)\"); " +
+      'echo "$no $yes"',
     /^403 303$/,
   ],
 }
