@@ -440,7 +440,21 @@ export async function serve(o: ServeOpts): Promise<Server> {
     reply.type('text/plain; charset=utf-8').send(await explainLab(deployed(req.params.name))),
   )
 
-  await app.listen({ host: listen, port: o.port })
+  try {
+    await app.listen({ host: listen, port: o.port })
+  } catch (e) {
+    await app.close()
+    const code = (e as NodeJS.ErrnoException).code
+    if (code === 'EADDRINUSE')
+      throw new NsdnError('E_UNAVAILABLE', `port ${o.port} on ${listen} is in use`, {
+        hint: 'choose another with --port, or --port 0 for any free one',
+      })
+    if (code === 'EADDRNOTAVAIL')
+      throw new NsdnError('E_CONFIG', `${listen} is not an address of this machine`, {
+        hint: 'listen on 127.0.0.1, or on one of the addresses "ip addr" shows',
+      })
+    throw e
+  }
   const addr = app.server.address()
   port = typeof addr === 'object' && addr ? addr.port : o.port
   const host = listen.includes(':') ? `[${listen}]` : listen
