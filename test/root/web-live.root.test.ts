@@ -10,6 +10,7 @@ import { after, before, test } from 'node:test'
 import type { NsdnError } from '../../src/errors.js'
 import { deploy, destroy, labFrom } from '../../src/lab/deploy.js'
 import { Rtnl } from '../../src/netlink/rtnl.js'
+import { explainLab, runVerify, setLinkRate } from '../../src/web/actions.js'
 import { capture } from '../../src/web/capture.js'
 import { type LiveChange, type LiveIf, type LiveLab, openLive } from '../../src/web/live.js'
 import { type Terminal, openTerminal } from '../../src/web/terminal.js'
@@ -49,6 +50,15 @@ interface IpAddrLink {
   address?: string
   master?: string
   addr_info: { local: string; prefixlen: number }[]
+}
+
+/** `tc [-n NS] -j ARGS...` parsed. */
+function tcJson<T = { kind: string; options?: { rate?: number } }>(
+  args: string[],
+  ns?: string,
+): T[] {
+  const out = execFileSync('tc', [...(ns ? ['-n', ns] : []), '-j', ...args], { encoding: 'utf8' })
+  return (out.trim() ? JSON.parse(out) : []) as T[]
 }
 
 const liveIfs = (ns: string): LiveIf[] => live.snapshot().ifs.filter((i) => i.ns === ns)
@@ -269,9 +279,13 @@ test('a terminal in the root namespace, killed: the shell goes', async () => {
   t.onData((d) => (seen += d.toString()))
   assert.ok(await eventually(() => seen.includes(self)), seen)
   t.kill()
+  // SIGHUP, or the end of input that comes with it: either ends the shell
   const { code } = await done
-  assert.notEqual(code, 0)
-  assert.ok(await eventually(() => running('bash', 'sh', 'nsdn-init').length === 0))
+  assert.equal(typeof code, 'number')
+  assert.ok(
+    await eventually(() => running('bash', 'sh', 'nsdn-init').length === 0),
+    `left: ${running('bash', 'sh', 'nsdn-init')} ${execFileSync('ps', ['-eo', 'pid,ppid,stat,wchan:20,comm'], { encoding: 'utf8' })}`,
+  )
 })
 
 test('a terminal of a namespace that does not exist is refused', () => {
@@ -360,4 +374,111 @@ test('a capture of a device that is not there fails with what tcpdump said', asy
     code: 'E_CONFIG',
   })
   assert.throws(() => capture('nope', 'eth0', { seconds: 1, maxPackets: 1 }), { code: 'E_NETNS' })
+})
+
+test('setLinkRate puts a tbf on both ends (tc -j agrees, the live view shows it), null removes it', async () => {
+  const tbf = (
+    ns: string | undefined,
+    dev: string,
+  ): { kind: string; options?: { rate?: number } } | undefined =>
+    tcJson(['qdisc', 'show', 'dev', dev, 'root'], ns).find((q) => q.kind === 'tbf')
+  await setLinkRate(LAB, 'link0', '5mbit')
+  assert.equal(tbf('brpair-h1', 'eth0')?.options?.rate, 625_000, 'tc: 5 Mbit/s in bytes')
+  assert.ok(tbf(undefined, 'brpair-h1-eth0'), 'the switch end too')
+  assert.ok(
+    await eventually(
+      () =>
+        find('brpair-h1', 'eth0')?.rate === '5mbit' && find('', 'brpair-h1-eth0')?.rate === '5mbit',
+    ),
+    'the live view shows the rate on both ends',
+  )
+  await setLinkRate(LAB, 'link0', '2mbit') // replaces it
+  assert.equal(tbf('brpair-h1', 'eth0')?.options?.rate, 250_000)
+  await setLinkRate(LAB, 'link0', null)
+  assert.equal(tbf('brpair-h1', 'eth0'), undefined)
+  assert.equal(tbf(undefined, 'brpair-h1-eth0'), undefined)
+  assert.ok(await eventually(() => find('brpair-h1', 'eth0')?.rate === undefined), 'rate gone')
+  await setLinkRate(LAB, 'link0', null) // none to remove: no error
+  await assert.rejects(setLinkRate(LAB, 'link7', '1mbit'), { code: 'E_NOT_FOUND' })
+  await assert.rejects(setLinkRate(LAB, 'link0', 'fast'), { code: 'E_CONFIG' })
+  await assert.rejects(setLinkRate(LAB, 'link0', '0mbit'), { code: 'E_CONFIG' })
+  await assert.rejects(setLinkRate('nolab', 'link0', '1mbit'), { code: 'E_NOT_FOUND' })
+})
+
+test('runVerify runs the lab checks; explainLab gives the script that builds it', async () => {
+  const results = await runVerify(LAB)
+  assert.deepEqual(
+    results.map((r) => [r.ok, r.detail]),
+    [
+      [true, 'answered'],
+      [true, 'answered'],
+    ],
+  )
+  const script = await explainLab(LAB)
+  assert.match(script, /^ip netns add brpair-h1$/m)
+  assert.match(script, /^ip link add brpair-br0 up type bridge$/m)
+})
+
+/** Sockets among this process's open files. */
+const sockets = (): number =>
+  fs.readdirSync('/proc/self/fd').filter((fd) => {
+    try {
+      return fs.readlinkSync(`/proc/self/fd/${fd}`).startsWith('socket:')
+    } catch {
+      return false
+    }
+  }).length
+
+test('close releases every socket of a live view', async () => {
+  const before = sockets()
+  const other = await openLive(LAB)
+  // two netlink sockets per namespace: the root one and the two hosts'
+  assert.equal(sockets() - before, 6)
+  let calls = 0
+  other.onChange(() => calls++)
+  await other.close()
+  assert.equal(sockets(), before)
+  // nothing is delivered after close
+  const atClose = calls
+  execFileSync('ip', ['-n', 'brpair-h1', 'link', 'set', 'lo', 'mtu', '60000'])
+  assert.ok(
+    await eventually(() => lastIf('brpair-h1', 'lo')?.mtu === 60000),
+    'the open view saw it',
+  )
+  assert.equal(calls, atClose)
+  assert.deepEqual(running('tcpdump', 'bash', 'sh', 'nsdn-init'), [])
+  await assert.rejects(openLive('nolab'), { code: 'E_NOT_FOUND' })
+})
+
+test('OVS ports show their bridge and VLAN tag, and a tag changed by hand', async () => {
+  await deploy(labFrom(path.join(SCENARIOS, '02-ovs-vlan.yaml')))
+  const v = await openLive('vlan', { rateMs: 500 })
+  try {
+    const port = (name: string): LiveIf | undefined =>
+      v.snapshot().ifs.find((i) => i.ns === '' && i.name === name)
+    assert.deepEqual(port('vlan-veth-ns1')?.ovs, { bridge: 'vlan-OVS-1', tag: 100 })
+    assert.deepEqual(port('vlan-veth-ns2')?.ovs, { bridge: 'vlan-OVS-1', tag: 200 })
+    assert.deepEqual(
+      v.snapshot().topo.links.map((k) => [k.a.node, k.b.node, k.b.vlan]),
+      [
+        ['ns1', 'OVS-1', 100],
+        ['ns2', 'OVS-1', 200],
+        ['ns3', 'OVS-1', 100],
+      ],
+    )
+    execFileSync('ovs-vsctl', [
+      '--db=unix:/run/nsdn/ovs/db.sock',
+      'set',
+      'Port',
+      'vlan-veth-ns2',
+      'tag=300',
+    ])
+    assert.ok(
+      await eventually(() => port('vlan-veth-ns2')?.ovs?.tag === 300, 10_000),
+      'the new tag, read again from OVSDB',
+    )
+  } finally {
+    await v.close()
+    await destroy('vlan')
+  }
 })
