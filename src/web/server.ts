@@ -17,7 +17,6 @@ import websocket from '@fastify/websocket'
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
 import type { WebSocket } from 'ws'
 import { ERROR_TABLE, NsdnError } from '../errors.js'
-import { describeCheck } from '../lab/verify.js'
 import { parseRate } from '../lab/resolve.js'
 import { listLabs, readLab } from '../lab/state.js'
 import { explainLab, runVerify, setLinkRate } from './actions.js'
@@ -432,7 +431,6 @@ export async function serve(o: ServeOpts): Promise<Server> {
       id: topo.checks[i]?.id ?? String(i),
       ok: r.ok,
       detail: r.detail,
-      text: describeCheck(r),
     }))
   })
 

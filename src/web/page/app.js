@@ -229,8 +229,8 @@ async function layout(topo) {
       'elk.direction': 'DOWN',
       // links are drawn straight, centre to centre: elk's routing would be thrown away
       'elk.edgeRouting': 'POLYLINE',
-      'elk.spacing.nodeNode': '40',
-      'elk.layered.spacing.nodeNodeBetweenLayers': '90',
+      'elk.spacing.nodeNode': '70',
+      'elk.layered.spacing.nodeNodeBetweenLayers': '110',
     },
     children: [
       ...all.filter((n) => !inFan.has(n.id)).map(box),
@@ -354,15 +354,16 @@ function drawGraph(lay) {
     const g = s('g', { class: 'link', 'data-link': l.id }, gl)
     s('line', { class: 'hit', x1: pa.x, y1: pa.y, x2: pb.x, y2: pb.y }, g)
     s('line', { class: 'wire', x1: pa.x, y1: pa.y, x2: pb.x, y2: pb.y }, g)
-    const qa = along(pa, pb, Math.max(pa.w, pa.h) * 0.5 + 18, 0.4)
-    const qb = along(pb, pa, Math.max(pb.w, pb.h) * 0.5 + 18, 0.4)
+    const qa = along(pa, pb, pa.h * 0.5 + 16, 0.4)
+    const qb = along(pb, pa, pb.h * 0.5 + 16, 0.4)
     const mid = { x: (pa.x + pb.x) / 2, y: (pa.y + pb.y) / 2 }
-    // ends' names and addresses right of the line, the link's tag and rate left of it
+    // a node end's name and addresses beside it (a switch port's long name is in the details);
+    // the link's tag and rate on its middle
     const lbl = {
       a: s('text', { class: 'lbl end', x: qa.x + 6, y: qa.y + 3 }, g),
       b: s('text', { class: 'lbl end', x: qb.x + 6, y: qb.y + 3 }, g),
-      tag: s('text', { class: 'lbl tag', x: mid.x - 6, y: mid.y - 2 }, g),
-      rate: s('text', { class: 'lbl rate', x: mid.x - 6, y: mid.y + 10 }, g),
+      tag: s('text', { class: 'lbl tag', x: mid.x, y: mid.y - 3 }, g),
+      rate: s('text', { class: 'lbl rate', x: mid.x, y: mid.y + 10 }, g),
     }
     g.addEventListener('click', () => select('link', l.id))
     S.links.set(l.id, { link: l, g, lbl })
@@ -400,8 +401,9 @@ function drawLinkState(id) {
   const b = ifOf(link.b)
   g.dataset.state = isUp(a) && isUp(b) ? 'up' : 'down'
   const end = (e, i) => [e.ifname, ...shownAddrs(i)].join(' ')
-  lbl.a.textContent = end(link.a, a)
-  lbl.b.textContent = end(link.b, b)
+  const isSwitch = (e) => S.topo.switches.some((w) => w.name === e.node)
+  lbl.a.textContent = isSwitch(link.a) ? '' : end(link.a, a)
+  lbl.b.textContent = isSwitch(link.b) ? '' : end(link.b, b)
   const tag = (e, i) =>
     i?.ovs?.tag ??
     e.vlan ??
@@ -650,8 +652,8 @@ async function verify() {
       const li = document.querySelector(`#checks li[data-check="${CSS.escape(r.id)}"]`)
       if (!li) continue
       li.className = r.ok ? 'pass' : 'fail'
-      li.replaceChildren(r.text)
-      el('span', { class: 'detail', text: r.ok ? 'passed' : 'failed' }, li)
+      li.querySelector('.detail')?.remove()
+      el('span', { class: 'detail', text: `${r.ok ? 'passed' : 'FAILED'}: ${r.detail}` }, li)
     }
   } catch (e) {
     for (const li of document.querySelectorAll('#checks li.running')) li.className = ''
