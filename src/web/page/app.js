@@ -457,6 +457,8 @@ function tab(name) {
   for (const b of document.querySelectorAll('#side nav button'))
     b.classList.toggle('on', b.dataset.tab === name)
   for (const t of ['details', 'checks', 'explain']) $(`#tab-${t}`).hidden = t !== name
+  // a script reads better wide
+  $('#lab').classList.toggle('wide', name === 'explain')
   if (name === 'explain' && !$('#explain').textContent) loadExplain()
 }
 
@@ -489,7 +491,7 @@ function drawDetails() {
   if (!sel) return
   if (sel.type === 'link') {
     const l = S.links.get(sel.id).link
-    el('h3', { text: `Link ${l.id}: ${l.a.node}:${l.a.ifname} — ${l.b.node}:${l.b.ifname}` }, box)
+    el('h3', { text: `${l.id}: ${l.a.node}:${l.a.ifname} — ${l.b.node}:${l.b.ifname}` }, box)
     el('div', { id: 'live-details' }, box)
     linkActions(box, l)
   } else {
