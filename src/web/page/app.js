@@ -354,16 +354,22 @@ function drawGraph(lay) {
     const g = s('g', { class: 'link', 'data-link': l.id }, gl)
     s('line', { class: 'hit', x1: pa.x, y1: pa.y, x2: pb.x, y2: pb.y }, g)
     s('line', { class: 'wire', x1: pa.x, y1: pa.y, x2: pb.x, y2: pb.y }, g)
-    const qa = along(pa, pb, pa.h * 0.5 + 16, 0.4)
-    const qb = along(pb, pa, pb.h * 0.5 + 16, 0.4)
+    // a node end's name and addresses beside it (a switch port's long name is in the details),
+    // the link's tag and rate on its middle: right of a line that runs down, along a level one
+    const across = Math.abs(pb.x - pa.x) > 2 * Math.abs(pb.y - pa.y)
+    const gap = (p) => (across ? p.w : p.h) * 0.5 + (across ? 6 : 16)
+    const qa = along(pa, pb, gap(pa), 0.4)
+    const qb = along(pb, pa, gap(pb), 0.4)
     const mid = { x: (pa.x + pb.x) / 2, y: (pa.y + pb.y) / 2 }
-    // a node end's name and addresses beside it (a switch port's long name is in the details);
-    // the link's tag and rate on its middle
+    const endAt = (q, other) =>
+      across
+        ? { x: q.x, y: q.y - 6, 'text-anchor': other.x > q.x ? 'start' : 'end' }
+        : { x: q.x + 6, y: q.y + 3 }
     const lbl = {
-      a: s('text', { class: 'lbl end', x: qa.x + 6, y: qa.y + 3 }, g),
-      b: s('text', { class: 'lbl end', x: qb.x + 6, y: qb.y + 3 }, g),
-      tag: s('text', { class: 'lbl tag', x: mid.x, y: mid.y - 3 }, g),
-      rate: s('text', { class: 'lbl rate', x: mid.x, y: mid.y + 10 }, g),
+      a: s('text', { class: 'lbl end', ...endAt(qa, pb) }, g),
+      b: s('text', { class: 'lbl end', ...endAt(qb, pa) }, g),
+      tag: s('text', { class: 'lbl tag', x: mid.x, y: across ? mid.y + 14 : mid.y - 3 }, g),
+      rate: s('text', { class: 'lbl rate', x: mid.x, y: across ? mid.y + 26 : mid.y + 10 }, g),
     }
     g.addEventListener('click', () => select('link', l.id))
     S.links.set(l.id, { link: l, g, lbl })
