@@ -230,7 +230,7 @@ async function layout(topo) {
       // links are drawn straight, centre to centre: elk's routing would be thrown away
       'elk.edgeRouting': 'POLYLINE',
       'elk.spacing.nodeNode': '70',
-      'elk.layered.spacing.nodeNodeBetweenLayers': '110',
+      'elk.layered.spacing.nodeNodeBetweenLayers': '80',
     },
     children: [
       ...all.filter((n) => !inFan.has(n.id)).map(box),
