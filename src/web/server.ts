@@ -212,7 +212,8 @@ export async function serve(o: ServeOpts): Promise<Server> {
       )
     // A websocket, a POST, or anything a browser sends with an Origin: only from our own page.
     const origin = req.headers.origin
-    const mustHaveOrigin = req.method !== 'GET' || req.headers.upgrade !== undefined
+    const mustHaveOrigin =
+      (req.method !== 'GET' && req.method !== 'HEAD') || req.headers.upgrade !== undefined
     if ((origin !== undefined || mustHaveOrigin) && origin !== `http://${host}`)
       return refuse(
         reply,
