@@ -168,6 +168,24 @@ export class RtMonitor {
     return msgs.filter((m) => m.type === K.RTM_NEWLINK).map(withStats)
   }
 
+  /**
+   * The counters of every link, and nothing else decoded: what the live view reads every
+   * second of every namespace. Equivalent: `ip -s link show`.
+   */
+  async counters(): Promise<{ index: number; stats: LinkStats }[]> {
+    const msgs = await this.rtnl.exec(
+      { kind: 'link.show', ...(this.rtnl.nsName ? { ns: this.rtnl.nsName } : {}) },
+      () => this.rtnl.dump(W.getLinkStats()),
+      [],
+    )
+    const out: { index: number; stats: LinkStats }[] = []
+    for (const m of msgs) {
+      const stats = m.type === K.RTM_NEWLINK ? linkStats(m) : undefined
+      if (stats) out.push({ index: m.data.readInt32LE(4), stats })
+    }
+    return out
+  }
+
   /** Every qdisc. Equivalent: `tc qdisc show`. */
   qdiscs(): Promise<QdiscInfo[]> {
     return qdiscList(this.rtnl)

@@ -478,7 +478,7 @@ class Live implements LiveLab {
         if (w.mon.gone()) return this.unwatch(w)
         try {
           if (w.stale) await this.load(w, false)
-          else this.counters(w, await w.mon.links())
+          else this.counters(w, await w.mon.counters())
         } catch (err) {
           if (w.mon.gone()) this.unwatch(w)
           else if (!(err instanceof NsdnError)) throw err
@@ -489,11 +489,11 @@ class Live implements LiveLab {
     }
   }
 
-  private counters(w: NsWatch, links: LinkWithStats[]): void {
+  private counters(w: NsWatch, links: { index: number; stats: LinkStats }[]): void {
     const now = Date.now()
     for (const l of links) {
       const i = w.ifs.get(l.index)
-      if (!i || !l.stats) continue
+      if (!i) continue
       const prev = w.sample.get(l.index)
       w.sample.set(l.index, { at: now, stats: l.stats })
       const rates = prev ? ratesOf(prev.stats, l.stats, now - prev.at) : ZERO_RATES

@@ -61,6 +61,9 @@ function tcJson<T = { kind: string; options?: { rate?: number } }>(
   return (out.trim() ? JSON.parse(out) : []) as T[]
 }
 
+/** A login shell or tcpdump starting on a loaded machine. */
+const SLOW = 15_000
+
 const liveIfs = (ns: string): LiveIf[] => live.snapshot().ifs.filter((i) => i.ns === ns)
 const find = (ns: string, name: string): LiveIf | undefined =>
   live.snapshot().ifs.find((i) => i.ns === ns && i.name === name)
@@ -253,7 +256,7 @@ test('a terminal runs a login shell on a pty in the node namespace', async () =>
   let seen = ''
   t.onData((d) => (seen += d.toString()))
   t.write('readlink /proc/self/ns/net; ip -br addr; stty size; tty; ls /sys/class/net\n')
-  assert.ok(await eventually(() => /\/dev\/pts\/\d+/.test(seen)), seen)
+  assert.ok(await eventually(() => /\/dev\/pts\/\d+/.test(seen), SLOW), seen)
   t.resize(120, 40)
   t.write('stty size; exit 3\n')
   const { out, code } = await done
@@ -277,7 +280,7 @@ test('a terminal in the root namespace, killed: the shell goes', async () => {
   const self = `net:[${fs.statSync('/proc/self/ns/net').ino}]`
   let seen = ''
   t.onData((d) => (seen += d.toString()))
-  assert.ok(await eventually(() => seen.includes(self)), seen)
+  assert.ok(await eventually(() => seen.includes(self), SLOW), seen)
   t.kill()
   // SIGHUP, or the end of input that comes with it: either ends the shell
   const { code } = await done
