@@ -328,7 +328,8 @@ export async function serve(o: ServeOpts): Promise<Server> {
           const n = nodeOf(topo, req.params.node!)
           let term: Terminal
           try {
-            term = openTerminal({ ns: n.ns }, size)
+            // a container node's shell is the container's own (named like its netns)
+            term = openTerminal(n.kind === 'container' ? { container: n.ns } : { ns: n.ns }, size)
           } catch (e) {
             socket.send(JSON.stringify({ type: 'exit', code: null, message: (e as Error).message }))
             return socket.close()

@@ -254,7 +254,8 @@ async function typeIn(p: Page, line: string, want: string): Promise<void> {
   await p.waitForFunction(
     (w) => document.querySelector('#term .xterm-rows')?.textContent?.includes(w),
     want,
-    { timeout: 10_000 },
+    // a login shell on a loaded machine may take seconds to start
+    { timeout: 20_000 },
   )
 }
 
