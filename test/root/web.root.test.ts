@@ -300,6 +300,24 @@ test("a command typed in a node's shell runs in that node's namespace", async (t
   }
 })
 
+test('the lab list links every deployed lab; the explain tab shows the commands', async (t) => {
+  if (!browser) return t.skip(noBrowser)
+  const p = await browser.newPage()
+  try {
+    await p.goto(server.url)
+    await p.waitForSelector('#labs a[href="/lab/vlan"]')
+    assert.deepEqual(await p.locator('#labs a').allTextContents(), ['routers', 'vlan'])
+    await p.locator('#labs a[href="/lab/routers"]').click()
+    await p.waitForSelector('#status[data-state="live"]', { timeout: 30_000 })
+    await p.locator('nav button[data-tab="explain"]').click()
+    await p.waitForFunction(() =>
+      document.querySelector('#explain')?.textContent?.includes('ip netns add routers-h1'),
+    )
+  } finally {
+    await p.close()
+  }
+})
+
 test('a capture downloads as pcap; the verify button colours each check', async (t) => {
   if (!browser) return t.skip(noBrowser)
   const p = await open('vlan')
