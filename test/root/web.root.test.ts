@@ -118,6 +118,14 @@ function wsStatus(url: string, headers: Record<string, string>): Promise<number>
   })
 }
 
+/** Whether tc sees a tbf qdisc on the device. */
+function hasTbf(ns: string, dev: string): boolean {
+  const r = spawnSync('ip', ['netns', 'exec', ns, 'tc', '-j', 'qdisc', 'show', 'dev', dev], {
+    encoding: 'utf8',
+  })
+  return (JSON.parse(r.stdout) as { kind: string }[]).some((q) => q.kind === 'tbf')
+}
+
 async function snapshotOf(lab: string): Promise<LiveSnapshot> {
   const r = await page('GET', `/api/lab/${lab}`)
   assert.equal(r.status, 200, r.body.toString())
@@ -224,12 +232,7 @@ test('a rate set from the page is a tbf qdisc on the link; null removes it', asy
   const topo = (await snapshotOf('routers')).topo
   const l = topo.links.find((k) => k.a.node === 'h1' || k.b.node === 'h1')!
   const e = l.a.node === 'h1' ? l.a : l.b
-  const tbf = (): boolean =>
-    JSON.parse(
-      spawnSync('ip', ['netns', 'exec', e.ns, 'tc', '-j', 'qdisc', 'show', 'dev', e.ifname], {
-        encoding: 'utf8',
-      }).stdout,
-    ).some((q: { kind: string }) => q.kind === 'tbf')
+  const tbf = (): boolean => hasTbf(e.ns, e.ifname)
   const set = await page('POST', '/api/lab/routers/rate', { link: l.id, rate: '5mbit' })
   assert.equal(set.status, 200, set.body.toString())
   assert.equal(tbf(), true)
@@ -318,7 +321,7 @@ test('the lab list links every deployed lab; the explain tab shows the commands'
   }
 })
 
-test('a capture downloads as pcap; the verify button colours each check', async (t) => {
+test('a capture downloads as pcap, the rate form sets a limit, verify colours each check', async (t) => {
   if (!browser) return t.skip(noBrowser)
   const p = await open('vlan')
   try {
@@ -333,6 +336,24 @@ test('a capture downloads as pcap; the verify button colours each check', async 
     const magic = fs.readFileSync(file).subarray(0, 4).toString('hex')
     assert.ok(['d4c3b2a1', 'a1b2c3d4', '4d3cb2a1', 'a1b23c4d'].includes(magic), `magic ${magic}`)
     assert.match(dl.suggestedFilename(), /^vlan-.*\.pcap$/)
+
+    // the rate form: a limit on ns1's link, a bad rate said plainly, the limit cleared
+    const rate = async (value: string | null, want: RegExp): Promise<void> => {
+      if (value === null) await p.locator('#rate button[type="button"]').click()
+      else {
+        await p.locator('#rate input').fill(value)
+        await p.locator('#rate button[type="submit"]').click()
+      }
+      await p.waitForFunction(
+        (w) => new RegExp(w).test(document.querySelector('#rate-msg')?.textContent ?? ''),
+        want.source,
+      )
+    }
+    await rate('5mbit', /^limited to 5mbit$/)
+    assert.equal(hasTbf('vlan-ns1', 'eth1'), true)
+    await rate('fast', /invalid rate "fast"/)
+    await rate(null, /^limit removed$/)
+    assert.equal(hasTbf('vlan-ns1', 'eth1'), false)
 
     await p.locator('nav button[data-tab="checks"]').click()
     const [res] = await Promise.all([

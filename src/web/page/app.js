@@ -618,7 +618,7 @@ function linkActions(box, l) {
   const rate = el('input', { name: 'rate', placeholder: '10mbit', value: l.rate ?? '' }, r)
   el('button', { type: 'submit', text: 'Set' }, r)
   const clear = el('button', { type: 'button', text: 'Clear' }, r)
-  const msg = el('div', { class: 'hint' }, box)
+  const msg = el('div', { class: 'hint', id: 'rate-msg' }, box)
   const post = async (value) => {
     msg.textContent = 'applying…'
     msg.className = 'hint'
