@@ -22,6 +22,9 @@ const c = {
   ioctl: libc.func('int ioctl(int fd, unsigned long request, ...)'),
   flock: libc.func('int flock(int fd, int op)'),
   mkfifo: libc.func('int mkfifo(const char *path, unsigned int mode)'),
+  setsockopt: libc.func(
+    'int setsockopt(int fd, int level, int name, const void *value, unsigned int len)',
+  ),
 }
 
 export const CLONE = {
@@ -94,6 +97,13 @@ export function mount(
 
 export function umount2(target: string, flags = 0): void {
   check(`umount ${target}`, c.umount2(target, flags) as number)
+}
+
+/** Set an int socket option. Equivalent: `setsockopt(2)`. */
+export function setsockoptInt(fd: number, level: number, name: number, value: number): void {
+  const v = Buffer.alloc(4)
+  v.writeInt32LE(value)
+  check('setsockopt', c.setsockopt(fd, level, name, v, 4) as number)
 }
 
 export function mkfifo(file: string, mode: number): void {

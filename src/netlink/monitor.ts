@@ -7,13 +7,15 @@
  */
 import fs from 'node:fs'
 import { type NetlinkMessage, type NetlinkSocket, createNetlink } from 'netlink'
+import { NsdnError } from '../errors.js'
+import { setsockoptInt } from '../ffi/libc.js'
 import { NetNs, runInNetnsSync } from '../netns/netns.js'
 import { type Addr, toAddr } from './addr.js'
 import { type Link, toLink } from './link.js'
 import { type QdiscInfo, qdiscList } from './qdisc.js'
 import { type Route, toRoute } from './route.js'
 import { Rtnl } from './rtnl.js'
-import { decodeAttrs } from './wire/attr.js'
+import { decodeAttrs, strOf } from './wire/attr.js'
 import * as K from './wire/constants.js'
 import * as W from './wire/messages.js'
 import { RTM_DELQDISC, RTM_NEWQDISC, parseQdisc } from './wire/tc.js'
@@ -29,6 +31,51 @@ export const RTNLGRP = {
 } as const
 
 const IFLA_STATS64 = 23
+
+/** The events socket's receive buffer (root may go past net.core.rmem_max). */
+const DEFAULT_RCVBUF = 4 << 20
+
+const SOL_SOCKET = 1
+const SO_RCVBUFFORCE = 33
+const SOL_NETLINK = 270
+const NETLINK_NO_ENOBUFS = 5
+
+/** This process's socket fds, by inode. */
+function sockets(): Map<number, number> {
+  const out = new Map<number, number>()
+  for (const f of fs.readdirSync('/proc/self/fd').map(Number)) {
+    try {
+      const st = fs.fstatSync(f)
+      if (st.isSocket()) out.set(st.ino, f)
+    } catch {
+      // the directory's own fd, closed by now
+    }
+  }
+  return out
+}
+
+/**
+ * A full buffer makes the kernel report ENOBUFS as a socket error, which the netlink package
+ * cannot deliver (it aborts the process). So: a buffer past rmem_max, and no ENOBUFS (lost
+ * notifications are found by the caller's periodic check instead). The package does not give
+ * the socket's fd: it is the one socket `create` opened.
+ */
+function quietSocket(create: () => NetlinkSocket, bytes: number): NetlinkSocket {
+  const before = sockets()
+  const s = create()
+  const fd = [...sockets()].find(([ino]) => !before.has(ino))?.[1]
+  if (fd === undefined) {
+    s.close()
+    throw new NsdnError('E_INTERNAL', 'cannot find the fd of a new netlink socket')
+  }
+  try {
+    setsockoptInt(fd, SOL_SOCKET, SO_RCVBUFFORCE, bytes)
+  } catch {
+    s.setRecvBufferSize(bytes) // without CAP_NET_ADMIN: capped at rmem_max
+  }
+  setsockoptInt(fd, SOL_NETLINK, NETLINK_NO_ENOBUFS, 1)
+  return s
+}
 
 /** The counters of struct rtnl_link_stats64 the live view shows. */
 export interface LinkStats {
@@ -47,9 +94,20 @@ export interface LinkWithStats extends Link {
   stats: LinkStats | undefined
 }
 
+/** What the counters dump gives of each link: enough to tell a missed notification. */
+export interface LinkCounters {
+  index: number
+  name: string
+  up: boolean
+  stats: LinkStats
+}
+
 /** IFLA_STATS64 of an RTM_NEWLINK message, or undefined. Pure: unit-tested. */
 export function linkStats(m: NetlinkMessage): LinkStats | undefined {
-  const b = decodeAttrs(m.data.subarray(16)).get(IFLA_STATS64)
+  return statsOf(decodeAttrs(m.data.subarray(16)).get(IFLA_STATS64))
+}
+
+function statsOf(b: Buffer | undefined): LinkStats | undefined {
   if (!b || b.length < 64) return undefined
   const u = (i: number): number => Number(b.readBigUInt64LE(i * 8))
   return {
@@ -106,10 +164,7 @@ export function decodeEvents(msgs: readonly NetlinkMessage[]): RtEvent[] {
 export interface MonitorHandlers {
   /** The notifications of one read from the socket, in the kernel's order. */
   events(events: RtEvent[]): void
-  /**
-   * Notifications were lost (the socket's buffer overflowed, ENOBUFS): the state seen so far
-   * may be stale; dump again.
-   */
+  /** The socket failed: notifications may be lost, the state seen so far stale; dump again. */
   overrun(): void
 }
 
@@ -129,25 +184,18 @@ export class RtMonitor {
    * Join the groups in ns and start delivering. Subscribe first, then dump: what changes
    * between the two is in the notifications.
    */
-  static open(ns: NetNs, h: MonitorHandlers): RtMonitor {
-    const make = (): NetlinkSocket => {
-      const s = createNetlink(0)
-      for (const g of Object.values(RTNLGRP)) s.addMembership(g)
-      return s
-    }
+  static open(ns: NetNs, h: MonitorHandlers, o: { recvBufferBytes?: number } = {}): RtMonitor {
+    const make = (): NetlinkSocket =>
+      quietSocket(() => {
+        const s = createNetlink(0)
+        for (const g of Object.values(RTNLGRP)) s.addMembership(g)
+        return s
+      }, o.recvBufferBytes ?? DEFAULT_RCVBUF)
     const sock = ns.id === NetNs.current().id ? make() : runInNetnsSync(ns, make)
     sock.unref()
-    try {
-      // A burst (a lab of 250 hosts coming up) must not overflow the default buffer; the
-      // kernel caps this at net.core.rmem_max.
-      sock.setRecvBufferSize(4 << 20)
-    } catch {
-      // a smaller buffer only means an earlier overrun, which is handled
-    }
     sock.on('message', (msgs) => h.events(decodeEvents(msgs)))
-    sock.on('error', (err) => {
-      if (err.code === 'ENOBUFS') h.overrun()
-    })
+    // NETLINK_NO_ENOBUFS: no socket error is expected; one would be the package's to report
+    sock.on('error', () => h.overrun())
     let rtnl: Rtnl
     try {
       rtnl = Rtnl.open(ns)
@@ -172,16 +220,24 @@ export class RtMonitor {
    * The counters of every link, and nothing else decoded: what the live view reads every
    * second of every namespace. Equivalent: `ip -s link show`.
    */
-  async counters(): Promise<{ index: number; stats: LinkStats }[]> {
+  async counters(): Promise<LinkCounters[]> {
     const msgs = await this.rtnl.exec(
       { kind: 'link.show', ...(this.rtnl.nsName ? { ns: this.rtnl.nsName } : {}) },
       () => this.rtnl.dump(W.getLinkStats()),
       [],
     )
-    const out: { index: number; stats: LinkStats }[] = []
+    const out: LinkCounters[] = []
     for (const m of msgs) {
-      const stats = m.type === K.RTM_NEWLINK ? linkStats(m) : undefined
-      if (stats) out.push({ index: m.data.readInt32LE(4), stats })
+      if (m.type !== K.RTM_NEWLINK) continue
+      const a = decodeAttrs(m.data.subarray(16))
+      const stats = statsOf(a.get(IFLA_STATS64))
+      if (stats)
+        out.push({
+          index: m.data.readInt32LE(4),
+          name: strOf(a.get(K.IFLA_IFNAME)) ?? '',
+          up: (m.data.readUInt32LE(8) & K.IFF_UP) !== 0,
+          stats,
+        })
     }
     return out
   }

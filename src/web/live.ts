@@ -9,7 +9,13 @@
  */
 import { NsdnError, isCode } from '../errors.js'
 import { addrList } from '../netlink/addr.js'
-import { type LinkStats, type LinkWithStats, RtMonitor, type RtEvent } from '../netlink/monitor.js'
+import {
+  type LinkCounters,
+  type LinkStats,
+  type LinkWithStats,
+  RtMonitor,
+  type RtEvent,
+} from '../netlink/monitor.js'
 import type { QdiscInfo } from '../netlink/qdisc.js'
 import { type Route, routeList } from '../netlink/route.js'
 import { NetNs } from '../netns/netns.js'
@@ -215,6 +221,7 @@ class Live implements LiveLab {
     private readonly rootDevs: Set<string>,
     private readonly ovsBridges: Set<string>,
     private readonly rateMs: number,
+    private readonly recvBufferBytes: number | undefined,
   ) {}
 
   async start(nsNames: string[]): Promise<void> {
@@ -239,10 +246,11 @@ class Live implements LiveLab {
           early: [],
           stale: false,
         }
-        w.mon = RtMonitor.open(handle, {
-          events: (evs) => this.onEvents(w, evs),
-          overrun: () => this.overrun(w),
-        })
+        w.mon = RtMonitor.open(
+          handle,
+          { events: (evs) => this.onEvents(w, evs), overrun: () => this.overrun(w) },
+          this.recvBufferBytes === undefined ? {} : { recvBufferBytes: this.recvBufferBytes },
+        )
         this.watches.set(ns, w)
       } finally {
         handle.close()
@@ -416,7 +424,7 @@ class Live implements LiveLab {
     if (ovsTouched && this.ovsBridges.size) this.soonOvs()
   }
 
-  /** Notifications were lost: dump the namespace again and send what differs. */
+  /** The socket failed: at the next tick, dump the namespace again and send what differs. */
   private overrun(w: NsWatch): void {
     if (this.closed || w.early) return
     w.stale = true
@@ -489,8 +497,18 @@ class Live implements LiveLab {
     }
   }
 
-  private counters(w: NsWatch, links: { index: number; stats: LinkStats }[]): void {
+  private counters(w: NsWatch, links: LinkCounters[]): void {
     const now = Date.now()
+    // A notification the socket's buffer could not take is lost without a word
+    // (NETLINK_NO_ENOBUFS): a link missed, or missed going, or up/down, means dump again.
+    if (
+      links.filter((l) => this.shown(w, l.name)).length !== w.ifs.size ||
+      links.some((l) => {
+        const i = w.ifs.get(l.index)
+        return i ? i.up !== l.up || i.name !== l.name : this.shown(w, l.name)
+      })
+    )
+      w.stale = true
     for (const l of links) {
       const i = w.ifs.get(l.index)
       if (!i) continue
@@ -611,11 +629,22 @@ async function readOvsPorts(
   return out
 }
 
+export interface LiveOpts {
+  /** How often counters are read, ms (100 or more; default 1000). */
+  rateMs?: number
+  /**
+   * Receive buffer of each namespace's notification socket, bytes (default 4 MiB, capped by
+   * net.core.rmem_max). Notifications that overflow it are not lost for the page: the
+   * namespace is dumped again.
+   */
+  recvBufferBytes?: number
+}
+
 /**
  * Watch the deployed lab called labName. E_NOT_FOUND when no such lab is deployed. Close it:
  * it holds two netlink sockets per namespace of the lab.
  */
-export async function openLive(labName: string, o: { rateMs?: number } = {}): Promise<LiveLab> {
+export async function openLive(labName: string, o: LiveOpts = {}): Promise<LiveLab> {
   const lab = recordedLab(labName)
   const rateMs = o.rateMs ?? 1000
   if (!Number.isInteger(rateMs) || rateMs < 100)
@@ -627,6 +656,7 @@ export async function openLive(labName: string, o: { rateMs?: number } = {}): Pr
     rootDevices(lab),
     new Set(lab.switches.filter((s) => s.kind === 'ovs').map((s) => s.dev)),
     rateMs,
+    o.recvBufferBytes,
   )
   const nss = ['', ...new Set(lab.nodes.flatMap((n) => (n.ns ? [n.ns] : [])))]
   try {

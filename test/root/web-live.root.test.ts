@@ -485,3 +485,31 @@ test('OVS ports show their bridge and VLAN tag, and a tag changed by hand', asyn
     await destroy('vlan')
   }
 })
+
+/** Drops counted by the kernel on the netlink sockets of namespace ns (/proc/net/netlink). */
+function netlinkDrops(ns: string): number {
+  const out = execFileSync('ip', ['netns', 'exec', ns, 'cat', '/proc/net/netlink'], {
+    encoding: 'utf8',
+  })
+  const [head, ...rows] = out.trim().split('\n')
+  const col = head!.trim().split(/\s+/).indexOf('Drops')
+  return rows.reduce((n, r) => n + Number(r.trim().split(/\s+/)[col] ?? 0), 0)
+}
+
+test('notifications lost to a full socket buffer: no crash, the namespace is read again', async () => {
+  const small = await openLive(LAB, { rateMs: 200, recvBufferBytes: 2048 })
+  const veths = Array.from({ length: 40 }, (_, i) => `link add fa${i} type veth peer name fb${i}`)
+  try {
+    const drops = netlinkDrops('brpair-h2')
+    execFileSync('ip', ['-n', 'brpair-h2', '-batch', '-'], { input: veths.join('\n') + '\n' })
+    assert.ok(netlinkDrops('brpair-h2') > drops, 'the kernel dropped notifications')
+    const count = (): number =>
+      small.snapshot().ifs.filter((i) => i.ns === 'brpair-h2' && /^f[ab]\d+$/.test(i.name)).length
+    assert.ok(await eventually(() => count() === 80), `${count()} of the 80 new links`)
+  } finally {
+    await small.close()
+    execFileSync('ip', ['-n', 'brpair-h2', '-batch', '-'], {
+      input: veths.map((_, i) => `link del fa${i}`).join('\n') + '\n',
+    })
+  }
+})
