@@ -11,6 +11,7 @@
  */
 import crypto from 'node:crypto'
 import fs from 'node:fs'
+import os from 'node:os'
 import path from 'node:path'
 import type { Readable } from 'node:stream'
 import websocket from '@fastify/websocket'
@@ -457,7 +458,13 @@ export async function serve(o: ServeOpts): Promise<Server> {
   }
   const addr = app.server.address()
   port = typeof addr === 'object' && addr ? addr.port : o.port
-  const host = listen.includes(':') ? `[${listen}]` : listen
+  // a server on every address is reached by the machine's name (browsers refuse 0.0.0.0)
+  const host =
+    listen === '0.0.0.0' || listen === '::'
+      ? os.hostname()
+      : listen.includes(':')
+        ? `[${listen}]`
+        : listen
   const origin = `http://${host}:${port}`
   const where = o.lab ? `/lab/${encodeURIComponent(o.lab)}` : '/'
   return {

@@ -137,6 +137,19 @@ test('the URL printed carries a random token and points at 127.0.0.1', () => {
   assert.equal(server.origin, `http://127.0.0.1:${server.port}`)
 })
 
+test('a server on every address prints the machine name; it still wants the token', async () => {
+  const all = await serve({ port: 0, listen: '0.0.0.0' })
+  try {
+    assert.match(all.url, new RegExp(`^http://${os.hostname()}:${all.port}/\\?token=[0-9a-f]{48}$`))
+    const r = await new Promise<number>((res, rej) =>
+      http.get(`http://127.0.0.1:${all.port}/api/labs`, (m) => res(m.statusCode!)).on('error', rej),
+    )
+    assert.equal(r, 403)
+  } finally {
+    await all.close()
+  }
+})
+
 test('no token, a wrong one, or a foreign Host: 403 with the reason in plain text', async () => {
   for (const url of ['/', '/api/labs', '/lab/routers', '/static/app.js', '/api/lab/routers']) {
     const r = await req('GET', url)
