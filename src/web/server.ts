@@ -290,6 +290,9 @@ export async function serve(o: ServeOpts): Promise<Server> {
       const send = (m: unknown): void => {
         if (socket.readyState === socket.OPEN) socket.send(JSON.stringify(m))
       }
+      // the recorded topology first: the page lays it out while the live view opens (seconds
+      // on a big lab), then colours it from the snapshot
+      send({ type: 'topo', topo: topo(recordedLab(name)) })
       const live = lives.acquire(name)
       socket.on('close', () => {
         gone = true

@@ -731,11 +731,16 @@ async function openLab(name) {
 function connect() {
   status('connecting…', 'connecting')
   const ws = new WebSocket(`ws://${location.host}/api/lab/${encodeURIComponent(S.name)}/live`)
-  ws.onmessage = async (e) => {
+  // one message at a time: a snapshot or a batch waits for the layout of the topology
+  let queue = Promise.resolve()
+  ws.onmessage = (e) => {
     const m = JSON.parse(e.data)
-    if (m.type === 'snapshot') await onSnapshot(m)
-    else if (m.type === 'batch') onBatch(m.changes)
-    else if (m.type === 'error') status(m.message, 'closed')
+    queue = queue.then(async () => {
+      if (m.type === 'topo') await onTopo(m.topo)
+      else if (m.type === 'snapshot') await onSnapshot(m)
+      else if (m.type === 'batch') onBatch(m.changes)
+      else if (m.type === 'error') status(m.message, 'closed')
+    })
   }
   ws.onclose = () => {
     status('disconnected from nsdn lab serve; retrying…', 'closed')
@@ -743,9 +748,19 @@ function connect() {
   }
 }
 
+/** Lay out and draw a topology unless it is the one drawn (a reconnect); true when drawn anew. */
+async function onTopo(topo) {
+  if (S.topo && JSON.stringify(S.topo) === JSON.stringify(topo)) return false
+  S.topo = topo
+  status('laying out…', 'connecting')
+  drawGraph(await layout(topo))
+  drawChecks()
+  $('#status').dataset.layoutMs = String(S.layoutMs)
+  status(`layout ${S.layoutMs} ms (elk) · reading the kernel's state…`)
+  return true
+}
+
 async function onSnapshot(m) {
-  const same = S.topo && JSON.stringify(S.topo) === JSON.stringify(m.topo)
-  S.topo = m.topo
   S.ifs.clear()
   S.names.clear()
   S.routes.clear()
@@ -754,18 +769,14 @@ async function onSnapshot(m) {
     if (!S.routes.has(r.ns)) S.routes.set(r.ns, [])
     S.routes.get(r.ns).push(r)
   }
-  if (!same) {
-    status('laying out…', 'connecting')
-    drawGraph(await layout(m.topo))
-    drawChecks()
-  } else {
+  // drawn anew: drawGraph coloured it from the state above; else colour what is drawn
+  if (!(await onTopo(m.topo))) {
     for (const id of S.links.keys()) drawLinkState(id)
     for (const id of S.nodes.keys()) drawNodeState(id)
   }
   S.dirty.links.clear()
   S.dirty.rates.clear()
   S.dirty.nodes.clear()
-  $('#status').dataset.layoutMs = String(S.layoutMs)
   status('', 'live')
   statusLine()
   if (S.selected) drawDetails()
