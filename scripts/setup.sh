@@ -16,6 +16,9 @@ want tcpdump
 # cc builds the CNI plugin shim and nsdn-init; busybox-static is the test image of the runtime
 # and of podman (CNI backend), the real client of the CNI root test.
 for p in gcc libc6-dev podman crun conmon busybox-static; do want "$p"; done
+# chromium: the browser the web view's tests drive (playwright-core, no browser download);
+# curl: the lab serve help examples are checked with it
+want chromium; want curl
 if [ "${1:-}" = bench ]; then for p in python3-pyroute2 mininet bridge-utils; do want "$p"; done; fi
 # the runtime benchmark's anchor: LXC with its busybox template
 if [ "${1:-}" = bench ]; then for p in lxc liblxc-common; do want "$p"; done; fi

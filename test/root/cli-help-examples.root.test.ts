@@ -204,6 +204,7 @@ const SETUP: Record<string, string[]> = {
   'lab verify': vlan,
   'lab graph': vlan,
   'lab explain': labYaml,
+  'lab serve': [...vlan, 'ip link set lo up'],
 }
 
 /** Shell lines run after a page's examples (whatever they left; `|| true`: maybe gone). */
@@ -242,6 +243,7 @@ const CLEANUP: Record<string, string[]> = Object.fromEntries([
     'lab exec',
     'lab verify',
     'lab graph',
+    'lab serve',
   ].map((p) => [p, labs]),
 ])
 
@@ -258,6 +260,15 @@ const AFTER: Record<string, [string, RegExp]> = {
     'for i in $(seq 100); do [ -S /run/nsdn/cni.sock ] && break; sleep 0.1; done; ' +
       '[ -S /run/nsdn/cni.sock ] && echo listening',
     /^listening$/,
+  ],
+  // `nsdn lab serve ... &` returns at once: it must answer 403 without the token, and let the
+  // printed URL in (303 to the page, the token moved to a cookie)
+  'lab serve': [
+    "for i in $(seq 100); do grep -q 'token=' 0.out && break; sleep 0.1; done; " +
+      "no=$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:8280/); " +
+      "yes=$(curl -s -o /dev/null -w '%{http_code}' \"$(grep -o 'http://[^ ]*' 0.out)\"); " +
+      'echo "$no $yes"',
+    /^403 303$/,
   ],
 }
 

@@ -10,6 +10,7 @@ import { NsdnError } from '../../errors.js'
 import { opMode } from '../../op.js'
 import { examples, globals, needsRoot } from '../context.js'
 import { printJson, printTable } from '../output.js'
+import { register as registerServe } from './lab-serve.js'
 
 const engine = (): Promise<typeof import('../../lab/deploy.js')> => import('../../lab/deploy.js')
 const err = (line: string): void => void process.stderr.write(line + '\n')
@@ -324,4 +325,5 @@ export function register(program: Command): void {
     'nsdn lab explain scenarios/01-netns-veth.yaml',
     'nsdn lab explain lab.yaml | sudo bash',
   )
+  registerServe(lab)
 }
