@@ -161,14 +161,16 @@ function rmdirParents(dir: string): void {
 
 /**
  * Build a group, again if a concurrent rmdirParents (another container's rm) took a parent away
- * between our mkdir and what follows (ENOENT): a bounded number of times.
+ * between our mkdir and what follows (ENOENT, ENODEV): a bounded number of times.
  */
 function retryOnGone(build: () => void): void {
   for (let i = 0; ; i++) {
     try {
       return build()
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || i >= 20) throw err
+      const code = (err as NodeJS.ErrnoException).code
+      // ENODEV: a file of a group that went while we had it open
+      if ((code !== 'ENOENT' && code !== 'ENODEV') || i >= 20) throw err
     }
   }
 }
