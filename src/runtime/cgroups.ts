@@ -161,14 +161,16 @@ function rmdirParents(dir: string): void {
 
 /**
  * Build a group, again if a concurrent rmdirParents (another container's rm) took a parent away
- * between our mkdir and what follows (ENOENT): a bounded number of times.
+ * between our mkdir and what follows (ENOENT, ENODEV): a bounded number of times.
  */
 function retryOnGone(build: () => void): void {
   for (let i = 0; ; i++) {
     try {
       return build()
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || i >= 20) throw err
+      const code = (err as NodeJS.ErrnoException).code
+      // ENODEV: a file of a group that went while we had it open
+      if ((code !== 'ENOENT' && code !== 'ENODEV') || i >= 20) throw err
     }
   }
 }
@@ -346,25 +348,30 @@ export class CgroupV2 implements Cgroup {
 
 /**
  * A v1 cpuset group's cpus and mems: `want`'s value where given, else what it has, else (empty:
- * just made, here or by another creator) its parent's. Printed always, written only where empty,
- * so a paste of --explain seeds a parent that nsdn found seeded already.
+ * just made, here or by another creator) its parent's, seeding an empty parent first (another
+ * creator may have made it again meanwhile). Printed always, written only where empty, so a
+ * paste of --explain seeds a parent that nsdn found seeded already.
  */
 function seedCpuset(dir: string, want: Record<string, string | undefined> = {}): void {
   for (const k of ['cpuset.cpus', 'cpuset.mems']) {
-    const file = path.join(dir, k)
     const v = want[k]
-    if (v !== undefined) {
-      write(file, v)
-      continue
-    }
-    const now = fs.readFileSync(file, 'utf8').trim()
-    const value = now || fs.readFileSync(path.join(path.dirname(dir), k), 'utf8').trim()
-    runOpSync(
-      { kind: 'fs.write', path: file, value },
-      () => void (now === '' && fs.writeFileSync(file, value)),
-      undefined,
-    )
+    if (v !== undefined) write(path.join(dir, k), v)
+    else cpusetValue(dir, k, true)
   }
+}
+
+/** The value of cpuset file `k` of `dir`, seeded from the parents where empty. */
+function cpusetValue(dir: string, k: string, print = false): string {
+  const file = path.join(dir, k)
+  const now = fs.readFileSync(file, 'utf8').trim()
+  if (now && !print) return now
+  const value = now || cpusetValue(path.dirname(dir), k) // the root's is never empty
+  runOpSync(
+    { kind: 'fs.write', path: file, value },
+    () => void (now === '' && fs.writeFileSync(file, value)),
+    undefined,
+  )
+  return value
 }
 
 /** Freeze, SIGKILL every task, thaw: no fork can slip between listing and killing. */

@@ -259,14 +259,19 @@ const LIMIT_FLAGS: Record<string, string> = {
  * setsid -f, output to the log; the lines after it wait for the named netns.
  */
 function formatContainer(o: Extract<Op, { kind: 'container' }>): string {
-  const map = (m: string | undefined): string => {
-    const [inner, outer, count] = (m ?? '').split(' ')
-    return `${outer},${inner},${count}`
-  }
+  // one option per map line: "INNER OUTER COUNT" -> OUTER,INNER,COUNT
+  const map = (opt: string, m: string | undefined): string =>
+    (m ?? '')
+      .split('\n')
+      .map((l) => {
+        const [inner, outer, count] = l.split(' ')
+        return `${opt}=${outer},${inner},${count}`
+      })
+      .join(' ')
   const ns = o.ns.map((n) => {
     if (n === 'net' && o.netnsFile) return `--net=${q(o.netnsFile)}`
     if (n === 'user' && o.uidMap)
-      return `--user --map-users=${map(o.uidMap)} --map-groups=${map(o.gidMap)}`
+      return `--user ${map('--map-users', o.uidMap)} ${map('--map-groups', o.gidMap)}`
     return `--${n}`
   })
   const out: string[] = [

@@ -105,6 +105,12 @@ test('a fork bomb stops at pids.max', { skip: noV1 }, async () => {
   assert.ok(p.limitHits > 0, 'forks were refused (pids.events max)')
   assert.equal(rt.info('bomb').status, 'running', 'the container itself survives')
   await rt.remove('bomb', { force: true })
+  // init starts exec'd commands: with init and its payload at pids.max its fork fails, and
+  // that refuses the exec without ending init
+  await rt.run({ name: 'full', image: 'bb', limits: { pids: 2 }, command: ['sleep', '1000'] })
+  assert.equal((await execOut('full', ['true'])).code, 126, 'exec refused: init could not fork')
+  assert.equal(rt.info('full').status, 'running', 'init lives on')
+  await rt.remove('full', { force: true })
 })
 
 test(
