@@ -107,10 +107,3 @@ export async function deploy(lab: Lab, o: DeployOpts = {}): Promise<DeployResult
   if (!opMode.dryRun) markComplete(meta)
   return result
 }
-
-/** Destroy a deployed lab from its record. */
-export async function destroy(name: string): Promise<void> {
-  const rec = mustReadLab(name)
-  await undo(rec.created, name)
-  forget(name)
-}

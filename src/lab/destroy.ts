@@ -15,10 +15,17 @@ import { ovsClient, ovsStatus, ovsStop } from '../ovs/daemon.js'
 import { sysctlGet, sysctlSet } from '../sysctl.js'
 import { nftRun } from './apply.js'
 import type { Created } from './plan.js'
-import { listLabs, readLab } from './state.js'
+import { forget, listLabs, mustReadLab, readLab } from './state.js'
 
 const why = (text: string): void => {
   if (opMode.explain || opMode.dryRun) opMode.write(`# ${text}`)
+}
+
+/** Destroy a deployed lab from its record. */
+export async function destroy(name: string): Promise<void> {
+  const rec = mustReadLab(name)
+  await undo(rec.created, name)
+  forget(name)
 }
 
 /** Remove everything in `created`; `self` is the lab's name (other labs may share the OVS). */

@@ -3,8 +3,9 @@
  * Each mutating function is one Op through Rtnl.exec; its doc names the iproute2 equivalent.
  * @module
  */
-import { rt } from 'netlink'
-import type { NetlinkMessage } from 'netlink'
+// the rt part only: the package's index loads every family (nl80211, wireguard...)
+import * as rt from 'netlink/dist/rt/structs'
+import type { NetlinkMessage } from 'netlink/dist/structs'
 import { KernelFeatureError, NsdnError, isCode } from '../errors.js'
 import type { NetNs } from '../netns/netns.js'
 import type { VxlanOpts } from '../op.js'
