@@ -90,7 +90,8 @@ export async function undo(created: readonly Created[], self: string): Promise<v
 /**
  * Wait until the kernel has removed these devices (it destroys namespaces asynchronously, the
  * last deleted last): a cheap lookup of the last one first, then one full list to confirm (a
- * dump of every link, repeated, would compete with the kernel's own cleanup).
+ * dump of every link, repeated, would compete with the kernel's own cleanup; so would a lookup
+ * every millisecond, which on a busy machine takes the CPU from the kernel's cleanup worker).
  */
 async function vanish(root: Rtnl, names: string[]): Promise<void> {
   const last = names.at(-1)
@@ -98,7 +99,7 @@ async function vanish(root: Rtnl, names: string[]): Promise<void> {
   const want = new Set(names)
   const end = Date.now() + 60_000
   const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
-  while (Date.now() < end && (await tryLinkByName(root, last))) await sleep(1)
+  while (Date.now() < end && (await tryLinkByName(root, last))) await sleep(4)
   while (Date.now() < end && (await linkList(root)).some((l) => want.has(l.name))) await sleep(5)
 }
 
