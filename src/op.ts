@@ -128,6 +128,8 @@ export type Op =
   | { kind: 'sandbox'; argv: string[] }
   /** A token bucket on DEV's egress: rate in bit/s, burst in bytes, latency in ms. */
   | { kind: 'tc.qdisc.tbf'; ns?: string; dev: string; rate: number; burst: number; latency: number }
+  /** The root qdisc of dev removed (a rate limit lifted). */
+  | { kind: 'tc.qdisc.del'; ns?: string; dev: string }
   | { kind: 'nft.show'; argv: string[] }
   /** An ovs-vsctl call that only reads (list, find, list-br): runs under --dry-run. */
   | { kind: 'ovs.vsctl.show'; argv: string[] }

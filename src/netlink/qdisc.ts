@@ -7,7 +7,7 @@ import type { Op } from '../op.js'
 import type { LinkRef } from './link.js'
 import { linkByName } from './link.js'
 import type { Rtnl } from './rtnl.js'
-import { netemQdisc, tbfQdisc } from './wire/tc.js'
+import { delRootQdisc, netemQdisc, tbfQdisc } from './wire/tc.js'
 
 /** Kernel ticks per microsecond, as tc reads them from /proc/net/psched. */
 function tickInUsec(): number {
@@ -49,6 +49,13 @@ export async function qdiscAddTbf(h: Rtnl, dev: LinkRef, o: TbfOpts): Promise<vo
     tickInUsec: tickInUsec(),
   })
   await h.exec(op, () => h.request(req).then(() => undefined), undefined)
+}
+
+/** Equivalent: `tc qdisc del dev DEV root`. */
+export async function qdiscDelRoot(h: Rtnl, dev: LinkRef): Promise<void> {
+  const l = typeof dev === 'string' ? await linkByName(h, dev) : dev
+  const op: Op = { kind: 'tc.qdisc.del', ...(h.nsName ? { ns: h.nsName } : {}), dev: l.name }
+  await h.exec(op, () => h.request(delRootQdisc(l.index)).then(() => undefined), undefined)
 }
 
 /** The netem probe's request on lo (for features.ts). */

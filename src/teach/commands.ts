@@ -180,6 +180,7 @@ const formatters: { [K in Op['kind']]: (op: Extract<Op, { kind: K }>) => string 
   'tc.qdisc.tbf': (o) =>
     `tc${o.ns ? ` -n ${q(o.ns)}` : ''} qdisc add dev ${q(o.dev)} root tbf rate ${tcRate(o.rate)} ` +
     `burst ${o.burst} latency ${o.latency}ms`,
+  'tc.qdisc.del': (o) => `tc${o.ns ? ` -n ${q(o.ns)}` : ''} qdisc del dev ${q(o.dev)} root`,
   'nft.show': (o) => `nft ${quoteArgv(o.argv)}`,
   'ovs.vsctl.show': (o) => `ovs-vsctl ${quoteArgv(o.argv)}`,
   'ethtool.features': (o) =>

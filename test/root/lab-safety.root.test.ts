@@ -204,7 +204,7 @@ test('a changed file is reconciled; destroy works from the record when the file 
     PAIR('chg').replace('10.5.0.2/24', '10.5.0.3/24').replace('to: b', 'to: 10.5.0.3'),
   )
   const r = nsdn('lab', 'deploy', f)
-  assert.match(r.stdout, /rebuilt, ready/)
+  assert.match(r.stdout, /reconciled, ready/)
   assert.ok(ping('10.5.0.3', 'chg-a'))
   assert.equal(nsdn('lab', 'verify', 'chg').status, 0)
   fs.rmSync(f)

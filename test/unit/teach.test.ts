@@ -271,6 +271,9 @@ const golden: { [K in OpKind]: [Extract<Op, { kind: K }>, string][] } = {
       'tc -n h1 qdisc add dev eth0 root tbf rate 500kbit burst 1600 latency 50ms',
     ],
   ],
+  'tc.qdisc.del': [
+    [{ kind: 'tc.qdisc.del', ns: 'h1', dev: 'eth0' }, 'tc -n h1 qdisc del dev eth0 root'],
+  ],
   'nft.show': [[{ kind: 'nft.show', argv: ['-j', 'list', 'ruleset'] }, 'nft -j list ruleset']],
   'ovs.daemon': [
     [

@@ -1,6 +1,6 @@
 /**
- * Traffic control requests (RTM_NEWQDISC): tbf, the token bucket a lab's rate limits use, and a
- * minimal netem (only to probe for it). Encoded as `tc` (iproute2 6.1) sends them, rate table
+ * Traffic control requests (RTM_NEWQDISC, RTM_DELQDISC): tbf, the token bucket a lab's rate
+ * limits use, its removal, and a minimal netem (only to probe for it). Encoded as `tc` (iproute2 6.1) sends them, rate table
  * included, so the golden test compares them byte for byte.
  * @module
  */
@@ -9,6 +9,7 @@ import * as K from './constants.js'
 import type { Request } from './messages.js'
 
 const RTM_NEWQDISC = 36
+const RTM_DELQDISC = 37
 const TCA_KIND = 1
 const TCA_OPTIONS = 2
 const TCA_TBF_PARMS = 1
@@ -92,4 +93,9 @@ export function netemQdisc(index: number): Request {
       encodeAttrs([strz(TCA_KIND, 'netem'), raw(TCA_OPTIONS, qopt)]),
     ]),
   }
+}
+
+/** Equivalent: `tc qdisc del dev DEV root` (the device falls back to its default qdisc). */
+export function delRootQdisc(index: number): Request {
+  return { type: RTM_DELQDISC, flags: 0, body: tcmsg(index) }
 }
