@@ -170,7 +170,8 @@ checks:
       /ip saddr 10\.9\.0\.0\/24 oifname "up0" masquerade/,
     )
     assert.deepEqual(uplink(), before, 'the uplink is untouched')
-    assert.equal(nsdn('lab', 'destroy', 'up').status, 0)
+    const dd = nsdn('lab', 'destroy', 'up')
+    assert.equal(dd.status, 0, dd.stderr)
     assert.equal(fs.readFileSync(fwd, 'utf8').trim(), '0', 'forwarding as it was')
     assert.equal(
       spawnSync('nft', ['list', 'table', 'ip', 'nsdn-up']).status,
