@@ -6,7 +6,7 @@
  * started it and no other lab uses it.
  * @module
  */
-import { errorMessage, ignoreNotFound } from '../errors.js'
+import { errorMessage, ignoreNotFound, isCode } from '../errors.js'
 import { linkDel, linkList, tryLinkByName } from '../netlink/link.js'
 import { Rtnl } from '../netlink/rtnl.js'
 import { NetNs } from '../netns/netns.js'
@@ -100,7 +100,16 @@ async function vanish(root: Rtnl, names: string[]): Promise<void> {
   const end = Date.now() + 60_000
   const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
   while (Date.now() < end && (await tryLinkByName(root, last))) await sleep(4)
-  while (Date.now() < end && (await linkList(root)).some((l) => want.has(l.name))) await sleep(5)
+  // The kernel is removing links meanwhile: a dump it keeps interrupting means "not yet".
+  const left = (): Promise<boolean> =>
+    linkList(root).then(
+      (ls) => ls.some((l) => want.has(l.name)),
+      (err: unknown) => {
+        if (isCode(err, 'E_TRY_AGAIN')) return true
+        throw err
+      },
+    )
+  while (Date.now() < end && (await left())) await sleep(5)
 }
 
 /** nft's answer when the table is gone already. */
