@@ -97,7 +97,8 @@ function main(): void {
   if (!verified) process.stderr.write(v.stdout + v.stderr)
   const t2 = t()
   if (method === 'nsdn-lab') {
-    if (node(['lab', 'destroy', name]).status !== 0) errs++
+    const d = node(['lab', 'destroy', name])
+    if (d.status !== 0) errs++, process.stderr.write(d.stderr)
   } else {
     if (bash(method === 'ip' ? teardownScript(script) : batchify(teardownScript(script))) !== 0)
       errs++

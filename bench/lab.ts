@@ -96,6 +96,8 @@ export async function labMain(argv: string[]): Promise<number> {
     if (!rows.has(k)) rows.set(k, { topology, method, create: [], teardown: [], failures: [] })
     return rows.get(k)!
   }
+  // the 1-minute load when each topology starts: the table says how busy the machine was
+  const loads: number[] = []
   const wanted = values.methods ? values.methods.split(',') : [...METHODS]
   const anchors = METHODS.filter((m) => wanted.includes(m) && !missing(m)) as Method[]
   for (const m of METHODS)
@@ -111,6 +113,7 @@ export async function labMain(argv: string[]): Promise<number> {
     for (const n of ns) {
       const topo = `star ${n}`
       const file = path.join(SCENARIOS, `star-${n}.yaml`)
+      loads.push(os.loadavg()[0]!)
       process.stderr.write(`[run ${run}/${runs}] ${topo} (load ${os.loadavg()[0]!.toFixed(1)})\n`)
       const s = await labRun('nsdn-lab', file, run)
       note('nsdn lab', s)
@@ -129,6 +132,7 @@ export async function labMain(argv: string[]): Promise<number> {
     }
     if (chain > 0) {
       const topo = `chain ${chain}`
+      loads.push(os.loadavg()[0]!)
       process.stderr.write(`[run ${run}/${runs}] ${topo} (load ${os.loadavg()[0]!.toFixed(1)})\n`)
       for (const m of LAB_METHODS) {
         const s = await labRun(m, chainFile, run)
@@ -167,8 +171,20 @@ export async function labMain(argv: string[]): Promise<number> {
     process.stdout.write(JSON.stringify(out, null, 2) + '\n')
     return 0
   }
+  const at = (topology: string, method: string): (typeof out)[number] | undefined =>
+    out.find((r) => r.topology === topology && r.method === method)
+  const ratio = (x: number | null | undefined, y: number | null | undefined): string =>
+    x && y ? `${(x / y).toFixed(1)}x` : '–'
+  const lab250 = at('star 250', 'nsdn lab (CLI)')
+  const targets = [
+    `Targets: star 250 deploy ${ratio(at('star 250', 'ip-batch')?.deploy_s, lab250?.deploy_s)} ` +
+      `faster than ip -batch (>= 2.3x), destroy ${ratio(at('star 250', 'mininet')?.destroy_s, lab250?.destroy_s)} ` +
+      `faster than Mininet (>= 20x); star 1000 deploy ${f(at('star 1000', 'nsdn lab (CLI)')?.deploy_s ?? null, 2)} s (< 4 s).`,
+  ]
+  const lo = Math.min(...loads, os.loadavg()[0]!)
+  const hi = Math.max(...loads, os.loadavg()[0]!)
   const lines = [
-    `lab benchmark ${new Date().toISOString()}: kernel ${os.release()}, ${os.cpus().length} CPUs, load ${os.loadavg()[0]!.toFixed(2)}, ${runs} run(s), medians`,
+    `lab benchmark ${new Date().toISOString()}: kernel ${os.release()}, ${os.cpus().length} CPUs, 1-minute load ${lo.toFixed(1)}-${hi.toFixed(1)}, ${runs} run(s), medians`,
     '',
     '| topology | method | deploy s | destroy s | deploy: x slower than nsdn lab | destroy: x slower than nsdn lab |',
     '|---|---|---:|---:|---:|---:|',
@@ -177,6 +193,8 @@ export async function labMain(argv: string[]): Promise<number> {
         `| ${r.topology} | ${r.method} | ${f(r.deploy_s)} | ${f(r.destroy_s)} | ${f(r.deploy_x, 1)}x | ${f(r.destroy_x, 1)}x |` +
         (r.failures.length ? ` (${r.failures.length} failed: ${r.failures[0]})` : ''),
     ),
+    '',
+    ...targets,
   ]
   process.stdout.write(lines.join('\n') + '\n')
   return out.some((r) => r.failures.length) ? 1 : 0

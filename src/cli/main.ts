@@ -10,7 +10,7 @@ async function main(argv: readonly string[]): Promise<void> {
   const { Rtnl } = await import('../netlink/rtnl.js')
   const { handleError } = await import('./errors.js')
   const { buildProgram } = await import('./program.js')
-  const program = buildProgram()
+  const program = buildProgram(argv)
   try {
     await program.parseAsync(argv, { from: 'user' })
   } catch (err) {

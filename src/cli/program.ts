@@ -8,37 +8,43 @@ import { Command, Option } from 'commander'
 import { setLogLevel } from '../log.js'
 import { opMode } from '../op.js'
 import { validNetnsName } from '../validate.js'
-import * as addr from './commands/addr.js'
-import * as cni from './commands/cni.js'
-import * as link from './commands/link.js'
-import * as net from './commands/net.js'
-import * as netns from './commands/netns.js'
-import * as ovs from './commands/ovs.js'
-import * as demo from './commands/demo.js'
-import * as lab from './commands/lab.js'
-import * as route from './commands/route.js'
-import * as sandbox from './commands/sandbox.js'
-import * as container from './commands/container.js'
-import * as image from './commands/image.js'
 import { checkRoot, examples, globals } from './context.js'
 import { usageFromCommander } from './errors.js'
 import { VERSION } from './version.js'
 
-/** The command groups. A new group is a file in commands/ exporting register(), and a line here. */
-const GROUPS: ReadonlyArray<{ register(program: Command): void }> = [
-  netns,
-  link,
-  addr,
-  route,
-  net,
-  ovs,
-  sandbox,
-  demo,
-  cni,
-  container,
-  image,
-  lab,
+interface Group {
+  register(program: Command): void
+}
+
+/**
+ * The command groups. A new group is a file in commands/ exporting register(), and a line
+ * here: the name of its one top-level command (none when it has several), and its loader, so
+ * that a command loads only its own group (start-up is latency).
+ */
+const GROUPS: ReadonlyArray<readonly [string | undefined, () => Group]> = [
+  ['netns', () => require('./commands/netns.js') as Group],
+  ['link', () => require('./commands/link.js') as Group],
+  ['addr', () => require('./commands/addr.js') as Group],
+  ['route', () => require('./commands/route.js') as Group],
+  ['net', () => require('./commands/net.js') as Group],
+  ['ovs', () => require('./commands/ovs.js') as Group],
+  ['sandbox', () => require('./commands/sandbox.js') as Group],
+  ['demo', () => require('./commands/demo.js') as Group],
+  ['cni', () => require('./commands/cni.js') as Group],
+  [undefined, () => require('./commands/container.js') as Group],
+  ['image', () => require('./commands/image.js') as Group],
+  ['lab', () => require('./commands/lab.js') as Group],
 ]
+
+/** The command argv names: its first word past the global options (some take a value). */
+export function commandName(argv: readonly string[]): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!
+    if (a === '-n' || a === '--netns' || a === '--log-level') i++
+    else if (!a.startsWith('-')) return a
+  }
+  return undefined
+}
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
 
@@ -53,7 +59,8 @@ function commandPath(cmd: Command): string {
   return names.join(' ')
 }
 
-export function buildProgram(): Command {
+/** The program; with `argv`, only the group of the command it names (all when unsure). */
+export function buildProgram(argv?: readonly string[]): Command {
   const program = new Command('nsdn')
     .description('wire Linux network namespaces together, the way iproute2 does, over netlink')
     .version(VERSION, '-V, --version', 'print the version of nsdn')
@@ -64,7 +71,9 @@ export function buildProgram(): Command {
     .addOption(
       new Option('--log-level <level>', 'log to stderr from this level').choices(LOG_LEVELS),
     )
-  for (const g of GROUPS) g.register(program)
+  const name = argv && commandName(argv)
+  const own = GROUPS.find(([n]) => n !== undefined && n === name)
+  for (const [, load] of own ? [own] : GROUPS) load().register(program)
   examples(
     program,
     '# a namespace joined to this one by a veth pair',

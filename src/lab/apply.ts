@@ -7,19 +7,20 @@
  * @module
  */
 import { spawn } from 'node:child_process'
-import { NsdnError, ExecError } from '../errors.js'
-import { addrAdd } from '../netlink/addr.js'
+import { NsdnError, ExecError, ignoreNotFound } from '../errors.js'
+import { addrAdd, addrDel } from '../netlink/addr.js'
 import { ethtoolFeaturesSet } from '../netlink/ethtool.js'
 import {
   type Link,
   linkAddBridge,
   linkAddVeth,
+  linkDel,
   linkList,
   linkSet,
   tryLinkByName,
 } from '../netlink/link.js'
-import { qdiscAddTbf } from '../netlink/qdisc.js'
-import { routeAdd } from '../netlink/route.js'
+import { qdiscAddTbf, qdiscDelRoot } from '../netlink/qdisc.js'
+import { routeAdd, routeDel } from '../netlink/route.js'
 import { Rtnl } from '../netlink/rtnl.js'
 import { NetNs, runInNetnsSync } from '../netns/netns.js'
 import { type Op, opMode, runOp } from '../op.js'
@@ -57,6 +58,14 @@ class Kernel {
     this.nss.clear()
   }
 
+  /** A namespace about to be deleted: nothing of nsdn's may pin it. */
+  drop(name: string): void {
+    this.nss.get(name)?.close()
+    this.nss.delete(name)
+    this.handles.delete(name)
+    for (const k of this.links.keys()) if (k.startsWith(`${name}|`)) this.links.delete(k)
+  }
+
   h(ns: string | undefined): Rtnl {
     const k = ns ?? ''
     let h = this.handles.get(k)
@@ -77,6 +86,11 @@ class Kernel {
       this.links.set(k, p)
     }
     return p
+  }
+
+  /** A device whose index is known already (the kernel echoed it): no lookup. */
+  known(ns: string | undefined, name: string, index: number): void {
+    this.links.set(`${ns ?? ''}|${name}`, Promise.resolve({ index, name }))
   }
 
   withNs<T>(ns: string | undefined, fn: (n: NetNs) => T): T {
@@ -143,12 +157,35 @@ async function execOp(k: Kernel, op: Op): Promise<void> {
     case 'link.add.veth': {
       const master = op.master ? await k.ref(op.ns, op.master) : undefined
       const peerNs = op.peerNs ? k.netns(op.peerNs) : undefined
-      return linkAddVeth(k.h(op.ns), op.name, op.peer, {
+      const ix = await linkAddVeth(k.h(op.ns), op.name, op.peer, {
         ...(peerNs ? { peerNs } : {}),
         ...(master ? { master } : {}),
         ...(op.up ? { up: true } : {}),
       })
+      if (ix) {
+        k.known(op.ns, op.name, ix.index)
+        k.known(op.peerNs ?? op.ns, op.peer, ix.peerIndex)
+      }
+      return
     }
+    case 'netns.del':
+      k.drop(op.name)
+      if (NetNs.exists(op.name)) NetNs.delete(op.name)
+      return
+    case 'link.del':
+      await ignoreNotFound(linkDel(k.h(op.ns), await k.ref(op.ns, op.name)))
+      return
+    case 'addr.del':
+      return addrDel(k.h(op.ns), op.cidr, await k.ref(op.ns, op.dev))
+    case 'route.del':
+      return routeDel(k.h(op.ns), {
+        dst: op.dst,
+        ...(op.via ? { via: op.via } : {}),
+        ...(op.dev ? { dev: await k.ref(op.ns, op.dev) } : {}),
+      })
+    case 'tc.qdisc.del':
+      await qdiscDelRoot(k.h(op.ns), await k.ref(op.ns, op.dev))
+      return
     case 'addr.add':
       return addrAdd(
         k.h(op.ns),
@@ -185,6 +222,29 @@ async function execOp(k: Kernel, op: Op): Promise<void> {
       return runContainer(op)
     default:
       throw new NsdnError('E_INTERNAL', `lab step ${op.kind} has no executor`)
+  }
+}
+
+/**
+ * Undo steps one by one, in order (under --explain each after its "# why"); what is already
+ * gone counts as removed.
+ */
+export async function runRemovals(rs: readonly { op: Op; why: string }[]): Promise<void> {
+  if (opMode.dryRun) {
+    for (const r of rs) opMode.write(`# ${r.why}\n${formatOp(r.op)}`)
+    return
+  }
+  const k = new Kernel()
+  try {
+    for (const r of rs) {
+      if (opMode.explain) opMode.write(`# ${r.why}`)
+      await ignoreNotFound(execOp(k, r.op)).catch((e: unknown) => {
+        // nft's word for a table that is gone
+        if (!(r.op.kind === 'nft' && /No such file or directory/.test(String(e)))) throw e
+      })
+    }
+  } finally {
+    k.close()
   }
 }
 

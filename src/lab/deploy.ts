@@ -11,14 +11,24 @@ import { Rtnl } from '../netlink/rtnl.js'
 import { NetNs } from '../netns/netns.js'
 import { opMode } from '../op.js'
 import { defaultDatapathType, ovsClient, ovsStatus } from '../ovs/daemon.js'
-import { runSteps, waitReady } from './apply.js'
+import { runRemovals, runSteps, waitReady } from './apply.js'
 import { containerStatus } from './containers.js'
 import { undo } from './destroy.js'
 import { type Loaded, loadFile, loadText } from './load.js'
 import { type Created, type Step, plan } from './plan.js'
+import { reconcile } from './reconcile.js'
 import { preflight } from './preflight.js'
 import { type Lab, resolve } from './resolve.js'
-import { type Journal, begin, forget, markComplete, mustReadLab, readLab } from './state.js'
+import {
+  type Journal,
+  type Recorded,
+  begin,
+  forget,
+  markComplete,
+  mustReadLab,
+  readLab,
+  rewriteJournal,
+} from './state.js'
 
 /** A lab from a file (when `ref` names one) or from the record of a deployed lab. */
 export function labFrom(ref: string): Lab {
@@ -60,32 +70,66 @@ async function whole(created: readonly Created[]): Promise<boolean> {
   return true
 }
 
-export type DeployResult = 'created' | 'unchanged' | 'rebuilt'
+/**
+ * `created`: built from nothing (also after an interrupted deploy, whose remains go first);
+ * `unchanged`: the same file, and every object there; `reconciled`: the file changed, and what
+ * changed was removed, created or patched in place.
+ */
+export type DeployResult = 'created' | 'unchanged' | 'reconciled'
 
 export interface DeployOpts {
   progress?: (done: number, total: number) => void
 }
 
+/** An object's identity in the journal (a sysctl's recorded value aside). */
+function key(c: Created): string {
+  return 'sysctl' in c ? `sysctl:${c.sysctl}` : JSON.stringify(c)
+}
+
 const NO_JOURNAL = { record: () => undefined, close: () => undefined } as unknown as Journal
+
+/** The recorded lab as it was deployed, when its text still resolves (else: rebuild it). */
+function recordedLab(prev: Recorded): Lab | undefined {
+  try {
+    return resolve(loadText(prev.text, prev.meta.file))
+  } catch {
+    return undefined
+  }
+}
 
 export async function deploy(lab: Lab, o: DeployOpts = {}): Promise<DeployResult> {
   await preflight(lab)
-  let result: DeployResult = 'created'
+  const meta = { name: lab.name, file: path.resolve(lab.file), hash: lab.hash, complete: false }
   const prev = opMode.dryRun ? undefined : readLab(lab.name)
-  if (prev) {
-    if (prev.meta.complete && prev.meta.hash === lab.hash && (await whole(prev.created)))
-      return 'unchanged'
-    if (opMode.explain) opMode.write(`# lab ${lab.name} changed (or was interrupted): rebuild it`)
+  const intact = prev !== undefined && prev.meta.complete && (await whole(prev.created))
+  if (intact && prev.meta.hash === lab.hash) return 'unchanged'
+  const before = intact ? recordedLab(prev) : undefined
+  if (prev && !before) {
+    if (opMode.explain) opMode.write(`# lab ${lab.name} was interrupted: rebuild it`)
     await undo(prev.created, lab.name)
     forget(lab.name)
-    result = 'rebuilt'
   }
-  const steps = await planFor(lab)
-  const meta = { name: lab.name, file: path.resolve(lab.file), hash: lab.hash, complete: false }
+  const full = await planFor(lab)
+  let steps = full
+  // The journal before anything changes: kill-safe, it names a superset of what exists.
   const journal = opMode.dryRun ? NO_JOURNAL : begin(meta, lab.text)
   try {
+    if (prev && before) {
+      if (opMode.explain) opMode.write(`# lab ${lab.name} changed: reconcile it, object by object`)
+      const ovs = [before, lab].some((l) => l.switches.some((s) => s.kind === 'ovs'))
+      const datapath = ovs ? await defaultDatapathType() : 'netdev'
+      const r = reconcile(plan(before, { ovsRunning: true, datapath }), full, prev.created)
+      await runRemovals(r.remove)
+      if (!lab.switches.some((s) => s.kind === 'ovs'))
+        await undo(
+          prev.created.filter((c) => 'ovsDaemon' in c),
+          lab.name,
+        )
+      steps = r.steps
+    }
     await runSteps(steps, { journal, ...(o.progress ? { progress: o.progress } : {}) })
     await waitReady(steps.flatMap((s) => (s.creates ? [s.creates] : [])))
+    if (prev && before) rewriteJournal(lab.name, recordOf(full, readLab(lab.name)?.created ?? []))
   } catch (err) {
     journal.close()
     if (opMode.dryRun) throw err
@@ -107,12 +151,21 @@ export async function deploy(lab: Lab, o: DeployOpts = {}): Promise<DeployResult
   }
   journal.close()
   if (!opMode.dryRun) markComplete(meta)
-  return result
+  return prev && before ? 'reconciled' : 'created'
 }
 
-/** Destroy a deployed lab from its record. */
-export async function destroy(name: string): Promise<void> {
-  const rec = mustReadLab(name)
-  await undo(rec.created, name)
-  forget(name)
+/**
+ * The journal of a reconciled lab: each object of its plan once, as first recorded (a host
+ * sysctl keeps its value from before the lab), and the private OVS while it has OVS switches.
+ */
+function recordOf(full: readonly Step[], journal: readonly Created[]): Created[] {
+  const wants = new Set(full.flatMap((s) => (s.creates ? [key(s.creates)] : [])))
+  const ovs = full.some((s) => s.owner.startsWith('switch:') && s.op.kind === 'ovs.vsctl')
+  const seen = new Set<string>()
+  return journal.filter((c) => {
+    const k = key(c)
+    if (seen.has(k) || !(wants.has(k) || ('ovsDaemon' in c && ovs))) return false
+    seen.add(k)
+    return true
+  })
 }

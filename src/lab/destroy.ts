@@ -6,7 +6,7 @@
  * when the lab started it and no other lab uses it.
  * @module
  */
-import { errorMessage, ignoreNotFound } from '../errors.js'
+import { errorMessage, ignoreNotFound, isCode } from '../errors.js'
 import { linkDel, linkList, tryLinkByName } from '../netlink/link.js'
 import { Rtnl } from '../netlink/rtnl.js'
 import { NetNs } from '../netns/netns.js'
@@ -16,10 +16,17 @@ import { sysctlGet, sysctlSet } from '../sysctl.js'
 import { nftRun } from './apply.js'
 import { removeContainers } from './containers.js'
 import type { Created } from './plan.js'
-import { listLabs, readLab } from './state.js'
+import { forget, listLabs, mustReadLab, readLab } from './state.js'
 
 const why = (text: string): void => {
   if (opMode.explain || opMode.dryRun) opMode.write(`# ${text}`)
+}
+
+/** Destroy a deployed lab from its record. */
+export async function destroy(name: string): Promise<void> {
+  const rec = mustReadLab(name)
+  await undo(rec.created, name)
+  forget(name)
 }
 
 /** Remove everything in `created`; `self` is the lab's name (other labs may share the OVS). */
@@ -91,7 +98,8 @@ export async function undo(created: readonly Created[], self: string): Promise<v
 /**
  * Wait until the kernel has removed these devices (it destroys namespaces asynchronously, the
  * last deleted last): a cheap lookup of the last one first, then one full list to confirm (a
- * dump of every link, repeated, would compete with the kernel's own cleanup).
+ * dump of every link, repeated, would compete with the kernel's own cleanup; so would a lookup
+ * every millisecond, which on a busy machine takes the CPU from the kernel's cleanup worker).
  */
 async function vanish(root: Rtnl, names: string[]): Promise<void> {
   const last = names.at(-1)
@@ -99,8 +107,17 @@ async function vanish(root: Rtnl, names: string[]): Promise<void> {
   const want = new Set(names)
   const end = Date.now() + 60_000
   const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
-  while (Date.now() < end && (await tryLinkByName(root, last))) await sleep(1)
-  while (Date.now() < end && (await linkList(root)).some((l) => want.has(l.name))) await sleep(5)
+  while (Date.now() < end && (await tryLinkByName(root, last))) await sleep(4)
+  // The kernel is removing links meanwhile: a dump it keeps interrupting means "not yet".
+  const left = (): Promise<boolean> =>
+    linkList(root).then(
+      (ls) => ls.some((l) => want.has(l.name)),
+      (err: unknown) => {
+        if (isCode(err, 'E_TRY_AGAIN')) return true
+        throw err
+      },
+    )
+  while (Date.now() < end && (await left())) await sleep(5)
 }
 
 /** nft's answer when the table is gone already. */

@@ -31,6 +31,13 @@ export interface Step {
   why: string
   deps: number[]
   creates?: Created
+  /** The lab object it belongs to (node:NAME, switch:NAME, link:KEY, ovs): reconcile's unit. */
+  owner: string
+}
+
+/** A link's identity across versions of a lab file: its two ends, node and device. */
+export function linkKey(k: { a: End; b: End }): string {
+  return [`${k.a.node}:${k.a.dev}`, `${k.b.node}:${k.b.dev}`].sort().join('|')
 }
 
 /** tbf's bucket: at least one MTU-size frame, and 10 ms of the rate (tc's own advice). */
@@ -41,9 +48,10 @@ export function tbfBurst(rate: number): number {
 /** The steps that build lab (in an order that is a valid sequence, for explain). */
 export function plan(lab: Lab, o: { ovsRunning: boolean; datapath: string }): Step[] {
   const steps: Step[] = []
+  let owner = 'ovs'
   const add = (op: Op, why: string, deps: (number | undefined)[], creates?: Created): number => {
     const id = steps.length
-    const s: Step = { id, op, why, deps: deps.filter((d): d is number => d !== undefined) }
+    const s: Step = { id, op, why, deps: deps.filter((d): d is number => d !== undefined), owner }
     if (creates) s.creates = creates
     steps.push(s)
     return id
@@ -64,6 +72,7 @@ export function plan(lab: Lab, o: { ovsRunning: boolean; datapath: string }): St
   const nsStep = new Map<string, number>()
   for (const n of lab.nodes) {
     if (!n.ns) continue
+    owner = `node:${n.name}`
     const id = n.container
       ? add(
           containerRunOp(n.container),
@@ -90,6 +99,7 @@ export function plan(lab: Lab, o: { ovsRunning: boolean; datapath: string }): St
 
   const swStep = new Map<string, number>()
   for (const s of lab.switches) {
+    owner = `switch:${s.name}`
     if (s.kind === 'bridge')
       swStep.set(
         s.name,
@@ -130,6 +140,7 @@ export function plan(lab: Lab, o: { ovsRunning: boolean; datapath: string }): St
     nodeDone.set(ns, [...(nodeDone.get(ns) ?? []), id])
   }
   for (const k of lab.links) {
+    owner = `link:${linkKey(k)}`
     // The pair is made from the end in the root namespace (a switch port, or root), so the
     // port can join its Linux bridge in the same request; else from end a.
     const [local, peer] = k.b.ns === undefined && k.a.ns !== undefined ? [k.b, k.a] : [k.a, k.b]
@@ -232,6 +243,7 @@ export function plan(lab: Lab, o: { ovsRunning: boolean; datapath: string }): St
   }
 
   for (const n of lab.nodes) {
+    owner = `node:${n.name}`
     const before = [...(nodeDone.get(n.ns) ?? []), n.ns ? nsStep.get(n.ns) : undefined]
     for (const r of n.routes)
       add(

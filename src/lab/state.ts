@@ -56,6 +56,17 @@ export function markComplete(meta: Meta): void {
   )
 }
 
+/**
+ * Replace the journal of a reconciled lab with what it now has (atomically: a kill leaves the
+ * old journal, a superset, or the new one).
+ */
+export function rewriteJournal(name: string, created: readonly Created[]): void {
+  writeAtomic(
+    path.join(dirOf(name), 'journal'),
+    created.map((o) => JSON.stringify(o) + '\n').join(''),
+  )
+}
+
 /** Append-only: a line torn by a kill is ignored when read back. */
 export class Journal {
   private readonly fd: number

@@ -2,7 +2,8 @@
  * Addresses: add, replace, delete, list; IPv4 and IPv6.
  * @module
  */
-import { rt } from 'netlink'
+// the rt part only: the package's index loads every family (nl80211, wireguard...)
+import * as rt from 'netlink/dist/rt/structs'
 import type { NetlinkMessage } from 'netlink'
 import { type Cidr, parseCidr } from '../validate.js'
 import { type LinkRef, linkByName } from './link.js'

@@ -4,7 +4,8 @@
  * opened inside a window of the target namespace, used once and closed.
  * @module
  */
-import { createGenericNetlink, genl } from 'netlink'
+import { createGenericNetlink } from 'netlink/dist/genl/genl'
+import * as genl from 'netlink/dist/genl/structs'
 import { KernelError, KernelFeatureError, codeForErrno } from '../errors.js'
 import { errnoName } from '../ffi/libc.js'
 import { type NetNs, runInNetnsSync } from '../netns/netns.js'

@@ -3,7 +3,8 @@
  * Families are global, so the namespace the socket is opened in does not matter.
  * @module
  */
-import { createGenericNetlink, genl } from 'netlink'
+import { createGenericNetlink } from 'netlink/dist/genl/genl'
+import * as genl from 'netlink/dist/genl/structs'
 import { KernelError, codeForErrno } from '../errors.js'
 
 /**

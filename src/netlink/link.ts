@@ -3,8 +3,9 @@
  * Each mutating function is one Op through Rtnl.exec; its doc names the iproute2 equivalent.
  * @module
  */
-import { rt } from 'netlink'
-import type { NetlinkMessage } from 'netlink'
+// the rt part only: the package's index loads every family (nl80211, wireguard...)
+import * as rt from 'netlink/dist/rt/structs'
+import type { NetlinkMessage } from 'netlink/dist/structs'
 import { KernelFeatureError, NsdnError, isCode } from '../errors.js'
 import type { NetNs } from '../netns/netns.js'
 import type { VxlanOpts } from '../op.js'
@@ -135,9 +136,9 @@ export function linkFeatureError(kind: LinkFeature): KernelFeatureError {
 }
 
 /** Send RTM_NEWLINK; an unknown link kind becomes a KernelFeatureError naming the option. */
-async function createLink(h: Rtnl, req: W.Request, kind: LinkFeature): Promise<void> {
+async function createLink(h: Rtnl, req: W.Request, kind: LinkFeature): Promise<NetlinkMessage[]> {
   try {
-    await h.request(req)
+    return await h.request(req)
   } catch (err) {
     if (err instanceof NetlinkErrno && err.errno === 'EOPNOTSUPP') throw linkFeatureError(kind)
     throw err
@@ -155,29 +156,31 @@ export interface BridgeOpts {
 export async function linkAddBridge(h: Rtnl, name: string, o: BridgeOpts = {}): Promise<void> {
   validIfName(name)
   const master = o.master === undefined ? undefined : await resolve(h, o.master)
-  await h.exec(
-    {
-      kind: 'link.add',
-      ...ns(h),
-      name,
-      type: 'bridge',
-      ...(master ? { master: master.name } : {}),
-      ...(o.up ? { up: true } : {}),
-      ...(o.vlanFiltering ? { vlanFiltering: true } : {}),
-    },
-    () =>
-      createLink(
-        h,
-        W.newLink({
-          name,
-          kind: { kind: 'bridge', ...(o.vlanFiltering ? { vlanFiltering: true } : {}) },
-          ...(o.up ? { up: true } : {}),
-          ...(master ? { masterIndex: master.index } : {}),
-        }),
-        o.vlanFiltering ? 'bridge-vlan-filtering' : 'bridge',
-      ),
-    undefined,
-  )
+  await h
+    .exec(
+      {
+        kind: 'link.add',
+        ...ns(h),
+        name,
+        type: 'bridge',
+        ...(master ? { master: master.name } : {}),
+        ...(o.up ? { up: true } : {}),
+        ...(o.vlanFiltering ? { vlanFiltering: true } : {}),
+      },
+      () =>
+        createLink(
+          h,
+          W.newLink({
+            name,
+            kind: { kind: 'bridge', ...(o.vlanFiltering ? { vlanFiltering: true } : {}) },
+            ...(o.up ? { up: true } : {}),
+            ...(master ? { masterIndex: master.index } : {}),
+          }),
+          o.vlanFiltering ? 'bridge-vlan-filtering' : 'bridge',
+        ),
+      undefined,
+    )
+    .then(() => undefined)
 }
 
 export interface VethOpts {
@@ -188,9 +191,17 @@ export interface VethOpts {
   up?: boolean
 }
 
+/** A new veth's index, and its peer's (in the peer's namespace). */
+export interface VethIndices {
+  index: number
+  peerIndex: number
+}
+
 /**
  * A veth pair, the peer placed directly in its namespace. The peer cannot be brought up in
- * the same request (the kernel opens it before the pair is linked: ENOTCONN).
+ * the same request (the kernel opens it before the pair is linked: ENOTCONN). Returns both
+ * indices when the kernel echoes the new link (NLM_F_ECHO, Linux 6.1+): no lookup needed to
+ * configure either end.
  * Equivalent: `ip link add NAME [master BR] [up] type veth peer name PEER [netns NS]`.
  */
 export async function linkAddVeth(
@@ -198,7 +209,7 @@ export async function linkAddVeth(
   name: string,
   peer: string,
   o: VethOpts = {},
-): Promise<void> {
+): Promise<VethIndices | undefined> {
   validIfName(name)
   validIfName(peer, 'peer name')
   const master = o.master === undefined ? undefined : await resolve(h, o.master)
@@ -211,10 +222,10 @@ export async function linkAddVeth(
     ...(master ? { master: master.name } : {}),
     ...(o.up ? { up: true } : {}),
   }
-  await h.exec(
+  return h.exec(
     op,
-    () =>
-      createLink(
+    async () => {
+      const msgs = await createLink(
         h,
         W.newLink({
           name,
@@ -225,9 +236,14 @@ export async function linkAddVeth(
           },
           ...(o.up ? { up: true } : {}),
           ...(master ? { masterIndex: master.index } : {}),
+          echo: true,
         }),
         'veth',
-      ),
+      )
+      const m = msgs.find((x) => x.type === K.RTM_NEWLINK)
+      const l = m ? toLink(m) : undefined
+      return l?.name === name && l.link ? { index: l.index, peerIndex: l.link } : undefined
+    },
     undefined,
   )
 }

@@ -2,7 +2,8 @@
  * Neighbours (the ARP and NDP caches).
  * @module
  */
-import { rt } from 'netlink'
+// the rt part only: the package's index loads every family (nl80211, wireguard...)
+import * as rt from 'netlink/dist/rt/structs'
 import type { Rtnl } from './rtnl.js'
 import { ipText } from './wire/attr.js'
 import * as K from './wire/constants.js'

@@ -2,7 +2,8 @@
  * Routes: add, replace, delete, list (default, via, dev, src, metric, table).
  * @module
  */
-import { rt } from 'netlink'
+// the rt part only: the package's index loads every family (nl80211, wireguard...)
+import * as rt from 'netlink/dist/rt/structs'
 import type { NetlinkMessage } from 'netlink'
 import { ConfigError } from '../errors.js'
 import { parseCidr, parseGateway, parseIp, prefixNetwork } from '../validate.js'

@@ -15,8 +15,9 @@
  * @module
  */
 import fs from 'node:fs'
-import { NetlinkSocket, createNetlink } from 'netlink'
-import type { NetlinkMessage } from 'netlink'
+// the socket layer only: the package's index loads every family (nl80211, wireguard...)
+import { NetlinkSocket, createNetlink } from 'netlink/dist/netlink'
+import type { NetlinkMessage } from 'netlink/dist/structs'
 import { KernelError, NsdnError, codeForErrno } from '../errors.js'
 import { errnoName } from '../ffi/libc.js'
 import { NetNs, onNetnsDelete, runInNetnsSync } from '../netns/netns.js'

@@ -15,7 +15,8 @@ import path from 'node:path'
 import { after, test } from 'node:test'
 import fc from 'fast-check'
 import { NsdnError } from '../../src/errors.js'
-import { deploy, destroy } from '../../src/lab/deploy.js'
+import { deploy } from '../../src/lab/deploy.js'
+import { destroy } from '../../src/lab/destroy.js'
 import { loadText } from '../../src/lab/load.js'
 import { resolve } from '../../src/lab/resolve.js'
 import { listLabs } from '../../src/lab/state.js'
@@ -169,7 +170,8 @@ checks:
       /ip saddr 10\.9\.0\.0\/24 oifname "up0" masquerade/,
     )
     assert.deepEqual(uplink(), before, 'the uplink is untouched')
-    assert.equal(nsdn('lab', 'destroy', 'up').status, 0)
+    const dd = nsdn('lab', 'destroy', 'up')
+    assert.equal(dd.status, 0, dd.stderr)
     assert.equal(fs.readFileSync(fwd, 'utf8').trim(), '0', 'forwarding as it was')
     assert.equal(
       spawnSync('nft', ['list', 'table', 'ip', 'nsdn-up']).status,
@@ -203,7 +205,7 @@ test('a changed file is reconciled; destroy works from the record when the file 
     PAIR('chg').replace('10.5.0.2/24', '10.5.0.3/24').replace('to: b', 'to: 10.5.0.3'),
   )
   const r = nsdn('lab', 'deploy', f)
-  assert.match(r.stdout, /rebuilt, ready/)
+  assert.match(r.stdout, /reconciled, ready/)
   assert.ok(ping('10.5.0.3', 'chg-a'))
   assert.equal(nsdn('lab', 'verify', 'chg').status, 0)
   fs.rmSync(f)

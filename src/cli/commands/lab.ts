@@ -96,7 +96,8 @@ export function register(program: Command): void {
     .argument('<lab>', 'lab name or file')
     .action(async (ref: string) => {
       const name = await labName(ref)
-      await (await engine()).destroy(name)
+      // only the undo: neither the YAML loader nor the planner
+      await (await import('../../lab/destroy.js')).destroy(name)
       out(`lab ${name}: destroyed`)
     })
   examples(

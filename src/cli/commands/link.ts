@@ -51,9 +51,10 @@ async function linkAdd(h: Rtnl, s: LinkAddSpec): Promise<void> {
     case 'bridge':
       return linkAddBridge(h, s.name, common)
     case 'veth':
-      return withNs(s.peerNs, (peerNs) =>
+      await withNs(s.peerNs, (peerNs) =>
         linkAddVeth(h, s.name, s.peer, { ...common, ...(peerNs ? { peerNs } : {}) }),
       )
+      return
     case 'macvlan':
       await linkAddMacvlan(h, s.name, s.parent, s.mode)
       break

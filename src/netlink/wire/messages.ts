@@ -97,6 +97,8 @@ export interface NewLink {
   linkIndex?: number
   masterIndex?: number
   up?: boolean
+  /** NLM_F_ECHO: the kernel answers with the new link (its index, a veth's peer index). */
+  echo?: boolean
 }
 
 /** RTM_NEWLINK with CREATE|EXCL: `ip link add NAME ... type KIND ...`. */
@@ -107,7 +109,11 @@ export function newLink(l: NewLink): Request {
   attrs.push(strz(K.IFLA_IFNAME, l.name))
   attrs.push(linkInfo(l.kind))
   const hdr = ifinfomsg(l.up ? { flags: K.IFF_UP, change: K.IFF_UP } : {})
-  return { type: K.RTM_NEWLINK, flags: NEW, body: Buffer.concat([hdr, encodeAttrs(attrs)]) }
+  return {
+    type: K.RTM_NEWLINK,
+    flags: l.echo ? NEW | K.NLM_F_ECHO : NEW,
+    body: Buffer.concat([hdr, encodeAttrs(attrs)]),
+  }
 }
 
 export interface SetLink {

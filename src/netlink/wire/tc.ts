@@ -1,6 +1,6 @@
 /**
- * Traffic control requests (RTM_NEWQDISC): tbf, the token bucket a lab's rate limits use, and a
- * minimal netem (only to probe for it). Encoded as `tc` (iproute2 6.1) sends them, rate table
+ * Traffic control requests (RTM_NEWQDISC, RTM_DELQDISC): tbf, the token bucket a lab's rate
+ * limits use, its removal, and a minimal netem (only to probe for it). Encoded as `tc` (iproute2 6.1) sends them, rate table
  * included, so the golden test compares them byte for byte.
  * @module
  */
