@@ -71,11 +71,12 @@ async function whole(created: readonly Created[]): Promise<boolean> {
 }
 
 /**
- * `created`: built from nothing (also after an interrupted deploy, whose remains go first);
- * `unchanged`: the same file, and every object there; `reconciled`: the file changed, and what
- * changed was removed, created or patched in place.
+ * `created`: built from nothing; `rebuilt`: a lab that was interrupted, failed or lost an object
+ * (a container died) removed and built again; `unchanged`: the same file, and every object
+ * there; `reconciled`: the file changed, and what changed was removed, created or patched in
+ * place.
  */
-export type DeployResult = 'created' | 'unchanged' | 'reconciled'
+export type DeployResult = 'created' | 'rebuilt' | 'unchanged' | 'reconciled'
 
 export interface DeployOpts {
   progress?: (done: number, total: number) => void
@@ -151,7 +152,7 @@ export async function deploy(lab: Lab, o: DeployOpts = {}): Promise<DeployResult
   }
   journal.close()
   if (!opMode.dryRun) markComplete(meta)
-  return prev && before ? 'reconciled' : 'created'
+  return prev && before ? 'reconciled' : prev ? 'rebuilt' : 'created'
 }
 
 /**

@@ -125,7 +125,8 @@ test(
     })
     const gone = new Promise<string | null>((r) => child.on('exit', (_c, sig) => r(sig)))
     cg.addProc(child.pid!)
-    assert.deepEqual(cg.pids(), [child.pid])
+    // the shell is in; a `sleep` it forked since then may be too
+    assert.ok(cg.pids().includes(child.pid!), `${cg.pids()}`)
     assert.ok(await eventually(() => fs.existsSync(file) && fs.statSync(file).size > 10))
     cg.freeze()
     assert.ok(cg.frozen())
@@ -145,9 +146,9 @@ test(
 test(
   'v2 limits without controllers fail before anything is made, naming the feature',
   { skip: v2Root ? false : 'no cgroup2 mount' },
-  () => {
+  (t) => {
     const avail = fs.readFileSync(path.join(v2Root!, 'cgroup.controllers'), 'utf8')
-    if (avail.includes('memory')) return void assert.ok(true, 'this host has v2 controllers')
+    if (avail.includes('memory')) return void t.skip('this host has v2 controllers: no refusal')
     const cg = new CgroupV2('v2-limits', v2Root!)
     assert.throws(() => cg.create({ memory: 2 ** 26 }), {
       code: 'E_KERNEL_FEATURE',
@@ -157,14 +158,14 @@ test(
   },
 )
 
-test('v1: a limit the kernel lacks is named, and nothing is left', { skip: noV1 }, () => {
+test('v1: a limit the kernel lacks is named, and nothing is left', { skip: noV1 }, (t) => {
   const cg = new CgroupV1('io')
   if (
     fs.existsSync(
       path.join(cgroupMounts().find((m) => m.controllers.includes('blkio'))!.dir, 'blkio.weight'),
     )
   )
-    return void assert.ok(true, 'this kernel has blkio.weight')
+    return void t.skip('this kernel has blkio.weight: no refusal')
   assert.throws(() => cg.create({ ioWeight: 500 }), {
     code: 'E_KERNEL_FEATURE',
     message: /blkio\.weight/,
