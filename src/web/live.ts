@@ -2,7 +2,8 @@
  * A deployed lab, live: its recorded topology, and every interface, address, route and rate
  * limit of its namespaces as the kernel reports them (rtnetlink notifications, one subscribed
  * socket per namespace, src/netlink/monitor.ts), with counters and rates from a netlink dump
- * every `rateMs`, and OVS ports and tags from the lab's OVS database. In the root namespace
+ * every `rateMs`, and OVS ports and tags from the lab's OVS database, read again on each change
+ * an `ovsdb-client monitor` child reports (and on a slow poll, should the monitor die). In the root namespace
  * only the lab's own devices are shown (its switches and the host ends of its links).
  * Changes are coalesced: one batch at most every FLUSH_MS.
  * @module
@@ -20,6 +21,7 @@ import type { QdiscInfo } from '../netlink/qdisc.js'
 import { type Route, routeList } from '../netlink/route.js'
 import { NetNs } from '../netns/netns.js'
 import { ovsClient } from '../ovs/daemon.js'
+import { type OvsdbWatch, watchOvsdb } from '../ovs/monitor.js'
 import { type OvsAtom, ovsSet } from '../ovs/vsctl.js'
 import { tcRate } from '../teach/commands.js'
 import { recordedLab, rootDevices, topoOf } from './topo.js'
@@ -105,8 +107,8 @@ export interface LiveLab {
 
 /** Changes are delivered at most this often. */
 const FLUSH_MS = 150
-/** OVS ports and tags are read again this often (and soon after a port comes or goes). */
-const OVS_MS = 5000
+/** OVS ports and tags are read again this often anyway (the monitor may have died). */
+const OVS_MS = 10_000
 /** Namespaces dumped at once (a 250-host lab has 251). */
 const PARALLEL = 16
 
@@ -212,6 +214,7 @@ class Live implements LiveLab {
   private timers: NodeJS.Timeout[] = []
   private ovsPorts = new Map<string, NonNullable<LiveIf['ovs']>>()
   private ovsTimer: NodeJS.Timeout | undefined
+  private ovsWatch: OvsdbWatch | undefined
   private closed = false
   private ticking = false
 
@@ -222,6 +225,7 @@ class Live implements LiveLab {
     private readonly ovsBridges: Set<string>,
     private readonly rateMs: number,
     private readonly recvBufferBytes: number | undefined,
+    private readonly ovsPollMs: number,
   ) {}
 
   async start(nsNames: string[]): Promise<void> {
@@ -257,9 +261,12 @@ class Live implements LiveLab {
       }
     }
     await eachLimited([...this.watches.values()], PARALLEL, (w) => this.load(w, true))
-    if (this.ovsBridges.size) await this.refreshOvs()
+    if (this.ovsBridges.size) {
+      await this.refreshOvs()
+      this.watchOvs()
+      this.timers.push(setInterval(() => void this.refreshOvs(), this.ovsPollMs))
+    }
     this.timers.push(setInterval(() => void this.tick(), this.rateMs))
-    if (this.ovsBridges.size) this.timers.push(setInterval(() => void this.refreshOvs(), OVS_MS))
     for (const t of this.timers) t.unref()
   }
 
@@ -534,8 +541,28 @@ class Live implements LiveLab {
     for (const [index, i] of w.ifs) this.dropIf(w, index, i.name)
   }
 
+  /** Changes made by hand (`ovs-vsctl set port X tag=200`) show as soon as OVSDB has them. */
+  private watchOvs(): void {
+    let db: string | undefined
+    try {
+      db = ovsClient().db
+    } catch (err) {
+      // OVS does not run: nothing to watch, the slow poll notices when it does
+      if (err instanceof NsdnError) return
+      throw err
+    }
+    if (!db) return
+    this.ovsWatch = watchOvsdb(
+      db,
+      // one table per monitor; a port joining or leaving a bridge inserts or deletes its row
+      'Port',
+      ['name', 'tag', 'trunks'],
+      () => this.soonOvs(),
+    )
+  }
+
   private soonOvs(): void {
-    if (this.ovsTimer) return
+    if (this.ovsTimer || this.closed) return
     this.ovsTimer = setTimeout(() => {
       this.ovsTimer = undefined
       void this.refreshOvs()
@@ -587,6 +614,7 @@ class Live implements LiveLab {
     for (const t of this.timers) clearInterval(t)
     clearTimeout(this.flushTimer)
     clearTimeout(this.ovsTimer)
+    await this.ovsWatch?.close()
     this.listeners.clear()
     await this.flushing
     for (const w of this.watches.values()) w.mon.close()
@@ -638,6 +666,11 @@ export interface LiveOpts {
    * namespace is dumped again.
    */
   recvBufferBytes?: number
+  /**
+   * How often OVS ports are read even without a change reported by the OVSDB monitor, ms
+   * (default 10000): a safety net should the monitor end.
+   */
+  ovsPollMs?: number
 }
 
 /**
@@ -651,12 +684,18 @@ export async function openLive(labName: string, o: LiveOpts = {}): Promise<LiveL
     throw new NsdnError('E_CONFIG', `rateMs ${rateMs}: counters are read at most every 100 ms`, {
       hint: 'give a whole number of milliseconds, 100 or more (default 1000)',
     })
+  const ovsPollMs = o.ovsPollMs ?? OVS_MS
+  if (!Number.isInteger(ovsPollMs) || ovsPollMs < 1000 || ovsPollMs > 2 ** 31 - 1)
+    throw new NsdnError('E_CONFIG', `ovsPollMs ${ovsPollMs}: out of range`, {
+      hint: 'give a whole number of milliseconds from 1000 to 2147483647 (default 10000)',
+    })
   const live = new Live(
     topoOf(lab),
     rootDevices(lab),
     new Set(lab.switches.filter((s) => s.kind === 'ovs').map((s) => s.dev)),
     rateMs,
     o.recvBufferBytes,
+    ovsPollMs,
   )
   const nss = ['', ...new Set(lab.nodes.flatMap((n) => (n.ns ? [n.ns] : [])))]
   try {

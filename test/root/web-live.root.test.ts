@@ -458,10 +458,22 @@ test('close releases every socket of a live view', async () => {
   await assert.rejects(openLive('nolab'), { code: 'E_NOT_FOUND' })
 })
 
-test('OVS ports show their bridge and VLAN tag, and a tag changed by hand', async () => {
+/** ovsdb-client processes that are children of this one. */
+function ourOvsdbClients(): string[] {
+  return running('ovsdb-client').filter((r) => {
+    const stat = fs.readFileSync(`/proc/${r.split(' ')[0]}/stat`, 'utf8')
+    return /^\d+ \(.*\) \S (\d+)/.exec(stat)?.[1] === String(process.pid)
+  })
+}
+
+test('OVS ports show their bridge and VLAN tag, and a tag changed by hand arrives live', async () => {
   await deploy(labFrom(path.join(SCENARIOS, '02-ovs-vlan.yaml')))
-  const v = await openLive('vlan', { rateMs: 500 })
+  // the safety poll far beyond the test: the change can only come through the OVSDB monitor
+  const v = await openLive('vlan', { rateMs: 500, ovsPollMs: 600_000 })
+  const seen: LiveIf[] = []
+  v.onChange((b) => seen.push(...b.flatMap((c) => (c.type === 'if' ? [c.if] : []))))
   try {
+    assert.equal(ourOvsdbClients().length, 1, 'one ovsdb-client monitor while the view is open')
     const port = (name: string): LiveIf | undefined =>
       v.snapshot().ifs.find((i) => i.ns === '' && i.name === name)
     assert.deepEqual(port('vlan-veth-ns1')?.ovs, { bridge: 'vlan-OVS-1', tag: 100 })
@@ -482,13 +494,33 @@ test('OVS ports show their bridge and VLAN tag, and a tag changed by hand', asyn
       'tag=300',
     ])
     assert.ok(
-      await eventually(() => port('vlan-veth-ns2')?.ovs?.tag === 300, 10_000),
-      'the new tag, read again from OVSDB',
+      await eventually(
+        () => seen.some((i) => i.name === 'vlan-veth-ns2' && i.ovs?.tag === 300),
+        5_000,
+      ),
+      'the new tag, as an if change triggered by the OVSDB monitor',
+    )
+    assert.equal(port('vlan-veth-ns2')?.ovs?.tag, 300)
+    execFileSync('ovs-vsctl', [
+      '--db=unix:/run/nsdn/ovs/db.sock',
+      'set',
+      'Port',
+      'vlan-veth-ns3',
+      'trunks=100,200',
+    ])
+    assert.ok(
+      await eventually(() => port('vlan-veth-ns3')?.ovs?.trunks?.join() === '100,200', 5_000),
+      'trunks set by hand, live too',
     )
   } finally {
     await v.close()
     await destroy('vlan')
   }
+  assert.deepEqual(ourOvsdbClients(), [], 'no ovsdb-client left after close')
+})
+
+test('ovsPollMs out of range is refused', async () => {
+  await assert.rejects(openLive(LAB, { ovsPollMs: 10 }), { code: 'E_CONFIG' })
 })
 
 /** Drops counted by the kernel on the netlink sockets of namespace ns (/proc/net/netlink). */
