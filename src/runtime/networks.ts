@@ -14,37 +14,26 @@ import type { NetworkSpec } from './spec.js'
 import { runDir } from './state.js'
 
 /** Attach container `name`'s network `n` (its netns is named like the container). */
-export async function attachNetwork(name: string, n: NetworkSpec): Promise<void> {
-  if ('driver' in n) {
-    const { attach } = await import('../drivers/attach.js')
-    await attach({
-      driver: n.driver,
-      conf: n.conf,
-      netns: name,
-      ifname: n.ifname,
-      containerId: name,
-    })
-    return
-  }
-  const exec = await import('../cni/exec.js')
-  await exec.addNetworkList(confList(exec, n), await cniRuntime(exec, name, n))
+export function attachNetwork(name: string, n: NetworkSpec): Promise<void> {
+  return change('add', name, n)
 }
 
 /** Detach it; tolerant of a namespace already gone (leases and host ends are released). */
-export async function detachNetwork(name: string, n: NetworkSpec): Promise<void> {
+export function detachNetwork(name: string, n: NetworkSpec): Promise<void> {
+  return change('del', name, n)
+}
+
+async function change(verb: 'add' | 'del', name: string, n: NetworkSpec): Promise<void> {
   if ('driver' in n) {
-    const { detach } = await import('../drivers/attach.js')
-    await detach({
-      driver: n.driver,
-      conf: n.conf,
-      netns: name,
-      ifname: n.ifname,
-      containerId: name,
-    })
+    const drivers = await import('../drivers/attach.js')
+    const req = { driver: n.driver, conf: n.conf, netns: name, ifname: n.ifname, containerId: name }
+    await (verb === 'add' ? drivers.attach(req) : drivers.detach(req))
     return
   }
   const exec = await import('../cni/exec.js')
-  await exec.delNetworkList(confList(exec, n), await cniRuntime(exec, name, n))
+  const list = confList(exec, n)
+  const rt = await cniRuntime(exec, name, n)
+  await (verb === 'add' ? exec.addNetworkList(list, rt) : exec.delNetworkList(list, rt))
 }
 
 /** For messages: the driver, or the CNI network's file or name. */
