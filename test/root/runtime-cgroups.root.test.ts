@@ -124,22 +124,32 @@ test(
       stdio: 'ignore',
     })
     const gone = new Promise<string | null>((r) => child.on('exit', (_c, sig) => r(sig)))
-    cg.addProc(child.pid!)
-    // the shell is in; a `sleep` it forked since then may be too
-    assert.ok(cg.pids().includes(child.pid!), `${cg.pids()}`)
-    assert.ok(await eventually(() => fs.existsSync(file) && fs.statSync(file).size > 10))
-    cg.freeze()
-    assert.ok(cg.frozen())
-    const size = fs.statSync(file).size
-    await new Promise((r) => setTimeout(r, 200))
-    assert.equal(fs.statSync(file).size, size, 'no progress while frozen')
-    cg.thaw()
-    assert.ok(await eventually(() => fs.statSync(file).size > size), 'progress after thaw')
-    cg.kill()
-    assert.equal(await gone, 'SIGKILL')
-    cg.destroy()
-    assert.ok(!fs.existsSync(cg.dir))
-    fs.rmSync(file)
+    try {
+      cg.addProc(child.pid!)
+      // the shell is in; a `sleep` it forked since then may be too
+      assert.ok(cg.pids().includes(child.pid!), `${cg.pids()}`)
+      assert.ok(await eventually(() => fs.existsSync(file) && fs.statSync(file).size > 10))
+      cg.freeze()
+      assert.ok(cg.frozen())
+      const size = fs.statSync(file).size
+      await new Promise((r) => setTimeout(r, 200))
+      assert.equal(fs.statSync(file).size, size, 'no progress while frozen')
+      cg.thaw()
+      assert.ok(await eventually(() => fs.statSync(file).size > size), 'progress after thaw')
+      cg.kill()
+      assert.equal(await gone, 'SIGKILL')
+      cg.destroy()
+      assert.ok(!fs.existsSync(cg.dir))
+    } finally {
+      // a failed check must not leave the loop running: it would keep this file and its group
+      if (fs.existsSync(cg.dir)) {
+        cg.thaw()
+        cg.kill() // the shell and any sleep it forked
+        await gone
+        cg.destroy()
+      }
+      fs.rmSync(file, { force: true })
+    }
   },
 )
 
