@@ -77,6 +77,8 @@ export type Op =
       peerNs?: string
       master?: string
       up?: boolean
+      /** Queues of each end (numtxqueues, numrxqueues); the kernel's default is one per CPU. */
+      queues?: number
     }
   | { kind: 'link.add.macvlan'; ns?: string; name: string; parent: string; mode: string }
   | { kind: 'link.add.vxlan'; ns?: string; name: string; vxlan: VxlanOpts }

@@ -161,6 +161,7 @@ async function execOp(k: Kernel, op: Op): Promise<void> {
         ...(peerNs ? { peerNs } : {}),
         ...(master ? { master } : {}),
         ...(op.up ? { up: true } : {}),
+        ...(op.queues !== undefined ? { queues: op.queues } : {}),
       })
       if (ix) {
         k.known(op.ns, op.name, ix.index)

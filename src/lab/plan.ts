@@ -161,8 +161,9 @@ export function plan(lab: Lab, o: { ovsRunning: boolean; datapath: string }): St
         ...(peer.ns !== local.ns && peer.ns ? { peerNs: peer.ns } : {}),
         ...(master ? { master } : {}),
         ...(upNow ? { up: true } : {}),
+        queues: 1,
       },
-      `a veth pair (a virtual cable): ${describe(local)} <-> ${describe(peer)}`,
+      `a veth pair (a virtual cable), one queue an end: ${describe(local)} <-> ${describe(peer)}`,
       deps,
       local.ns === undefined
         ? { link: local.dev, ...(peer.ns ? { peerNs: peer.ns } : {}) }

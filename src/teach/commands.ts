@@ -118,8 +118,9 @@ const formatters: { [K in Op['kind']]: (op: Extract<Op, { kind: K }>) => string 
     `${o.master ? ` master ${q(o.master)}` : ''}${o.up ? ' up' : ''} type ${o.type}` +
     `${o.vlanFiltering ? ' vlan_filtering 1' : ''}`,
   'link.add.veth': (o) => {
-    let s = `${ip(o.ns)} link add ${newName(o.name)}${o.master ? ` master ${q(o.master)}` : ''}`
-    s += `${o.up ? ' up' : ''} type veth peer name ${q(o.peer)}`
+    const qs = o.queues === undefined ? '' : ` numtxqueues ${o.queues} numrxqueues ${o.queues}`
+    let s = `${ip(o.ns)} link add ${newName(o.name)}${qs}${o.master ? ` master ${q(o.master)}` : ''}`
+    s += `${o.up ? ' up' : ''} type veth peer name ${q(o.peer)}${qs}`
     if (o.peerNs) s += ` netns ${q(o.peerNs)}`
     return s
   },

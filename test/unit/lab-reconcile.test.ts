@@ -65,7 +65,11 @@ test('a node removed takes its namespace and its link; one added is built whole'
   const added = cmds(reconcile(planOf(lab()), planOf(lab({ c: true }))))
   assert.deepEqual(added.remove, [])
   assert.equal(added.run[0], 'ip netns add r-c')
-  assert.ok(added.run.some((l) => /^ip link add \S+ master r-sw up type veth peer/.test(l)))
+  assert.ok(
+    added.run.some((l) =>
+      /^ip link add \S+ numtxqueues 1 numrxqueues 1 master r-sw up type veth peer/.test(l),
+    ),
+  )
   assert.ok(added.run.includes('ip -n r-c addr add 10.3.0.3/24 dev eth0'))
 })
 

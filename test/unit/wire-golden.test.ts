@@ -48,6 +48,25 @@ const cases: Case[] = [
     op: { kind: 'link.add.veth', name: 'vh9', peer: 'eth0', peerNs: 't1' },
   },
   {
+    name: 'link-add-veth-one-queue',
+    req: W.newLink({
+      name: 'vh7',
+      kind: { kind: 'veth', peer: 'eth7', peerNsFd: NS_FD, peerQueues: 1 },
+      masterIndex: BR0,
+      up: true,
+      queues: 1,
+    }),
+    op: {
+      kind: 'link.add.veth',
+      name: 'vh7',
+      peer: 'eth7',
+      peerNs: 't1',
+      master: 'br0',
+      up: true,
+      queues: 1,
+    },
+  },
+  {
     name: 'link-add-veth-master-up',
     req: W.newLink({
       name: 'vh8',

@@ -36,7 +36,7 @@ const NEW = K.NLM_F_CREATE | K.NLM_F_EXCL
 /** The part of a new link that says what kind it is: IFLA_LINKINFO { KIND, DATA }. */
 export type LinkKind =
   | { kind: 'bridge'; vlanFiltering?: boolean }
-  | { kind: 'veth'; peer: string; peerNsFd?: number }
+  | { kind: 'veth'; peer: string; peerNsFd?: number; peerQueues?: number }
   | { kind: 'macvlan'; mode: keyof typeof K.MACVLAN_MODE }
   | {
       kind: 'vxlan'
@@ -57,7 +57,7 @@ function infoData(k: LinkKind): Attr[] | undefined {
         : [u8(K.IFLA_BR_VLAN_FILTERING, k.vlanFiltering ? 1 : 0)]
     case 'veth': {
       // VETH_INFO_PEER carries a whole ifinfomsg, then the peer's own attributes.
-      const peerAttrs: Attr[] = []
+      const peerAttrs: Attr[] = k.peerQueues === undefined ? [] : queues(k.peerQueues)
       if (k.peerNsFd !== undefined) peerAttrs.push(u32(K.IFLA_NET_NS_FD, k.peerNsFd))
       peerAttrs.push(strz(K.IFLA_IFNAME, k.peer))
       return [raw(K.VETH_INFO_PEER, Buffer.concat([ifinfomsg(), encodeAttrs(peerAttrs)]))]
@@ -99,11 +99,15 @@ export interface NewLink {
   up?: boolean
   /** NLM_F_ECHO: the kernel answers with the new link (its index, a veth's peer index). */
   echo?: boolean
+  /** IFLA_NUM_TX_QUEUES and IFLA_NUM_RX_QUEUES: `numtxqueues N numrxqueues N`. */
+  queues?: number
 }
+
+const queues = (n: number): Attr[] => [u32(K.IFLA_NUM_TX_QUEUES, n), u32(K.IFLA_NUM_RX_QUEUES, n)]
 
 /** RTM_NEWLINK with CREATE|EXCL: `ip link add NAME ... type KIND ...`. */
 export function newLink(l: NewLink): Request {
-  const attrs: Attr[] = []
+  const attrs: Attr[] = l.queues === undefined ? [] : queues(l.queues)
   if (l.masterIndex !== undefined) attrs.push(u32(K.IFLA_MASTER, l.masterIndex))
   if (l.linkIndex !== undefined) attrs.push(u32(K.IFLA_LINK, l.linkIndex))
   attrs.push(strz(K.IFLA_IFNAME, l.name))
