@@ -273,26 +273,35 @@ export async function runSteps(steps: readonly Step[], o: RunOpts): Promise<void
   const ready = steps.filter((s) => s.deps.length === 0).map((s) => s.id)
   let done = 0
   let failure: unknown
-  const inflight = new Set<Promise<void>>()
+  let inflight = 0
+  // One waiter woken by whichever step settles: a Promise.race over the steps in flight
+  // would attach a reaction to each of them per settled step (64 x 1251 at 250 hosts).
+  let wake: (() => void) | undefined
+  const settled = (): void => {
+    inflight--
+    wake?.()
+  }
   const start = (s: Step): void => {
     const c = s.creates
     // A host sysctl is journaled with the value it had, for destroy to restore.
     if (c)
       o.journal.record(['sysctl' in c ? { ...c, was: sysctlGet(NetNs.current(), c.sysctl) } : c])
     if (sequential) opMode.write(`# ${s.why}`)
-    const p: Promise<void> = execOp(k, s.op).then(
+    inflight++
+    execOp(k, s.op).then(
       () => {
         done++
         o.progress?.(done, steps.length)
         for (const n of next[s.id]!) if (--waiting[n]! === 0) ready.push(n)
+        settled()
       },
       (e: unknown) => {
         failure ??= e
+        settled()
       },
     )
-    inflight.add(p)
-    void p.finally(() => inflight.delete(p))
   }
+  const idle = (): Promise<void> => new Promise<void>((r) => (wake = r))
   while (failure === undefined && done < steps.length) {
     if (sequential) {
       // Lowest id first: the order explain prints.
@@ -300,14 +309,14 @@ export async function runSteps(steps: readonly Step[], o: RunOpts): Promise<void
       const id = ready.shift()
       if (id === undefined) break
       start(steps[id]!)
-      await Promise.all(inflight)
+      while (inflight) await idle()
       continue
     }
-    while (ready.length && inflight.size < WINDOW) start(steps[ready.shift()!]!)
-    if (!inflight.size) break
-    await Promise.race(inflight)
+    while (ready.length && inflight < WINDOW) start(steps[ready.shift()!]!)
+    if (!inflight) break
+    await idle()
   }
-  await Promise.all(inflight)
+  while (inflight) await idle()
   // The sockets pin their namespaces by themselves: nsdn's fds may go.
   k.close()
   if (failure !== undefined) throw failure

@@ -70,11 +70,17 @@ export async function undo(created: readonly Created[], self: string): Promise<v
     await ovsClient().run(bridges.map((b) => ['--if-exists', 'del-br', b]))
   }
   const root = Rtnl.for()
-  const present = new Set((await linkList(root)).map((l) => l.name))
-  // A veth whose peer is in a namespace about to go goes with it: no request needed.
-  const own = links.filter((l) => present.has(l.link) && !(l.peerNs && nss.has(l.peerNs)))
-  if (own.length) why("the lab's devices in the root namespace (a veth takes its peer along)")
-  for (const l of own) await ignoreNotFound(linkDel(root, l.link))
+  // A veth whose peer is in a namespace about to go goes with it: no request needed. The rest
+  // are looked up one by one: a dump of every link would cost more at hundreds of ports.
+  const own = links.filter((l) => !(l.peerNs && nss.has(l.peerNs)))
+  let said = false
+  for (const l of own) {
+    const found = await tryLinkByName(root, l.link)
+    if (!found) continue
+    if (!said) why("the lab's devices in the root namespace (a veth takes its peer along)")
+    said = true
+    await ignoreNotFound(linkDel(root, found))
+  }
   if (containers.length) why("the lab's containers: processes, cgroups, root filesystems, netns")
   await removeContainers(containers)
   const existing = [...nss].filter((n) => NetNs.exists(n))
