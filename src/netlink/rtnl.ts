@@ -17,7 +17,7 @@
 import fs from 'node:fs'
 // the socket layer only: the package's index loads every family (nl80211, wireguard...)
 import { NetlinkSocket, createNetlink } from 'netlink/dist/netlink'
-import type { NetlinkMessage } from 'netlink/dist/structs'
+import { type NetlinkMessage, formatMessage } from 'netlink/dist/structs'
 import { KernelError, NsdnError, codeForErrno } from '../errors.js'
 import { errnoName } from '../ffi/libc.js'
 import { NetNs, onNetnsDelete, runInNetnsSync } from '../netns/netns.js'
@@ -34,6 +34,22 @@ const SWEEP_MS = 1000
 /** How often an interrupted dump is retried before giving up with E_TRY_AGAIN. */
 const DUMP_RETRIES = 5
 
+/**
+ * Requests sent and not yet answered, per socket. The kernel answers a whole sendmsg before it
+ * returns: the answers (an echoed link is ~2.5 KiB of receive buffer) must fit the socket's
+ * buffer (208 KiB by default) until they are read.
+ */
+const MAX_UNANSWERED = 64
+
+/**
+ * The package's own bookkeeping of awaited answers (by sequence number; it keeps the socket
+ * referenced meanwhile). Its request() sends at once, so a batch registers its answers itself.
+ */
+interface Refs {
+  makeRef(seq: number, cb: (err: Error | null, msgs?: NetlinkMessage[]) => void): number
+  dropRef(seq: number): void
+}
+
 /** A request refused by the kernel: errno only; exec() turns it into a KernelError. */
 export class NetlinkErrno extends Error {
   constructor(readonly errno: string) {
@@ -46,6 +62,11 @@ export class Rtnl {
   private dumpChain: Promise<unknown> = Promise.resolve()
   private dumping = false
   private closed = false
+  /** Requests not sent yet, in call order: sent together once the current tick is done. */
+  private outbox: { seq: number; iov: Uint8Array[]; reject(err: unknown): void }[] = []
+  private flushQueued = false
+  /** Requests sent and not answered yet. */
+  private sent = 0
   /**
    * The socket's netlink port, read once: without it the package asks the kernel for it
    * (getsockname) on every message it sends.
@@ -166,10 +187,28 @@ export class Rtnl {
 
   private async send(req: Request): Promise<NetlinkMessage[]> {
     if (this.closed) throw new NsdnError('E_INTERNAL', `netlink socket of ${this.where} is closed`)
-    const [msgs] = await this.sock.request(req.type, req.body, {
-      flags: req.flags,
-      localPort: this.port,
-      checkError: false,
+    const seq = this.sock.generateSeq()
+    const iov = formatMessage({
+      type: req.type,
+      flags: req.flags | K.NLM_F_REQUEST | K.NLM_F_ACK,
+      seq,
+      port: this.port,
+      data: req.body,
+    })
+    // The next message starts 4-aligned (NLMSG_ALIGN).
+    const pad = req.body.length % 4
+    if (pad) iov.push(new Uint8Array(4 - pad))
+    const refs = this.sock as unknown as Refs
+    const msgs = await new Promise<NetlinkMessage[]>((resolve, reject) => {
+      refs.makeRef(seq, (err, answer) => {
+        refs.dropRef(seq)
+        this.sent--
+        this.queueFlush()
+        if (err) reject(err)
+        else resolve(answer ?? [])
+      })
+      this.outbox.push({ seq, iov, reject })
+      this.queueFlush()
     })
     for (const m of msgs) {
       if (m.type === K.NLMSG_ERROR) {
@@ -180,6 +219,38 @@ export class Rtnl {
       }
     }
     return msgs.filter((m) => m.type !== K.NLMSG_ERROR && m.type !== K.NLMSG_DONE)
+  }
+
+  private queueFlush(): void {
+    if (this.flushQueued || !this.outbox.length) return
+    this.flushQueued = true
+    setImmediate(() => this.flush())
+  }
+
+  /**
+   * Send what the tick queued as one sendmsg (the kernel runs the messages in order and
+   * answers each): one syscall and one completion instead of one per request.
+   */
+  private flush(): void {
+    this.flushQueued = false
+    if (this.closed) return
+    const n = Math.min(this.outbox.length, MAX_UNANSWERED - this.sent)
+    if (n <= 0) return // the answers to come flush the rest
+    const batch = this.outbox.splice(0, n)
+    this.sent += n
+    this.sock.socket.send(
+      batch.flatMap((b) => b.iov),
+      {},
+      (err) => {
+        if (!err) return
+        const refs = this.sock as unknown as Refs
+        for (const b of batch) {
+          refs.dropRef(b.seq)
+          this.sent--
+          b.reject(err)
+        }
+      },
+    )
   }
 
   /**
