@@ -11,10 +11,7 @@ import { linkDel, linkList, tryLinkByName } from '../netlink/link.js'
 import { Rtnl } from '../netlink/rtnl.js'
 import { NetNs } from '../netns/netns.js'
 import { opMode, runOp } from '../op.js'
-import { ovsClient, ovsStatus, ovsStop } from '../ovs/daemon.js'
 import { sysctlGet, sysctlSet } from '../sysctl.js'
-import { nftRun } from './apply.js'
-import { removeContainers } from './containers.js'
 import type { Created } from './plan.js'
 import { forget, listLabs, mustReadLab, readLab } from './state.js'
 
@@ -50,9 +47,11 @@ export async function undo(created: readonly Created[], self: string): Promise<v
     else if ('sysctl' in c) sysctls.push(c)
     else ovsDir = c.ovsDaemon
   }
+  // What a lab has not got is not loaded (a command's start-up is its user's latency).
+  const { nftRun } = tables.length ? await import('./apply.js') : { nftRun: undefined }
   if (tables.length) why("the lab's nft tables in the root namespace")
   for (const t of tables)
-    await nftRun({ kind: 'nft', argv: ['delete', 'table', 'ip', t] }).catch(ignoreMissing)
+    await nftRun!({ kind: 'nft', argv: ['delete', 'table', 'ip', t] }).catch(ignoreMissing)
   for (const s of sysctls) {
     if (
       s.was === undefined ||
@@ -63,11 +62,11 @@ export async function undo(created: readonly Created[], self: string): Promise<v
     why(`${s.sysctl} back to ${s.was}, as it was before the lab`)
     sysctlSet(NetNs.current(), s.sysctl, s.was)
   }
-  const ovs =
-    bridges.length || ovsDir ? await ovsStatus(ovsDir ? { runDir: ovsDir } : {}) : undefined
+  const daemon = bridges.length || ovsDir ? await import('../ovs/daemon.js') : undefined
+  const ovs = daemon && (await daemon.ovsStatus(ovsDir ? { runDir: ovsDir } : {}))
   if (bridges.length && ovs?.running) {
     why('the Open vSwitch bridges, with their ports')
-    await ovsClient().run(bridges.map((b) => ['--if-exists', 'del-br', b]))
+    await daemon!.ovsClient().run(bridges.map((b) => ['--if-exists', 'del-br', b]))
   }
   const root = Rtnl.for()
   // A veth whose peer is in a namespace about to go goes with it: no request needed. The rest
@@ -81,8 +80,10 @@ export async function undo(created: readonly Created[], self: string): Promise<v
     said = true
     await ignoreNotFound(linkDel(root, found))
   }
-  if (containers.length) why("the lab's containers: processes, cgroups, root filesystems, netns")
-  await removeContainers(containers)
+  if (containers.length) {
+    why("the lab's containers: processes, cgroups, root filesystems, netns")
+    await (await import('./containers.js')).removeContainers(containers)
+  }
   const existing = [...nss].filter((n) => NetNs.exists(n))
   if (existing.length) why('the namespaces, and everything in them: interfaces, addresses, routes')
   for (const n of existing) NetNs.delete(n)
@@ -95,7 +96,7 @@ export async function undo(created: readonly Created[], self: string): Promise<v
     why('the private Open vSwitch this lab started')
     await runOp(
       { kind: 'ovs.daemon', action: 'stop', runDir: ovsDir },
-      () => ovsStop({ runDir: ovsDir }),
+      () => daemon!.ovsStop({ runDir: ovsDir }),
       undefined,
     )
   }
