@@ -65,20 +65,28 @@ class Kernel {
   close(): void {
     for (const n of this.nss.values()) n.close()
     this.nss.clear()
+    for (const [ns, h] of this.handles) if (ns) h.close()
+    this.handles.clear()
   }
 
   /** A namespace about to be deleted: nothing of nsdn's may pin it. */
   drop(name: string): void {
     this.nss.get(name)?.close()
     this.nss.delete(name)
+    this.handles.get(name)?.close()
     this.handles.delete(name)
     for (const k of this.links.keys()) if (k.startsWith(`${name}|`)) this.links.delete(k)
   }
 
+  /**
+   * The socket of a namespace. A node's is the run's own (closed by close()), out of Rtnl's
+   * cache: the cache checks the file of each of its namespaces every second, 40 ms a time at
+   * 1,000 nodes.
+   */
   h(ns: string | undefined): Rtnl {
     const k = ns ?? ''
     let h = this.handles.get(k)
-    if (!h) this.handles.set(k, (h = ns ? Rtnl.for(this.netns(ns)) : Rtnl.for()))
+    if (!h) this.handles.set(k, (h = ns ? Rtnl.open(this.netns(ns)) : Rtnl.for()))
     return h
   }
 
@@ -356,7 +364,7 @@ export async function runSteps(steps: readonly Step[], o: RunOpts): Promise<void
     await idle()
   }
   while (inflight) await idle()
-  // The sockets pin their namespaces by themselves: nsdn's fds may go.
+  // The namespaces' bind mounts keep them: the run's fds and sockets go.
   k.close()
   if (failure !== undefined) throw failure
   if (done < steps.length) throw new NsdnError('E_INTERNAL', 'lab plan has a dependency cycle')

@@ -3,8 +3,6 @@
  * Each mutating function is one Op through Rtnl.exec; its doc names the iproute2 equivalent.
  * @module
  */
-// the rt part only: the package's index loads every family (nl80211, wireguard...)
-import * as rt from 'netlink/dist/rt/structs'
 import type { NetlinkMessage } from 'netlink/dist/structs'
 import { KernelFeatureError, NsdnError, isCode } from '../errors.js'
 import type { NetNs } from '../netns/netns.js'
@@ -36,25 +34,29 @@ export interface Link {
 
 const IFF_LOWER_UP = 0x10000
 
-/** Decode an RTM_NEWLINK / RTM_DELLINK message (a dump's or a notification's). */
+/**
+ * Decode an RTM_NEWLINK / RTM_DELLINK message (a dump's or a notification's): the ifinfomsg
+ * (index at offset 4, flags at 8) and the few attributes a Link has, read by hand (the
+ * package's generic parse of all ~50 attributes cost 0.3 ms a link: half a second to list the
+ * 2,000 links of a 1,000-host star).
+ */
 export function toLink(m: NetlinkMessage): Link {
-  const msg = rt.parseLinkMessage(m.data)
-  const a = msg.attrs
+  const a = decodeAttrs(m.data.subarray(16))
   const flags = m.data.readUInt32LE(8)
-  const info = a.linkinfo ? decodeAttrs(a.linkinfo) : undefined
+  const info = a.get(K.IFLA_LINKINFO)
+  const u32 = (t: number): number | undefined => a.get(t)?.readUInt32LE(0)
+  const mac = a.get(K.IFLA_ADDRESS)
   return {
-    index: msg.data.index ?? 0,
-    name: a.ifname ?? '',
-    kind: strOf(info?.get(K.IFLA_INFO_KIND)),
+    index: m.data.readInt32LE(4),
+    name: strOf(a.get(K.IFLA_IFNAME)) ?? '',
+    kind: info ? strOf(decodeAttrs(info).get(K.IFLA_INFO_KIND)) : undefined,
     up: (flags & K.IFF_UP) !== 0,
     lowerUp: (flags & IFF_LOWER_UP) !== 0,
-    mtu: a.mtu ?? 0,
-    address: a.address
-      ? [...a.address].map((b) => b.toString(16).padStart(2, '0')).join(':')
-      : undefined,
-    master: a.master || undefined,
-    link: a.link ? a.link.readUInt32LE(0) || undefined : undefined,
-    operstate: a.operstate,
+    mtu: u32(K.IFLA_MTU) ?? 0,
+    address: mac ? [...mac].map((b) => b.toString(16).padStart(2, '0')).join(':') : undefined,
+    master: u32(K.IFLA_MASTER) || undefined,
+    link: u32(K.IFLA_LINK) || undefined,
+    operstate: a.get(K.IFLA_OPERSTATE)?.readUInt8(0),
   }
 }
 
