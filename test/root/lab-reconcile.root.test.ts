@@ -9,7 +9,7 @@ import { sandboxThisFile } from '../helpers/sandbox.js'
 sandboxThisFile()
 
 import assert from 'node:assert/strict'
-import { spawn, spawnSync } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -17,20 +17,12 @@ import { after, test } from 'node:test'
 import { listLabs, labsDir } from '../../src/lab/state.js'
 import { Rtnl } from '../../src/netlink/rtnl.js'
 import { ovsStop } from '../../src/ovs/daemon.js'
+import { nsdn, ok } from '../helpers/cli.js'
 import { eventually, ipLinks, netnsNames, ping, strayLinks } from '../helpers/kernel.js'
 import { diffStates, snapshot } from '../helpers/paste.js'
 
-const MAIN = path.resolve(__dirname, '../../src/cli/main.js')
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'nsdn-rec-'))
 
-function nsdn(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  return spawnSync(process.execPath, [MAIN, ...args], { encoding: 'utf8' })
-}
-function ok(...args: string[]): string {
-  const r = nsdn(...args)
-  assert.equal(r.status, 0, `nsdn ${args.join(' ')}:\n${r.stdout}${r.stderr}`)
-  return r.stdout
-}
 function write(name: string, text: string): string {
   const f = path.join(tmp, name)
   fs.writeFileSync(f, text)
@@ -110,7 +102,7 @@ checks:
 
 test('a changed lab is reconciled in place: unchanged nodes untouched, the result a fresh deploy', async () => {
   const f = write('rec.yaml', V1)
-  assert.match(ok('lab', 'deploy', f), /created, ready/)
+  assert.match(ok(['lab', 'deploy', f]).stdout, /created, ready/)
   const before = { h1: inode('rec-h1'), h2: inode('rec-h2'), h3: inode('rec-h3') }
   const ports = { h1: port('h1'), h2: port('h2') }
   const idx = { h1: ifindex(ports.h1), h2: ifindex(ports.h2), sw: ifindex('rec-sw') }
@@ -123,7 +115,7 @@ test('a changed lab is reconciled in place: unchanged nodes untouched, the resul
   assert.ok(await eventually(() => /bytes from/.test(out)), 'the ping runs before the change')
 
   fs.writeFileSync(f, V2)
-  assert.match(ok('lab', 'deploy', f), /reconciled, ready/)
+  assert.match(ok(['lab', 'deploy', f]).stdout, /reconciled, ready/)
   const exited = new Promise((r) => pinger.once('exit', r))
   pinger.kill('SIGINT')
   await exited
@@ -139,18 +131,18 @@ test('a changed lab is reconciled in place: unchanged nodes untouched, the resul
   assert.equal(ifindex('rec-sw'), idx.sw, 'the switch is the same one')
   assert.deepEqual(netnsNames(), ['rec-h1', 'rec-h2', 'rec-h3', 'rec-h4', 'rec-h6', 'rec-r1'])
   assert.ok(ping('10.9.0.2', 'rec-h1'), 'h1 still reaches h2')
-  assert.match(ok('lab', 'verify', 'rec'), /all 3 checks passed/)
-  assert.match(ok('lab', 'deploy', f), /unchanged, nothing to do/)
+  assert.match(ok(['lab', 'verify', 'rec']).stdout, /all 3 checks passed/)
+  assert.match(ok(['lab', 'deploy', f]).stdout, /unchanged, nothing to do/)
 
   // the same state, and the same record, as a fresh deploy of the new file
   const reconciled = snapshot()
   const recorded = journal('rec')
-  ok('lab', 'destroy', 'rec')
+  ok(['lab', 'destroy', 'rec'])
   await assertEmpty('reconciled lab destroyed')
-  assert.match(ok('lab', 'deploy', f), /created, ready/)
+  assert.match(ok(['lab', 'deploy', f]).stdout, /created, ready/)
   assert.deepEqual(diffStates(snapshot(), reconciled), [])
   assert.deepEqual(journal('rec'), recorded)
-  ok('lab', 'destroy', 'rec')
+  ok(['lab', 'destroy', 'rec'])
   await assertEmpty('fresh lab destroyed')
 })
 
@@ -175,11 +167,11 @@ checks:
   - { from: c, to: d, expect: reach }
 `
   const f = write('sw.yaml', lab('bridge'))
-  ok('lab', 'deploy', f)
+  ok(['lab', 'deploy', f])
   const ns = Object.fromEntries(['a', 'b', 'c', 'd'].map((n) => [n, inode(`sw-${n}`)]))
   const s1 = ifindex('sw-s1')
   fs.writeFileSync(f, lab('ovs'))
-  assert.match(ok('lab', 'deploy', f), /reconciled, ready/)
+  assert.match(ok(['lab', 'deploy', f]).stdout, /reconciled, ready/)
   for (const n of ['a', 'b', 'c', 'd']) assert.equal(inode(`sw-${n}`), ns[n], `${n}'s namespace`)
   assert.equal(ifindex('sw-s1'), s1, 'the unchanged bridge stays')
   const s2 = ipLinks().find((l) => l.ifname === 'sw-s2')
@@ -189,19 +181,19 @@ checks:
     .filter((l) => l.master === 'sw-s1')
     .map((l) => l.ifname)
   assert.equal(ports.length, 2, `s1 keeps its two ports: ${ports}`)
-  assert.match(ok('lab', 'verify', 'sw'), /all 2 checks passed/)
+  assert.match(ok(['lab', 'verify', 'sw']).stdout, /all 2 checks passed/)
   // and back: the private OVS goes with the last OVS switch
   fs.writeFileSync(f, lab('bridge'))
-  assert.match(ok('lab', 'deploy', f), /reconciled, ready/)
+  assert.match(ok(['lab', 'deploy', f]).stdout, /reconciled, ready/)
   assert.equal(fs.existsSync('/run/nsdn/ovs/db.sock'), false, 'no OVS left running')
-  assert.match(ok('lab', 'verify', 'sw'), /all 2 checks passed/)
-  ok('lab', 'destroy', 'sw')
+  assert.match(ok(['lab', 'verify', 'sw']).stdout, /all 2 checks passed/)
+  ok(['lab', 'destroy', 'sw'])
   await assertEmpty('switch kinds')
 })
 
 after(async () => {
   Rtnl.closeAll()
   await ovsStop()
-  for (const n of listLabs()) nsdn('lab', 'destroy', n)
+  for (const n of listLabs()) nsdn(['lab', 'destroy', n])
   fs.rmSync(tmp, { recursive: true, force: true })
 })
