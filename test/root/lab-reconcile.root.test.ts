@@ -9,7 +9,7 @@ import { sandboxThisFile } from '../helpers/sandbox.js'
 sandboxThisFile()
 
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -19,7 +19,7 @@ import { Rtnl } from '../../src/netlink/rtnl.js'
 import { ovsStop } from '../../src/ovs/daemon.js'
 import { nsdn, ok } from '../helpers/cli.js'
 import { eventually, ipLinks, netnsNames, ping, strayLinks } from '../helpers/kernel.js'
-import { diffStates, snapshot } from '../helpers/paste.js'
+import { diffStates, explainScript, runPasted, snapshot } from '../helpers/paste.js'
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'nsdn-rec-'))
 
@@ -189,6 +189,58 @@ checks:
   assert.match(ok(['lab', 'verify', 'sw']).stdout, /all 2 checks passed/)
   ok(['lab', 'destroy', 'sw'])
   await assertEmpty('switch kinds')
+})
+
+// V1 -> V2 again, and a rate limit lifted (h2's link loses its own): the reconcile's --explain
+// lines, pasted over V1 built by its pasted `lab explain`, build what a fresh deploy of V2 does.
+const PASTE_A = V1.replace('name: rec', 'name: rp').replace(
+  '- endpoints: ["h2:eth0", "sw"]',
+  '- { endpoints: ["h2:eth0", "sw"], rate: 10mbit }',
+)
+const PASTE_B = V2.replace('name: rec', 'name: rp')
+
+test('the --explain lines of a reconcile, pasted over the old lab, build the new one', async () => {
+  const a = write('rp-a.yaml', PASTE_A)
+  const b = write('rp-b.yaml', PASTE_B)
+  ok(['lab', 'deploy', a])
+  const r = ok(['--explain', 'lab', 'deploy', b])
+  assert.match(r.stdout, /reconciled, ready/)
+  const script = explainScript(r.stderr)
+  // every kind of change is in it: a route, an address, rate limits, a node gone, a link new
+  for (const line of [
+    /^ip -n rp-h4 route del default via 10\.8\.0\.1$/m,
+    /^ip -n rp-h4 route add 10\.9\.0\.0\/24 via 10\.8\.0\.1$/m,
+    /^ip -n rp-h3 addr del 10\.9\.0\.3\/24 dev eth0$/m,
+    /^ip -n rp-h3 addr add 10\.9\.0\.13\/24 dev eth0$/m,
+    /^tc -n rp-h2 qdisc del dev eth0 root$/m,
+    /^tc -n rp-r1 qdisc del dev eth1 root$/m,
+    /^tc -n rp-r1 qdisc add dev eth1 root tbf rate 5mbit /m,
+    /^ip netns del rp-h5$/m,
+    /^ip -n rp-h3 link add eth1 type veth peer name eth1 netns rp-h4$/m,
+  ])
+    assert.match(script, line)
+  const reconciled = snapshot()
+  ok(['lab', 'destroy', 'rp'])
+  await assertEmpty('reconciled lab destroyed')
+
+  ok(['lab', 'deploy', b])
+  const fresh = snapshot()
+  assert.deepEqual(diffStates(reconciled, fresh), [], 'nsdn reconciled = fresh deploy')
+  ok(['lab', 'destroy', 'rp'])
+  await assertEmpty('fresh lab destroyed')
+
+  runPasted(ok(['lab', 'explain', a]).stdout)
+  try {
+    runPasted(script)
+    assert.deepEqual(diffStates(snapshot(), fresh), [], `pasted:\n${script}`)
+    // and it carries traffic: through the router, and over the new link
+    assert.ok(ping('10.8.0.2', 'rp-h1'), 'h1 -> h4 through r1')
+    assert.ok(ping('10.7.0.2', 'rp-h3'), 'h3 -> h4 over the new link')
+  } finally {
+    for (const n of netnsNames()) spawnSync('ip', ['netns', 'del', n])
+    spawnSync('ip', ['link', 'del', 'rp-sw'])
+  }
+  await assertEmpty('pasted lab removed')
 })
 
 after(async () => {
