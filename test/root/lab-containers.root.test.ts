@@ -11,29 +11,19 @@ sandboxThisFile()
 
 import assert from 'node:assert/strict'
 import fs from 'node:fs'
-import os from 'node:os'
 import path from 'node:path'
 import { after, before, test } from 'node:test'
 import { Rtnl } from '../../src/netlink/rtnl.js'
 import * as rt from '../../src/runtime/index.js'
 import { nsdn, nsdnChild, ok } from '../helpers/cli.js'
-import { eventually, ipAddrs, ping, strayLinks } from '../helpers/kernel.js'
-import { busyboxRoot, leftovers, runtimeTestFile } from '../helpers/runtime.js'
+import { ipAddrs, ping } from '../helpers/kernel.js'
+import { assertNoLab, labFiles } from '../helpers/lab.js'
+import { busyboxRoot, runtimeTestFile } from '../helpers/runtime.js'
 
 runtimeTestFile()
 
 const FILE = path.resolve(__dirname, '../../../scenarios/09-containers.yaml')
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'nsdn-labctr-'))
-
-const labsLeft = (): string[] =>
-  fs.existsSync('/run/nsdn/labs') ? fs.readdirSync('/run/nsdn/labs') : []
-
-/** Nothing of a lab or a container remains: links, netns, lab state, runtime leftovers. */
-async function assertEmpty(what: string): Promise<void> {
-  assert.ok(await eventually(() => strayLinks().length === 0), `${what}: links: ${strayLinks()}`)
-  assert.deepEqual(leftovers(), [], `${what}: container state, cgroups, netns or mounts left`)
-  assert.deepEqual(labsLeft(), [], `${what}: lab state left`)
-}
+const files = labFiles()
 
 before(() => {
   rt.importImage('busybox', busyboxRoot())
@@ -41,8 +31,7 @@ before(() => {
 
 after(async () => {
   Rtnl.closeAll()
-  fs.rmSync(tmp, { recursive: true, force: true })
-  await assertEmpty('the end')
+  await assertNoLab('the end', { containers: true })
 })
 
 test('09: containers deploy, pass the checks, run nsdn-init as PID 1, and destroy to nothing', async () => {
@@ -99,7 +88,7 @@ test('09: containers deploy, pass the checks, run nsdn-init as PID 1, and destro
   assert.match(ok(['lab', 'verify', 'ctr']).stdout, /all 3 checks passed/)
 
   assert.match(ok(['lab', 'destroy', 'ctr']).stdout, /destroyed/)
-  await assertEmpty('09 destroyed')
+  await assertNoLab('09 destroyed', { containers: true })
 })
 
 test('lab explain prints the containers as nsdn run -d, and their removal as nsdn rm -f', () => {
@@ -118,14 +107,14 @@ test('lab explain prints the containers as nsdn run -d, and their removal as nsd
 })
 
 test('an image not imported is refused before anything is made, with the import hint', async () => {
-  const f = path.join(tmp, 'noimg.yaml')
-  fs.writeFileSync(f, fs.readFileSync(FILE, 'utf8').replace('image: busybox', 'image: alpine'))
+  const text = fs.readFileSync(FILE, 'utf8').replace('image: busybox', 'image: alpine')
+  const f = files.write('noimg.yaml', text)
   const r = nsdn(['lab', 'deploy', f])
   assert.equal(r.status, 78, r.stderr)
   assert.match(r.stderr, /noimg\.yaml:8:\d+ defaults\.image: image "alpine" is not imported/)
   assert.match(r.stderr, /hint: nsdn image import alpine DIR/)
   assert.equal(nsdn(['lab', 'validate', f]).status, 78)
-  await assertEmpty('refused image')
+  await assertNoLab('refused image', { containers: true })
 })
 
 test('a deploy killed inside a container create or start is destroyed, or re-deployed, clean', async () => {
@@ -156,14 +145,13 @@ test('a deploy killed inside a container create or start is destroyed, or re-dep
       assert.equal(nsdn(['lab', 'verify', 'ctr']).status, 0, `verify after a kill at ${mark}`)
       assert.equal(nsdn(['lab', 'destroy', 'ctr']).status, 0)
     }
-    await assertEmpty(`killed at ${mark}`)
+    await assertNoLab(`killed at ${mark}`, { containers: true })
   }
 })
 
 test('containerlab: a linux node with an imported image is a container, others namespaces', async () => {
-  const f = path.join(tmp, 'two.clab.yml')
-  fs.writeFileSync(
-    f,
+  const f = files.write(
+    'two.clab.yml',
     `name: two
 topology:
   nodes:
@@ -181,5 +169,5 @@ topology:
   assert.throws(() => rt.info('two-b'), /no container named "two-b"/)
   assert.match(ok(['lab', 'exec', 'two', 'a', '--', 'ls', '/bin/busybox']).stdout, /busybox/)
   ok(['lab', 'destroy', f])
-  await assertEmpty('clab')
+  await assertNoLab('clab', { containers: true })
 })

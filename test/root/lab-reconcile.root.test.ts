@@ -11,33 +11,17 @@ sandboxThisFile()
 import assert from 'node:assert/strict'
 import { spawn, spawnSync } from 'node:child_process'
 import fs from 'node:fs'
-import os from 'node:os'
 import path from 'node:path'
 import { after, test } from 'node:test'
 import { listLabs, labsDir } from '../../src/lab/state.js'
 import { Rtnl } from '../../src/netlink/rtnl.js'
 import { ovsStop } from '../../src/ovs/daemon.js'
 import { nsdn, ok } from '../helpers/cli.js'
-import { eventually, ipLinks, netnsNames, ping, strayLinks } from '../helpers/kernel.js'
+import { eventually, ipLinks, netnsNames, ping } from '../helpers/kernel.js'
+import { assertNoLab, labFiles } from '../helpers/lab.js'
 import { diffStates, explainScript, runPasted, snapshot } from '../helpers/paste.js'
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'nsdn-rec-'))
-
-function write(name: string, text: string): string {
-  const f = path.join(tmp, name)
-  fs.writeFileSync(f, text)
-  return f
-}
-
-async function assertEmpty(what: string): Promise<void> {
-  assert.ok(
-    await eventually(() => strayLinks().length === 0),
-    `${what}: links left: ${strayLinks()}`,
-  )
-  assert.deepEqual(netnsNames(), [], `${what}: namespaces left`)
-  assert.deepEqual(listLabs(), [], `${what}: lab state left`)
-  assert.equal(fs.existsSync('/run/nsdn/ovs/db.sock'), false, `${what}: OVS still running`)
-}
+const { write } = labFiles()
 
 const inode = (ns: string): number => fs.statSync(`/run/netns/${ns}`).ino
 const ifindex = (name: string): number | undefined =>
@@ -138,12 +122,12 @@ test('a changed lab is reconciled in place: unchanged nodes untouched, the resul
   const reconciled = snapshot()
   const recorded = journal('rec')
   ok(['lab', 'destroy', 'rec'])
-  await assertEmpty('reconciled lab destroyed')
+  await assertNoLab('reconciled lab destroyed')
   assert.match(ok(['lab', 'deploy', f]).stdout, /created, ready/)
   assert.deepEqual(diffStates(snapshot(), reconciled), [])
   assert.deepEqual(journal('rec'), recorded)
   ok(['lab', 'destroy', 'rec'])
-  await assertEmpty('fresh lab destroyed')
+  await assertNoLab('fresh lab destroyed')
 })
 
 test('a switch whose kind changed is replaced alone: its nodes keep their namespaces', async (t) => {
@@ -188,7 +172,7 @@ checks:
   assert.equal(fs.existsSync('/run/nsdn/ovs/db.sock'), false, 'no OVS left running')
   assert.match(ok(['lab', 'verify', 'sw']).stdout, /all 2 checks passed/)
   ok(['lab', 'destroy', 'sw'])
-  await assertEmpty('switch kinds')
+  await assertNoLab('switch kinds')
 })
 
 // V1 -> V2 again, and a rate limit lifted (h2's link loses its own): the reconcile's --explain
@@ -221,13 +205,13 @@ test('the --explain lines of a reconcile, pasted over the old lab, build the new
     assert.match(script, line)
   const reconciled = snapshot()
   ok(['lab', 'destroy', 'rp'])
-  await assertEmpty('reconciled lab destroyed')
+  await assertNoLab('reconciled lab destroyed')
 
   ok(['lab', 'deploy', b])
   const fresh = snapshot()
   assert.deepEqual(diffStates(reconciled, fresh), [], 'nsdn reconciled = fresh deploy')
   ok(['lab', 'destroy', 'rp'])
-  await assertEmpty('fresh lab destroyed')
+  await assertNoLab('fresh lab destroyed')
 
   runPasted(ok(['lab', 'explain', a]).stdout)
   try {
@@ -240,12 +224,11 @@ test('the --explain lines of a reconcile, pasted over the old lab, build the new
     for (const n of netnsNames()) spawnSync('ip', ['netns', 'del', n])
     spawnSync('ip', ['link', 'del', 'rp-sw'])
   }
-  await assertEmpty('pasted lab removed')
+  await assertNoLab('pasted lab removed')
 })
 
 after(async () => {
   Rtnl.closeAll()
   await ovsStop()
   for (const n of listLabs()) nsdn(['lab', 'destroy', n])
-  fs.rmSync(tmp, { recursive: true, force: true })
 })

@@ -10,7 +10,6 @@ sandboxThisFile()
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import fs from 'node:fs'
-import os from 'node:os'
 import path from 'node:path'
 import { after, test } from 'node:test'
 import fc from 'fast-check'
@@ -23,25 +22,12 @@ import { listLabs } from '../../src/lab/state.js'
 import { Rtnl } from '../../src/netlink/rtnl.js'
 import { ovsStop } from '../../src/ovs/daemon.js'
 import { nsdn, nsdnChild } from '../helpers/cli.js'
-import { eventually, ipAddrs, ipLinks, netnsNames, ping, strayLinks } from '../helpers/kernel.js'
+import { ipAddrs, ipLinks, netnsNames, ping } from '../helpers/kernel.js'
+import { assertNoLab, labFiles } from '../helpers/lab.js'
 import { mutate, mutations } from '../helpers/lab-mutate.js'
 
 const SCENARIOS = path.resolve(__dirname, '../../../scenarios')
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'nsdn-lab-'))
-
-function write(name: string, text: string): string {
-  const f = path.join(tmp, name)
-  fs.writeFileSync(f, text)
-  return f
-}
-
-async function assertEmpty(what: string, keep: string[] = []): Promise<void> {
-  const stray = (): string[] => strayLinks().filter((l) => !keep.includes(l))
-  assert.ok(await eventually(() => stray().length === 0), `${what}: links left: ${stray()}`)
-  assert.deepEqual(netnsNames(), [], `${what}: namespaces left`)
-  assert.deepEqual(listLabs(), [], `${what}: lab state left`)
-  assert.equal(fs.existsSync('/run/nsdn/ovs/db.sock'), false, `${what}: OVS still running`)
-}
+const { write } = labFiles()
 
 const PAIR = (name: string, extra = ''): string => `name: ${name}
 nodes:
@@ -61,7 +47,7 @@ test('delay and loss are refused, naming CONFIG_NET_SCH_NETEM; nothing is create
     /this kernel lacks the network emulator qdisc \(netem\).*CONFIG_NET_SCH_NETEM/,
   )
   assert.match(r.stderr, /hint: .*netem\.yaml:6:\d+ links\[0\]\.delay: .*rate/)
-  await assertEmpty('netem')
+  await assertNoLab('netem')
 })
 
 test('VLANs on a Linux bridge are refused, naming CONFIG_BRIDGE_VLAN_FILTERING', async () => {
@@ -76,7 +62,7 @@ links:
   assert.equal(r.status, 69, r.stderr)
   assert.match(r.stderr, /CONFIG_BRIDGE_VLAN_FILTERING/)
   assert.match(r.stderr, /kind: ovs/)
-  await assertEmpty('brvlan')
+  await assertNoLab('brvlan')
 })
 
 test('bridged traffic that br_netfilter would drop is refused before anything is made', async (t) => {
@@ -100,7 +86,7 @@ test('bridged traffic that br_netfilter would drop is refused before anything is
     assert.equal(r.status, 78, r.stderr)
     assert.match(r.stderr, /br_netfilter .*\(ip filter FORWARD\) drops them/)
     assert.match(r.stderr, /bridge-nf-call-iptables=0/)
-    await assertEmpty('br_netfilter')
+    await assertNoLab('br_netfilter')
   } finally {
     nft('delete', 'table', 'ip', 'filter')
     fs.writeFileSync(knob, before)
@@ -123,7 +109,7 @@ links:
   const r = nsdn(['lab', 'deploy', write('clash.yaml', text)])
   assert.notEqual(r.status, 0)
   assert.match(r.stderr, /EEXIST/)
-  await assertEmpty('clash', ['clash-veth0'])
+  await assertNoLab('clash', { keepLinks: ['clash-veth0'] })
   const kept = ipLinks().find((l) => l.ifname === 'clash-veth0')
   assert.equal(kept?.linkinfo?.info_kind, 'bridge', 'the existing device is untouched')
   spawnSync('ip', ['link', 'del', 'clash-veth0'])
@@ -179,7 +165,7 @@ checks:
   } finally {
     spawnSync('ip', ['netns', 'del', 'inet'])
   }
-  await assertEmpty('uplink NAT')
+  await assertNoLab('uplink NAT')
 })
 
 test('two labs with the same node names never collide', async () => {
@@ -191,7 +177,7 @@ test('two labs with the same node names never collide', async () => {
   assert.deepEqual(netnsNames(), ['two-a', 'two-b'])
   assert.ok(ping('10.5.1.2', 'two-a'), 'the other lab still works')
   assert.equal(nsdn(['lab', 'destroy', 'two']).status, 0)
-  await assertEmpty('two labs')
+  await assertNoLab('two labs')
 })
 
 test('a changed file is reconciled; destroy works from the record when the file is gone', async () => {
@@ -207,7 +193,7 @@ test('a changed file is reconciled; destroy works from the record when the file 
   assert.equal(nsdn(['lab', 'verify', 'chg']).status, 0)
   fs.rmSync(f)
   assert.equal(nsdn(['lab', 'destroy', 'chg']).status, 0)
-  await assertEmpty('changed')
+  await assertNoLab('changed')
 })
 
 test('a deploy killed at any moment is destroyed, or re-deployed, to a clean result', async () => {
@@ -233,7 +219,7 @@ test('a deploy killed at any moment is destroyed, or re-deployed, to a clean res
     }
     Rtnl.closeAll()
     await ovsStop() // a kill before the journal's first line leaves a daemon nobody recorded
-    await assertEmpty(`killed at ${ms} ms`)
+    await assertNoLab(`killed at ${ms} ms`)
   }
 })
 
@@ -255,7 +241,7 @@ test('property: mutated scenarios deploy or are refused, and never leave anythin
       }
       for (const n of listLabs()) await destroy(n)
       Rtnl.closeAll()
-      await assertEmpty('mutated lab')
+      await assertNoLab('mutated lab')
     }),
     { numRuns: 40 },
   )
@@ -264,6 +250,5 @@ test('property: mutated scenarios deploy or are refused, and never leave anythin
 after(async () => {
   Rtnl.closeAll()
   await ovsStop()
-  fs.rmSync(tmp, { recursive: true, force: true })
-  await assertEmpty('the end')
+  await assertNoLab('the end')
 })

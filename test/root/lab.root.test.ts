@@ -10,9 +10,10 @@ import { Rtnl } from '../../src/netlink/rtnl.js'
 import { ovsStop } from '../../src/ovs/daemon.js'
 import { importImage } from '../../src/runtime/image.js'
 import { ok } from '../helpers/cli.js'
-import { eventually, ipLinks, netnsNames, strayLinks } from '../helpers/kernel.js'
+import { ipLinks, netnsNames } from '../helpers/kernel.js'
+import { assertNoLab } from '../helpers/lab.js'
 import { diffStates, explainScript, runPasted, snapshot } from '../helpers/paste.js'
-import { busyboxRoot, leftovers, runtimeTestFile } from '../helpers/runtime.js'
+import { busyboxRoot, runtimeTestFile } from '../helpers/runtime.js'
 
 // Container nodes (09): the runtime's directories on the sandbox's /run, a cgroup parent of
 // this file's own, and the image the scenario names, as a fresh machine would import it.
@@ -36,25 +37,6 @@ const files = fs
   .filter((f) => /^(0\d-.*|star-250)\.yaml$/.test(f))
   .sort()
   .map((f) => path.join(SCENARIOS, f))
-
-const labsLeft = (): string[] => {
-  try {
-    return fs.readdirSync('/run/nsdn/labs')
-  } catch {
-    return []
-  }
-}
-
-async function assertEmpty(what: string): Promise<void> {
-  assert.ok(
-    await eventually(() => strayLinks().length === 0),
-    `${what}: links left: ${strayLinks()}`,
-  )
-  assert.deepEqual(netnsNames(), [], `${what}: namespaces left`)
-  assert.deepEqual(labsLeft(), [], `${what}: lab state left`)
-  assert.equal(fs.existsSync('/run/nsdn/ovs/db.sock'), false, `${what}: OVS still running`)
-  assert.deepEqual(leftovers(), [], `${what}: containers, cgroups or mounts left`)
-}
 
 test('there are scenarios 01 to 09, and the 250-host star', () => {
   assert.deepEqual(
@@ -87,7 +69,7 @@ for (const file of files) {
     assert.match(ok(['lab', 'deploy', file]).stdout, /unchanged, nothing to do/)
     assert.match(ok(['lab', 'list']).stdout, /deployed/)
     ok(['lab', 'destroy', file])
-    await assertEmpty(name)
+    await assertNoLab(name, { containers: true })
   })
 
   test(`${name}: lab explain, pasted into a shell, builds what deploy builds`, async () => {
@@ -103,7 +85,7 @@ for (const file of files) {
     assert.deepEqual(commands(explainScript(d.stderr)), commands(script))
     assert.match(d.stderr, /^# a veth pair/m)
     ok(['--explain', 'lab', 'destroy', file])
-    await assertEmpty(`${name} after destroy`)
+    await assertNoLab(`${name} after destroy`, { containers: true })
     assert.deepEqual(diffStates(baseline, snapshot()), [])
 
     runPasted(script, { env: PASTE_ENV })
@@ -124,7 +106,7 @@ for (const file of files) {
       Rtnl.closeAll()
       await ovsStop()
     }
-    await assertEmpty(`${name} after the pasted lab`)
+    await assertNoLab(`${name} after the pasted lab`, { containers: true })
   })
 }
 
@@ -141,10 +123,10 @@ test('a containerlab file deploys as it is: namespaces, a bridge with its ports,
   assert.deepEqual(ports, ['twohos-h1-eth1', 'twohos-h2-eth1'])
   assert.ok(links.some((l) => l.ifname === 'twohos-h1-eth2' && l.master === undefined))
   ok(['lab', 'destroy', file])
-  await assertEmpty('clab')
+  await assertNoLab('clab', { containers: true })
 })
 
 after(async () => {
   Rtnl.closeAll()
-  await assertEmpty('the end')
+  await assertNoLab('the end', { containers: true })
 })
