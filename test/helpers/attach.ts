@@ -1,11 +1,12 @@
 /**
  * Helpers for the driver root tests: container namespaces with an AttachContext, IPAM lease
- * files, nsdn's nft rules, and iperf3 between two namespaces.
+ * files, nsdn's nft rules, addresses and routes, and iperf3 between two namespaces.
  */
-import { spawn, spawnSync } from 'node:child_process'
+import assert from 'node:assert/strict'
+import { execFileSync, spawn, spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
-import type { AttachContext } from '../../src/drivers/api.js'
+import type { AttachContext, CniResult } from '../../src/drivers/api.js'
 import { NetNs } from '../../src/netns/netns.js'
 import { ipJson } from './kernel.js'
 
@@ -44,6 +45,34 @@ export function nsdnNftRules(): string[] {
   if (r.status !== 0) throw new Error(`nft list ruleset: ${r.stderr}`)
   const items = (JSON.parse(r.stdout) as { nftables: { rule?: { comment?: string } }[] }).nftables
   return items.flatMap((i) => (i.rule?.comment?.startsWith('nsdn:') ? [i.rule.comment] : []))
+}
+
+/** `ip [-n NS] ARGS...`, for a test's own setup; throws on failure. */
+export function ip(args: string[], ns?: string): void {
+  execFileSync('ip', [...(ns ? ['-n', ns] : []), ...args])
+}
+
+/** The first IPv4 (or IPv6) address of a CNI Result, without its prefix length. */
+export function addressOf(r: CniResult, family: 4 | 6 = 4): string {
+  const a = r.ips?.find((x) => x.address.includes(':') === (family === 6))?.address
+  assert.ok(a, `no IPv${family} address in ${JSON.stringify(r)}`)
+  return a.split('/')[0] ?? ''
+}
+
+/** Each case's fields, added to a valid config, make `conf` throw E_CONFIG matching its pattern. */
+export function assertConfErrors(
+  conf: (extra: Record<string, unknown>) => unknown,
+  cases: [Record<string, unknown>, RegExp][],
+): void {
+  for (const [extra, re] of cases)
+    assert.throws(
+      () => conf(extra),
+      (err: Error & { code?: string }) => {
+        assert.equal(err.code, 'E_CONFIG', `${JSON.stringify(extra)}: ${err.message}`)
+        assert.match(err.message, re, JSON.stringify(extra))
+        return true
+      },
+    )
 }
 
 /** `ip -j addr` of one device in a namespace: its addresses with their flags. */

@@ -11,11 +11,11 @@ import { after, before } from 'node:test'
 import { NetNs } from '../../src/netns/netns.js'
 import { installPlugins } from '../../src/cni/install.js'
 import { ipamDataDir } from './attach.js'
+import * as cli from './cli.js'
 import { eventually } from './kernel.js'
 import { usePrivateOvs } from './ovs.js'
 
 export const REFERENCE_DIR = '/usr/lib/cni'
-const CLI = path.resolve(__dirname, '../../src/cli/main.js')
 
 /** nsdn's plugins installed into a fresh bin directory on the sandbox's /run. */
 export function installBin(socket: string): string {
@@ -108,10 +108,14 @@ export async function startAgent(socket: string): Promise<Agent> {
   // would not be read until they yield.
   const logFile = `${socket}.log`
   const fd = fs.openSync(logFile, 'w')
-  const child: ChildProcess = spawn(process.execPath, [CLI, 'cni', 'agent', '--socket', socket], {
-    stdio: ['ignore', 'inherit', fd],
-    env: { ...process.env, NSDN_LOG_LEVEL: 'info' },
-  })
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [cli.MAIN, 'cni', 'agent', '--socket', socket],
+    {
+      stdio: ['ignore', 'inherit', fd],
+      env: { ...process.env, NSDN_LOG_LEVEL: 'info' },
+    },
+  )
   fs.closeSync(fd)
   assert.ok(await eventually(() => fs.existsSync(socket), 15_000), 'agent did not start')
   return {
@@ -128,13 +132,9 @@ export async function startAgent(socket: string): Promise<Agent> {
   }
 }
 
-/** `nsdn ARGS...` as a process. */
+/** `nsdn ARGS...` as a process, its stdout parsed (it must be JSON or nothing). */
 export function nsdn(args: string[], env: Record<string, string> = {}): Answer {
-  const r = spawnSync(process.execPath, [CLI, ...args], {
-    env: { ...process.env, ...env },
-    encoding: 'utf8',
-    timeout: 120_000,
-  })
+  const r = cli.nsdn(args, { env, timeoutMs: 120_000 })
   return answer(r.status, r.stdout, r.stderr)
 }
 

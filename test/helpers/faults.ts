@@ -1,50 +1,11 @@
 /**
- * The fault and bad-input harness of the root tests: run nsdn as a user would, count the inputs
- * tried, faults injected and leaks found, and look for leaks with independent views (ip -j,
- * the lease and result directories, ovs-vsctl).
+ * The fault and bad-input harness of the root tests (they run nsdn with ./cli.ts): count the
+ * inputs tried, faults injected and leaks found, and look for leaks with independent views
+ * (ip -j, the lease and result directories, ovs-vsctl).
  */
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 import { ipLinks, netnsNames, strayLinks } from './kernel.js'
-
-export const MAIN = path.resolve(__dirname, '../../src/cli/main.js')
-
-export interface Run {
-  status: number | null
-  signal: NodeJS.Signals | null
-  stdout: string
-  stderr: string
-}
-
-/** Run the CLI to completion. */
-export function nsdn(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 30_000): Run {
-  const r = spawnSync(process.execPath, [MAIN, ...args], {
-    encoding: 'utf8',
-    env: { ...process.env, ...env },
-    timeout: timeoutMs,
-  })
-  return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr }
-}
-
-/** Start the CLI and return the child (for signals and kill -9). */
-export function nsdnChild(args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
-  return spawn(process.execPath, [MAIN, ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, ...env },
-  })
-}
-
-/** Wait for a child to end; its status, signal and output. */
-export function ended(child: ChildProcess): Promise<Run> {
-  let stdout = ''
-  let stderr = ''
-  child.stdout?.on('data', (b: Buffer) => (stdout += b.toString()))
-  child.stderr?.on('data', (b: Buffer) => (stderr += b.toString()))
-  return new Promise((resolve) =>
-    child.on('close', (status, signal) => resolve({ status, signal, stdout, stderr })),
-  )
-}
 
 /** The counts the harness reports. */
 export const counts = { inputs: 0, faults: 0, leaks: 0 }

@@ -8,6 +8,7 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process'
 import fs from 'node:fs'
+import { type RunOptions, ok } from './cli.js'
 
 /** One link as a learner's state has it: nothing that differs between two equal builds. */
 export interface LinkState {
@@ -403,6 +404,11 @@ export function explainScript(stderr: string): string {
     out.push(line)
   }
   return out.join('\n').trim() + '\n'
+}
+
+/** The script `nsdn --explain ARGS...` prints; the command must succeed. */
+export function explained(args: string[], o?: RunOptions): string {
+  return explainScript(ok(['--explain', ...args], o).stderr)
 }
 
 /** Human-readable differences ("h1: link eth0: mtu 1500 != 9000"); [] when equal. */

@@ -2,18 +2,14 @@ import { sandboxThisFile } from '../helpers/sandbox.js'
 sandboxThisFile()
 
 import assert from 'node:assert/strict'
-import { execFileSync, spawnSync } from 'node:child_process'
+import { execFileSync } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 import { test } from 'node:test'
+import { nsdn } from '../helpers/cli.js'
 import { ipAddrs, netnsNames, pingSoon, strayLinks } from '../helpers/kernel.js'
 
-const MAIN = path.resolve(__dirname, '../../src/cli/main.js')
 const dataDir = fs.mkdtempSync('/run/nsdn-t-lease-')
-
-function nsdn(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  return spawnSync(process.execPath, [MAIN, ...args], { encoding: 'utf8' })
-}
 
 const bridgeConf = JSON.stringify({
   cniVersion: '1.0.0',
@@ -29,8 +25,8 @@ interface Result {
 }
 
 test('nsdn net attach/check/detach: CNI Result on stdout, every step under --explain', () => {
-  for (const h of ['h1', 'h2']) assert.equal(nsdn('netns', 'add', h).status, 0)
-  const a = nsdn(
+  for (const h of ['h1', 'h2']) assert.equal(nsdn(['netns', 'add', h]).status, 0)
+  const a = nsdn([
     '--explain',
     '--json',
     'net',
@@ -40,7 +36,7 @@ test('nsdn net attach/check/detach: CNI Result on stdout, every step under --exp
     'bridge',
     '--conf',
     bridgeConf,
-  )
+  ])
   assert.equal(a.status, 0, a.stderr)
   const r = JSON.parse(a.stdout) as Result
   const ip1 = r.ips[0]
@@ -58,21 +54,21 @@ test('nsdn net attach/check/detach: CNI Result on stdout, every step under --exp
   )
   assert.ok(ipAddrs('h1').includes(`eth0 ${ip1.address}`))
 
-  const b = nsdn('--json', 'net', 'attach', 'h2', '--driver', 'bridge', '--conf', bridgeConf)
+  const b = nsdn(['--json', 'net', 'attach', 'h2', '--driver', 'bridge', '--conf', bridgeConf])
   assert.equal(b.status, 0, b.stderr)
   const ip2 = (JSON.parse(b.stdout) as Result).ips[0]?.address.split('/')[0] ?? ''
   // A CNI Result carries its version, the one the config asks for.
   assert.equal((JSON.parse(b.stdout) as { cniVersion?: string }).cniVersion, '1.0.0')
   assert.ok(pingSoon(ip2, 'h1'), 'h1 -> h2 over br-lab')
 
-  assert.equal(nsdn('net', 'check', 'h1', '--driver', 'bridge', '--conf', bridgeConf).status, 0)
+  assert.equal(nsdn(['net', 'check', 'h1', '--driver', 'bridge', '--conf', bridgeConf]).status, 0)
   execFileSync('ip', ['-n', 'h1', 'addr', 'flush', 'dev', 'eth0'])
-  const c = nsdn('net', 'check', 'h1', '--driver', 'bridge', '--conf', bridgeConf)
+  const c = nsdn(['net', 'check', 'h1', '--driver', 'bridge', '--conf', bridgeConf])
   assert.notEqual(c.status, 0)
   assert.match(c.stderr, new RegExp(ip1.address.replace(/\./g, '\\.')))
 
   for (const h of ['h1', 'h2', 'h1']) {
-    const d = nsdn('net', 'detach', h, '--driver', 'bridge', '--conf', bridgeConf)
+    const d = nsdn(['net', 'detach', h, '--driver', 'bridge', '--conf', bridgeConf])
     assert.equal(d.status, 0, d.stderr)
   }
   assert.deepEqual(
@@ -81,42 +77,42 @@ test('nsdn net attach/check/detach: CNI Result on stdout, every step under --exp
   )
   // The bridge outlives its ports, as with the CNI bridge plugin.
   assert.deepEqual(strayLinks(), ['br-lab'])
-  assert.equal(nsdn('link', 'del', 'br-lab').status, 0)
-  for (const h of ['h1', 'h2']) assert.equal(nsdn('netns', 'del', h).status, 0)
+  assert.equal(nsdn(['link', 'del', 'br-lab']).status, 0)
+  for (const h of ['h1', 'h2']) assert.equal(nsdn(['netns', 'del', h]).status, 0)
   assert.deepEqual(strayLinks(), [])
   assert.deepEqual(netnsNames(), [])
 })
 
 test('nsdn net attach with the ovs driver shows its ovs-vsctl steps', () => {
-  assert.equal(nsdn('ovs', 'start').status, 0)
-  assert.equal(nsdn('netns', 'add', 'o1').status, 0)
+  assert.equal(nsdn(['ovs', 'start']).status, 0)
+  assert.equal(nsdn(['netns', 'add', 'o1']).status, 0)
   const conf = JSON.stringify({
     name: 'ovslab',
     bridge: 'ovs-lab',
     vlan: 100,
     ipam: { type: 'static', addresses: [{ address: '10.31.0.2/24' }] },
   })
-  const a = nsdn('--explain', 'net', 'attach', 'o1', '--driver', 'ovs', '--conf', conf)
+  const a = nsdn(['--explain', 'net', 'attach', 'o1', '--driver', 'ovs', '--conf', conf])
   assert.equal(a.status, 0, a.stderr)
   assert.match(a.stderr, /^ovs-vsctl .*add-br ovs-lab/m)
   assert.match(a.stderr, /^ovs-vsctl .*add-port ovs-lab veth[0-9a-f]{8}.* tag=100/m)
   assert.ok(ipAddrs('o1').includes('eth0 10.31.0.2/24'))
-  assert.equal(nsdn('net', 'detach', 'o1', '--driver', 'ovs', '--conf', conf).status, 0)
-  assert.equal(nsdn('netns', 'del', 'o1').status, 0)
-  assert.equal(nsdn('ovs', 'stop').status, 0)
+  assert.equal(nsdn(['net', 'detach', 'o1', '--driver', 'ovs', '--conf', conf]).status, 0)
+  assert.equal(nsdn(['netns', 'del', 'o1']).status, 0)
+  assert.equal(nsdn(['ovs', 'stop']).status, 0)
   assert.deepEqual(strayLinks(), [])
 })
 
 test('an unknown driver or a bad config creates nothing and says what to do', () => {
-  assert.equal(nsdn('netns', 'add', 'x1').status, 0)
-  const u = nsdn('net', 'attach', 'x1', '--driver', 'nope', '--conf', bridgeConf)
+  assert.equal(nsdn(['netns', 'add', 'x1']).status, 0)
+  const u = nsdn(['net', 'attach', 'x1', '--driver', 'nope', '--conf', bridgeConf])
   assert.equal(u.status, 78)
   assert.match(u.stderr, /unknown driver "nope"/)
   assert.match(u.stderr, /known drivers: .*bridge/)
-  const j = nsdn('net', 'attach', 'x1', '--driver', 'bridge', '--conf', '{not json')
+  const j = nsdn(['net', 'attach', 'x1', '--driver', 'bridge', '--conf', '{not json'])
   assert.equal(j.status, 78)
   assert.match(j.stderr, /--conf: not valid JSON/)
-  const m = nsdn(
+  const m = nsdn([
     'net',
     'attach',
     'x1',
@@ -124,11 +120,11 @@ test('an unknown driver or a bad config creates nothing and says what to do', ()
     'bridge',
     '--conf',
     '{"name":"lab","mtu":"big"}',
-  )
+  ])
   assert.equal(m.status, 78)
   assert.match(m.stderr, /conf\.mtu/)
   assert.deepEqual(strayLinks(), [])
-  assert.equal(nsdn('netns', 'del', 'x1').status, 0)
+  assert.equal(nsdn(['netns', 'del', 'x1']).status, 0)
 })
 
 test('detach: after netns del, never attached, then check says not found; the result goes', () => {
@@ -138,11 +134,11 @@ test('detach: after netns del, never attached, then check says not found; the re
     ipam: { type: 'host-local', subnet: '10.32.0.0/24', dataDir },
   })
   const net = (verb: string, ns: string): ReturnType<typeof nsdn> =>
-    nsdn('net', verb, ns, '--driver', 'bridge', '--conf', conf)
+    nsdn(['net', verb, ns, '--driver', 'bridge', '--conf', conf])
   const result = (ns: string): string => `/run/nsdn/results/dlab/${ns}-eth0.json`
   const leases = (): string[] =>
     fs.readdirSync(path.join(dataDir, 'dlab')).filter((f) => /^\d/.test(f))
-  for (const h of ['d1', 'd2']) assert.equal(nsdn('netns', 'add', h).status, 0)
+  for (const h of ['d1', 'd2']) assert.equal(nsdn(['netns', 'add', h]).status, 0)
 
   // A detach removes the recorded result; CHECK after DEL is "not found", exit 1.
   assert.equal(net('attach', 'd1').status, 0)
@@ -158,13 +154,13 @@ test('detach: after netns del, never attached, then check says not found; the re
 
   // The namespace deleted first (the container is gone): detach still cleans up after it.
   assert.equal(net('attach', 'd1').status, 0)
-  assert.equal(nsdn('netns', 'del', 'd1').status, 0)
+  assert.equal(nsdn(['netns', 'del', 'd1']).status, 0)
   const g = net('detach', 'd1')
   assert.equal(g.status, 0, g.stderr)
   assert.ok(!fs.existsSync(result('d1')))
   assert.deepEqual(leases(), [], 'the lease of the deleted namespace is released')
   assert.deepEqual(strayLinks(), ['br-dlab'], 'its host veth went with it')
-  assert.equal(nsdn('link', 'del', 'br-dlab').status, 0)
+  assert.equal(nsdn(['link', 'del', 'br-dlab']).status, 0)
 
   // Never attached, existing or not: detach succeeds and creates nothing.
   for (const h of ['d2', 'd3']) {
@@ -176,6 +172,6 @@ test('detach: after netns del, never attached, then check says not found; the re
     assert.ok(!fs.existsSync(result(h)))
   }
   assert.deepEqual(leases(), [])
-  assert.equal(nsdn('netns', 'del', 'd2').status, 0)
+  assert.equal(nsdn(['netns', 'del', 'd2']).status, 0)
   assert.deepEqual(netnsNames(), [])
 })

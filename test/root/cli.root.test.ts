@@ -2,10 +2,9 @@ import { sandboxThisFile } from '../helpers/sandbox.js'
 sandboxThisFile()
 
 import assert from 'node:assert/strict'
-import { execFile } from 'node:child_process'
-import path from 'node:path'
 import { test } from 'node:test'
 import type { ErrorCode } from '../../src/errors.js'
+import { nsdn, ok } from '../helpers/cli.js'
 import {
   type IpLink,
   eventually,
@@ -18,32 +17,7 @@ import {
   strayLinks,
 } from '../helpers/kernel.js'
 
-const MAIN = path.resolve(__dirname, '../../src/cli/main.js')
 const NOBODY = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups']
-
-interface Run {
-  code: number
-  stdout: string
-  stderr: string
-}
-
-/** Run the real CLI, `node dist/src/cli/main.js ARGS`, as a user would (prefix: setpriv ...). */
-function nsdn(args: string[], prefix: string[] = []): Promise<Run> {
-  const [cmd, ...rest] = [...prefix, process.execPath, MAIN, ...args]
-  return new Promise((resolve) => {
-    execFile(cmd!, rest, { encoding: 'utf8', timeout: 20_000 }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0
-      resolve({ code, stdout, stderr })
-    })
-  })
-}
-
-/** Run the CLI and insist it succeeded; its --explain lines, if any. */
-async function ok(...args: string[]): Promise<Run> {
-  const r = await nsdn(args)
-  assert.equal(r.code, 0, `nsdn ${args.join(' ')} failed: ${r.stderr}`)
-  return r
-}
 
 const lines = (text: string): string[] => text.split('\n').filter(Boolean)
 
@@ -64,7 +38,7 @@ test('seed walkthrough (a): a netns joined to ours by a veth pair, ping both way
     ['-n', 'nsdn-t-h1', 'link', 'set', 'eth0', 'up'],
     ['-n', 'nsdn-t-h1', 'addr', 'add', '10.201.0.2/24', 'dev', 'eth0'],
   ]) {
-    const r = await ok('--explain', ...args)
+    const r = ok(['--explain', ...args])
     assert.equal(r.stdout, '', 'results only on stdout, and these commands have none')
     explained.push(...lines(r.stderr))
   }
@@ -90,11 +64,11 @@ test('seed walkthrough (a): a netns joined to ours by a veth pair, ping both way
   assert.ok(ping('10.201.0.1', 'nsdn-t-h1'), 'nsdn-t-h1 -> this namespace')
 
   // netns exec runs inside and passes the exit status on.
-  const p = await nsdn(['netns', 'exec', 'nsdn-t-h1', '--', 'ping', '-nc1', '-W2', '10.201.0.1'])
-  assert.equal(p.code, 0, p.stderr)
+  const p = nsdn(['netns', 'exec', 'nsdn-t-h1', '--', 'ping', '-nc1', '-W2', '10.201.0.1'])
+  assert.equal(p.status, 0, p.stderr)
   assert.match(p.stdout, /1 received/)
-  assert.equal((await nsdn(['netns', 'exec', 'nsdn-t-h1', '--', 'sh', '-c', 'exit 7'])).code, 7)
-  const inside = await ok('netns', 'exec', 'nsdn-t-h1', '--', 'ip', '-j', 'link', 'show')
+  assert.equal(nsdn(['netns', 'exec', 'nsdn-t-h1', '--', 'sh', '-c', 'exit 7']).status, 7)
+  const inside = ok(['netns', 'exec', 'nsdn-t-h1', '--', 'ip', '-j', 'link', 'show'])
   assert.deepEqual(
     JSON.parse(inside.stdout)
       .map((l: IpLink) => l.ifname)
@@ -103,8 +77,8 @@ test('seed walkthrough (a): a netns joined to ours by a veth pair, ping both way
   )
 
   // Routes in the namespace, checked with ip -j route.
-  await ok('-n', 'nsdn-t-h1', 'route', 'add', 'default', 'via', '10.201.0.1')
-  await ok('-n', 'nsdn-t-h1', 'route', 'add', '10.9.0.0/16', 'via', '10.201.0.1', 'metric', '7')
+  ok(['-n', 'nsdn-t-h1', 'route', 'add', 'default', 'via', '10.201.0.1'])
+  ok(['-n', 'nsdn-t-h1', 'route', 'add', '10.9.0.0/16', 'via', '10.201.0.1', 'metric', '7'])
   const routes = ipJson<{ dst: string; gateway?: string; metric?: number }[]>(
     ['route', 'show'],
     'nsdn-t-h1',
@@ -112,46 +86,46 @@ test('seed walkthrough (a): a netns joined to ours by a veth pair, ping both way
   assert.ok(routes.some((r) => r.dst === 'default' && r.gateway === '10.201.0.1'))
   assert.ok(routes.some((r) => r.dst === '10.9.0.0/16' && r.metric === 7))
   const listed: { dst: string; dev: string }[] = JSON.parse(
-    (await ok('-n', 'nsdn-t-h1', '--json', 'route', 'list')).stdout,
+    ok(['-n', 'nsdn-t-h1', '--json', 'route', 'list']).stdout,
   )
   assert.ok(listed.some((r) => r.dst === 'default' && r.dev === 'eth0'))
-  await ok('-n', 'nsdn-t-h1', 'route', 'del', '10.9.0.0/16')
+  ok(['-n', 'nsdn-t-h1', 'route', 'del', '10.9.0.0/16'])
   const after = ipJson<{ dst: string }[]>(['route', 'show'], 'nsdn-t-h1')
   assert.ok(!after.some((r) => r.dst === '10.9.0.0/16'))
 
   // --json link list is the kernel's list of links.
-  const links = JSON.parse((await ok('-n', 'nsdn-t-h1', '--json', 'link', 'list')).stdout)
+  const links = JSON.parse(ok(['-n', 'nsdn-t-h1', '--json', 'link', 'list']).stdout)
   assert.deepEqual(
     links.map((l: { index: number; name: string; mtu: number }) => [l.index, l.name, l.mtu]),
     ipLinks('nsdn-t-h1').map((l) => [l.ifindex, l.ifname, l.mtu]),
   )
-  const table = (await ok('link', 'list')).stdout
+  const table = ok(['link', 'list']).stdout
   assert.match(table, /^INDEX +NAME +KIND +STATE +MASTER +MTU +MAC\n/)
   assert.match(table, /\n\d+ +nsdn-t-v1 +veth +UP +- +1500 +([0-9a-f]{2}:){5}[0-9a-f]{2}\n/)
   const addrs: { cidr: string; dev: string }[] = JSON.parse(
-    (await ok('-n', 'nsdn-t-h1', '--json', 'addr', 'list', 'dev', 'eth0')).stdout,
+    ok(['-n', 'nsdn-t-h1', '--json', 'addr', 'list', 'dev', 'eth0']).stdout,
   )
   assert.ok(addrs.some((a) => a.cidr === '10.201.0.2/24' && a.dev === 'eth0'))
-  await ok('-n', 'nsdn-t-h1', 'addr', 'del', '10.201.0.2/24', 'dev', 'eth0')
+  ok(['-n', 'nsdn-t-h1', 'addr', 'del', '10.201.0.2/24', 'dev', 'eth0'])
   assert.ok(!ipAddrs('nsdn-t-h1').includes('eth0 10.201.0.2/24'))
 
-  await ok('netns', 'del', 'nsdn-t-h1')
+  ok(['netns', 'del', 'nsdn-t-h1'])
   assert.ok(await eventually(() => strayLinks().length === 0), `left: ${strayLinks()}`)
   assert.deepEqual(netnsNames(), [])
 })
 
 test('seed walkthrough (b): two namespaces on a Linux bridge ping each other', async () => {
-  await ok('link', 'add', 'nsdn-t-br', 'up', 'type', 'bridge')
+  ok(['link', 'add', 'nsdn-t-br', 'up', 'type', 'bridge'])
   for (const [i, h] of [
     [1, 'nsdn-t-b1'],
     [2, 'nsdn-t-b2'],
   ] as const) {
-    await ok('netns', 'add', h)
+    ok(['netns', 'add', h])
     const port = `nsdn-t-p${i}`
-    await ok('link', 'add', port, 'master', 'nsdn-t-br', 'up', 'type', 'veth', 'peer', 'eth0')
-    await ok('link', 'set', 'eth0', 'netns', h)
-    await ok('-n', h, 'link', 'set', 'eth0', 'up')
-    await ok('-n', h, 'addr', 'add', `10.202.0.${i}/24`, 'dev', 'eth0')
+    ok(['link', 'add', port, 'master', 'nsdn-t-br', 'up', 'type', 'veth', 'peer', 'eth0'])
+    ok(['link', 'set', 'eth0', 'netns', h])
+    ok(['-n', h, 'link', 'set', 'eth0', 'up'])
+    ok(['-n', h, 'addr', 'add', `10.202.0.${i}/24`, 'dev', 'eth0'])
   }
   const ports = ipLinks()
     .filter((l) => l.master === 'nsdn-t-br')
@@ -162,7 +136,7 @@ test('seed walkthrough (b): two namespaces on a Linux bridge ping each other', a
 
   // Several changes in one `link set`, and leaving the bridge.
   const mac = '02:00:00:00:02:02'
-  await ok('link', 'set', 'nsdn-t-p2', 'down', 'nomaster', 'mtu', '1400', 'address', mac)
+  ok(['link', 'set', 'nsdn-t-p2', 'down', 'nomaster', 'mtu', '1400', 'address', mac])
   const p2 = ipLinks().find((l) => l.ifname === 'nsdn-t-p2')
   assert.deepEqual(
     [p2?.master, p2?.mtu, p2?.address, p2?.flags.includes('UP')],
@@ -170,17 +144,17 @@ test('seed walkthrough (b): two namespaces on a Linux bridge ping each other', a
   )
   assert.ok(!ping('10.202.0.2', 'nsdn-t-b1'), 'b2 is off the bridge')
   // Moving and renaming in one step.
-  await ok('link', 'set', 'nsdn-t-p2', 'netns', 'nsdn-t-b1', 'name', 'nsdn-t-moved')
+  ok(['link', 'set', 'nsdn-t-p2', 'netns', 'nsdn-t-b1', 'name', 'nsdn-t-moved'])
   assert.ok(ipLinks('nsdn-t-b1').some((l) => l.ifname === 'nsdn-t-moved'))
 
-  await ok('link', 'del', 'nsdn-t-br')
-  await ok('netns', 'del', 'nsdn-t-b1')
-  await ok('netns', 'del', 'nsdn-t-b2')
+  ok(['link', 'del', 'nsdn-t-br'])
+  ok(['netns', 'del', 'nsdn-t-b1'])
+  ok(['netns', 'del', 'nsdn-t-b2'])
   assert.ok(await eventually(() => strayLinks().length === 0), `left: ${strayLinks()}`)
   assert.deepEqual(netnsNames(), [])
 })
 
-test('--dry-run prints the commands and creates nothing', async () => {
+test('--dry-run prints the commands and creates nothing', () => {
   const before = snapshot()
   const printed: string[] = []
   for (const args of [
@@ -203,7 +177,7 @@ test('--dry-run prints the commands and creates nothing', async () => {
     ['addr', 'add', '10.203.0.1/24', 'dev', 'lo'],
     ['route', 'add', '10.204.0.0/16', 'dev', 'lo'],
   ])
-    printed.push(...lines((await ok('--dry-run', ...args)).stderr))
+    printed.push(...lines(ok(['--dry-run', ...args]).stderr))
   assert.deepEqual(printed, [
     'ip netns add nsdn-t-dry',
     'ip link add nsdn-t-dbr up type bridge',
@@ -290,13 +264,13 @@ const EXIT: Partial<Record<ErrorCode, number>> = {
   E_PERM: 77,
 }
 
-test('bad input: the exit status of its code, one line, a hint, and nothing created', async () => {
-  await ok('netns', 'add', 'nsdn-t-keep')
+test('bad input: the exit status of its code, one line, a hint, and nothing created', () => {
+  ok(['netns', 'add', 'nsdn-t-keep'])
   const before = snapshot()
   for (const [args, code, text, asNobody] of BAD) {
-    const r = await nsdn(args, asNobody ? NOBODY : [])
+    const r = nsdn(args, { prefix: asNobody ? NOBODY : [] })
     const what = `nsdn ${args.join(' ')}${asNobody ? ' (as nobody)' : ''}`
-    assert.equal(r.code, EXIT[code], `${what}: exit ${r.code}, stderr ${r.stderr}`)
+    assert.equal(r.status, EXIT[code], `${what}: exit ${r.status}, stderr ${r.stderr}`)
     const err = lines(r.stderr)
     assert.match(err[0] ?? '', new RegExp(`^nsdn: .+ \\[${code}\\]$`), what)
     assert.match(err[0] ?? '', text, what)
@@ -305,19 +279,19 @@ test('bad input: the exit status of its code, one line, a hint, and nothing crea
     assert.equal(r.stdout, '', `${what}: nothing on stdout`)
     assert.deepEqual(snapshot(), before, `${what} changed something`)
   }
-  await ok('netns', 'del', 'nsdn-t-keep')
+  ok(['netns', 'del', 'nsdn-t-keep'])
 })
 
-test('--json: results and errors parse', async () => {
-  const list = await nsdn(['--json', 'link', 'list'], NOBODY)
-  assert.equal(list.code, 0, `reads need no root: ${list.stderr}`)
+test('--json: results and errors parse', () => {
+  const list = nsdn(['--json', 'link', 'list'], { prefix: NOBODY })
+  assert.equal(list.status, 0, `reads need no root: ${list.stderr}`)
   assert.deepEqual(
     JSON.parse(list.stdout).map((l: { name: string }) => l.name),
     ipLinks().map((l) => l.ifname),
   )
-  assert.deepEqual(JSON.parse((await ok('--json', 'netns', 'list')).stdout), [])
-  const bad = await nsdn(['--json', 'link', 'add', 'a/b', 'type', 'bridge'])
-  assert.equal(bad.code, 78)
+  assert.deepEqual(JSON.parse(ok(['--json', 'netns', 'list']).stdout), [])
+  const bad = nsdn(['--json', 'link', 'add', 'a/b', 'type', 'bridge'])
+  assert.equal(bad.status, 78)
   assert.deepEqual(Object.keys(JSON.parse(bad.stdout).error), ['code', 'message', 'hint'])
   assert.equal(JSON.parse(bad.stdout).error.code, 'E_CONFIG')
 })

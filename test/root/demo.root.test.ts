@@ -2,16 +2,12 @@ import { sandboxThisFile } from '../helpers/sandbox.js'
 sandboxThisFile()
 
 import assert from 'node:assert/strict'
-import { spawnSync } from 'node:child_process'
-import path from 'node:path'
 import { test } from 'node:test'
+import { ok } from '../helpers/cli.js'
 import { netnsNames, strayLinks } from '../helpers/kernel.js'
 
-const MAIN = path.resolve(__dirname, '../../src/cli/main.js')
-
 test('the main job: the OVS VLAN lab deploys, passes its checks, draws, destroys to nothing', () => {
-  const r = spawnSync(process.execPath, [MAIN, 'demo'], { encoding: 'utf8' })
-  assert.equal(r.status, 0, r.stdout + r.stderr)
+  const r = ok(['demo'])
   assert.match(r.stdout, /^ok {3}ns1 -> ns3 \(192\.168\.0\.3\): reach: answered$/m)
   assert.match(r.stdout, /^ok {3}ns1 -> ns2 \(192\.168\.0\.2\): isolated: silent$/m)
   assert.match(r.stdout, /^ok {3}ns1 -> ns3 \(192\.168\.0\.3\): throughput >= 10\.0 Mbit\/s: /m)
@@ -34,8 +30,7 @@ test('the main job: the OVS VLAN lab deploys, passes its checks, draws, destroys
 })
 
 test('demo --commands: the book walkthrough typed as nsdn commands passes and leaves nothing', () => {
-  const r = spawnSync(process.execPath, [MAIN, 'demo', '--commands'], { encoding: 'utf8' })
-  assert.equal(r.status, 0, r.stdout + r.stderr)
+  const r = ok(['demo', '--commands'])
   const verdict = r.stdout.slice(r.stdout.indexOf('# verdict'))
   assert.match(verdict, /ok {3}ns1 -> 192\.168\.0\.2: reply/)
   assert.match(verdict, /ok {3}ns1 -> 192\.168\.0\.2: silence/)

@@ -5,16 +5,19 @@ import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
 import fs from 'node:fs'
 import { type TestContext, after, test } from 'node:test'
-import type { AttachContext, CniResult, NetConfBase } from '../../src/drivers/api.js'
+import type { AttachContext, NetConfBase } from '../../src/drivers/api.js'
 import { getDriver } from '../../src/drivers/registry.js'
 import { hostVethName } from '../../src/drivers/veth.js'
 import { Rtnl } from '../../src/netlink/rtnl.js'
 import { NetNs } from '../../src/netns/netns.js'
 import {
   addrInfo,
+  addressOf,
+  assertConfErrors,
   container,
   dropContainer,
   iperf,
+  ip,
   ipamDataDir,
   ipRoutes,
   leases,
@@ -54,17 +57,7 @@ function conf(
   })
 }
 
-const ip = (args: string[], ns?: string): void => {
-  execFileSync('ip', [...(ns ? ['-n', ns] : []), ...args])
-}
-
 type Attach = AttachContext & { netns: NetNs }
-
-const addressOf = (r: CniResult, family: 4 | 6 = 4): string => {
-  const a = r.ips?.find((x) => x.address.includes(':') === (family === 6))?.address
-  assert.ok(a, `no IPv${family} address in ${JSON.stringify(r)}`)
-  return a.split('/')[0] ?? ''
-}
 
 /** Nothing of an attachment is left: no veth, no lease, no nft rule; the bridge may stay. */
 function assertNothingLeft(ctxs: AttachContext[], bridgeMayStay: boolean): void {
@@ -392,15 +385,7 @@ test('bad config is a ConfigError with the field path', () => {
       /^conf\.ipam\.ranges\[0\]\[0\]\.subnet: /,
     ],
   ]
-  for (const [extra, re] of cases)
-    assert.throws(
-      () => conf(extra),
-      (err: Error & { code?: string }) => {
-        assert.equal(err.code, 'E_CONFIG', `${JSON.stringify(extra)}: ${err.message}`)
-        assert.match(err.message, re, JSON.stringify(extra))
-        return true
-      },
-    )
+  assertConfErrors(conf, cases)
   assert.throws(() => bridge.parseConf([]), {
     code: 'E_CONFIG',
     message: /^conf: must be an object/,

@@ -2,19 +2,21 @@ import { sandboxThisFile } from '../helpers/sandbox.js'
 sandboxThisFile()
 
 import assert from 'node:assert/strict'
-import { execFileSync } from 'node:child_process'
 import fs from 'node:fs'
 import { type TestContext, after, test } from 'node:test'
-import type { AttachContext, CniResult, NetConfBase } from '../../src/drivers/api.js'
+import type { AttachContext, NetConfBase } from '../../src/drivers/api.js'
 import { getDriver } from '../../src/drivers/registry.js'
 import { hostVethName } from '../../src/drivers/veth.js'
 import { Rtnl } from '../../src/netlink/rtnl.js'
 import type { NetNs } from '../../src/netns/netns.js'
 import {
   addrInfo,
+  addressOf,
+  assertConfErrors,
   container,
   dropContainer,
   iperf,
+  ip,
   ipamDataDir,
   ipRoutes,
   leases,
@@ -52,16 +54,6 @@ function conf(
     },
     ...extra,
   })
-}
-
-const ip = (args: string[], ns?: string): void => {
-  execFileSync('ip', [...(ns ? ['-n', ns] : []), ...args])
-}
-
-const addressOf = (r: CniResult, family: 4 | 6 = 4): string => {
-  const a = r.ips?.find((x) => x.address.includes(':') === (family === 6))?.address
-  assert.ok(a, `no IPv${family} address in ${JSON.stringify(r)}`)
-  return a.split('/')[0] ?? ''
 }
 
 /** Containers for one test, detached and deleted after it whatever happened. */
@@ -272,15 +264,7 @@ test('bad config is a ConfigError with the field path', () => {
     [{ type: 'bridge' }, /^conf\.type: /],
     [{ ipam: { type: 'host-local' } }, /^conf\.ipam\.ranges: no address ranges/],
   ]
-  for (const [extra, re] of cases)
-    assert.throws(
-      () => conf(extra),
-      (err: Error & { code?: string }) => {
-        assert.equal(err.code, 'E_CONFIG', `${JSON.stringify(extra)}: ${err.message}`)
-        assert.match(err.message, re, JSON.stringify(extra))
-        return true
-      },
-    )
+  assertConfErrors(conf, cases)
 })
 
 test('nothing of the tests is left in the sandbox', () => {

@@ -9,7 +9,8 @@ import { after, test } from 'node:test'
 import { linkList } from '../../src/netlink/link.js'
 import { Rtnl } from '../../src/netlink/rtnl.js'
 import { NetNs } from '../../src/netns/netns.js'
-import { counts, ended, leaks, loUp, nsdn, nsdnChild } from '../helpers/faults.js'
+import { ended, nsdn, nsdnChild } from '../helpers/cli.js'
+import { counts, leaks, loUp } from '../helpers/faults.js'
 import { eventually, ipLinks, netnsNames, strayLinks } from '../helpers/kernel.js'
 
 const dataDir = fs.mkdtempSync('/run/nsdn-t-faults-')
@@ -161,7 +162,7 @@ test('bad inputs: refused with a code and what to fix, nothing left, lo as it wa
   ]
   for (const c of cases) {
     counts.inputs++
-    const r = nsdn(c.args, c.env, 20_000)
+    const r = nsdn(c.args, { env: c.env, timeoutMs: 20_000 })
     assert.equal(r.signal, null, `${c.what}: did not end in 20 s`)
     assert.equal(r.status, c.status, `${c.what}: ${r.stderr}`)
     assert.match(r.stderr, c.msg, c.what)
@@ -194,7 +195,7 @@ test('a failure after any step of attach: lo back down, no lease dir, nothing le
         driver === 'bridge'
           ? bridgeConf(hostLocal('10.45.0.0/24'))
           : JSON.stringify({ name: 'fnet', ipam: hostLocal('10.45.0.0/24') })
-      const r = nsdn(attachArgs(NS, driver, conf), { NSDN_FAIL_AFTER: step })
+      const r = nsdn(attachArgs(NS, driver, conf), { env: { NSDN_FAIL_AFTER: step } })
       assert.equal(r.status, 70, `${driver} ${step}: ${r.stderr}`)
       assert.match(r.stderr, new RegExp(`injected failure after step "${step}"`))
       assert.equal(loUp(NS), false, `${driver} after ${step}: lo left up`)

@@ -11,41 +11,17 @@ sandboxThisFile()
 import assert from 'node:assert/strict'
 import { spawn, spawnSync } from 'node:child_process'
 import fs from 'node:fs'
-import os from 'node:os'
 import path from 'node:path'
 import { after, test } from 'node:test'
 import { listLabs, labsDir } from '../../src/lab/state.js'
 import { Rtnl } from '../../src/netlink/rtnl.js'
 import { ovsStop } from '../../src/ovs/daemon.js'
-import { eventually, ipLinks, netnsNames, ping, strayLinks } from '../helpers/kernel.js'
-import { diffStates, snapshot } from '../helpers/paste.js'
+import { nsdn, ok } from '../helpers/cli.js'
+import { eventually, ipLinks, netnsNames, ping } from '../helpers/kernel.js'
+import { assertNoLab, labFiles } from '../helpers/lab.js'
+import { diffStates, explainScript, runPasted, snapshot } from '../helpers/paste.js'
 
-const MAIN = path.resolve(__dirname, '../../src/cli/main.js')
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'nsdn-rec-'))
-
-function nsdn(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  return spawnSync(process.execPath, [MAIN, ...args], { encoding: 'utf8' })
-}
-function ok(...args: string[]): string {
-  const r = nsdn(...args)
-  assert.equal(r.status, 0, `nsdn ${args.join(' ')}:\n${r.stdout}${r.stderr}`)
-  return r.stdout
-}
-function write(name: string, text: string): string {
-  const f = path.join(tmp, name)
-  fs.writeFileSync(f, text)
-  return f
-}
-
-async function assertEmpty(what: string): Promise<void> {
-  assert.ok(
-    await eventually(() => strayLinks().length === 0),
-    `${what}: links left: ${strayLinks()}`,
-  )
-  assert.deepEqual(netnsNames(), [], `${what}: namespaces left`)
-  assert.deepEqual(listLabs(), [], `${what}: lab state left`)
-  assert.equal(fs.existsSync('/run/nsdn/ovs/db.sock'), false, `${what}: OVS still running`)
-}
+const { write } = labFiles()
 
 const inode = (ns: string): number => fs.statSync(`/run/netns/${ns}`).ino
 const ifindex = (name: string): number | undefined =>
@@ -110,7 +86,7 @@ checks:
 
 test('a changed lab is reconciled in place: unchanged nodes untouched, the result a fresh deploy', async () => {
   const f = write('rec.yaml', V1)
-  assert.match(ok('lab', 'deploy', f), /created, ready/)
+  assert.match(ok(['lab', 'deploy', f]).stdout, /created, ready/)
   const before = { h1: inode('rec-h1'), h2: inode('rec-h2'), h3: inode('rec-h3') }
   const ports = { h1: port('h1'), h2: port('h2') }
   const idx = { h1: ifindex(ports.h1), h2: ifindex(ports.h2), sw: ifindex('rec-sw') }
@@ -123,7 +99,7 @@ test('a changed lab is reconciled in place: unchanged nodes untouched, the resul
   assert.ok(await eventually(() => /bytes from/.test(out)), 'the ping runs before the change')
 
   fs.writeFileSync(f, V2)
-  assert.match(ok('lab', 'deploy', f), /reconciled, ready/)
+  assert.match(ok(['lab', 'deploy', f]).stdout, /reconciled, ready/)
   const exited = new Promise((r) => pinger.once('exit', r))
   pinger.kill('SIGINT')
   await exited
@@ -139,19 +115,19 @@ test('a changed lab is reconciled in place: unchanged nodes untouched, the resul
   assert.equal(ifindex('rec-sw'), idx.sw, 'the switch is the same one')
   assert.deepEqual(netnsNames(), ['rec-h1', 'rec-h2', 'rec-h3', 'rec-h4', 'rec-h6', 'rec-r1'])
   assert.ok(ping('10.9.0.2', 'rec-h1'), 'h1 still reaches h2')
-  assert.match(ok('lab', 'verify', 'rec'), /all 3 checks passed/)
-  assert.match(ok('lab', 'deploy', f), /unchanged, nothing to do/)
+  assert.match(ok(['lab', 'verify', 'rec']).stdout, /all 3 checks passed/)
+  assert.match(ok(['lab', 'deploy', f]).stdout, /unchanged, nothing to do/)
 
   // the same state, and the same record, as a fresh deploy of the new file
   const reconciled = snapshot()
   const recorded = journal('rec')
-  ok('lab', 'destroy', 'rec')
-  await assertEmpty('reconciled lab destroyed')
-  assert.match(ok('lab', 'deploy', f), /created, ready/)
+  ok(['lab', 'destroy', 'rec'])
+  await assertNoLab('reconciled lab destroyed')
+  assert.match(ok(['lab', 'deploy', f]).stdout, /created, ready/)
   assert.deepEqual(diffStates(snapshot(), reconciled), [])
   assert.deepEqual(journal('rec'), recorded)
-  ok('lab', 'destroy', 'rec')
-  await assertEmpty('fresh lab destroyed')
+  ok(['lab', 'destroy', 'rec'])
+  await assertNoLab('fresh lab destroyed')
 })
 
 test('a switch whose kind changed is replaced alone: its nodes keep their namespaces', async (t) => {
@@ -175,11 +151,11 @@ checks:
   - { from: c, to: d, expect: reach }
 `
   const f = write('sw.yaml', lab('bridge'))
-  ok('lab', 'deploy', f)
+  ok(['lab', 'deploy', f])
   const ns = Object.fromEntries(['a', 'b', 'c', 'd'].map((n) => [n, inode(`sw-${n}`)]))
   const s1 = ifindex('sw-s1')
   fs.writeFileSync(f, lab('ovs'))
-  assert.match(ok('lab', 'deploy', f), /reconciled, ready/)
+  assert.match(ok(['lab', 'deploy', f]).stdout, /reconciled, ready/)
   for (const n of ['a', 'b', 'c', 'd']) assert.equal(inode(`sw-${n}`), ns[n], `${n}'s namespace`)
   assert.equal(ifindex('sw-s1'), s1, 'the unchanged bridge stays')
   const s2 = ipLinks().find((l) => l.ifname === 'sw-s2')
@@ -189,19 +165,70 @@ checks:
     .filter((l) => l.master === 'sw-s1')
     .map((l) => l.ifname)
   assert.equal(ports.length, 2, `s1 keeps its two ports: ${ports}`)
-  assert.match(ok('lab', 'verify', 'sw'), /all 2 checks passed/)
+  assert.match(ok(['lab', 'verify', 'sw']).stdout, /all 2 checks passed/)
   // and back: the private OVS goes with the last OVS switch
   fs.writeFileSync(f, lab('bridge'))
-  assert.match(ok('lab', 'deploy', f), /reconciled, ready/)
+  assert.match(ok(['lab', 'deploy', f]).stdout, /reconciled, ready/)
   assert.equal(fs.existsSync('/run/nsdn/ovs/db.sock'), false, 'no OVS left running')
-  assert.match(ok('lab', 'verify', 'sw'), /all 2 checks passed/)
-  ok('lab', 'destroy', 'sw')
-  await assertEmpty('switch kinds')
+  assert.match(ok(['lab', 'verify', 'sw']).stdout, /all 2 checks passed/)
+  ok(['lab', 'destroy', 'sw'])
+  await assertNoLab('switch kinds')
+})
+
+// V1 -> V2 again, and a rate limit lifted (h2's link loses its own): the reconcile's --explain
+// lines, pasted over V1 built by its pasted `lab explain`, build what a fresh deploy of V2 does.
+const PASTE_A = V1.replace('name: rec', 'name: rp').replace(
+  '- endpoints: ["h2:eth0", "sw"]',
+  '- { endpoints: ["h2:eth0", "sw"], rate: 10mbit }',
+)
+const PASTE_B = V2.replace('name: rec', 'name: rp')
+
+test('the --explain lines of a reconcile, pasted over the old lab, build the new one', async () => {
+  const a = write('rp-a.yaml', PASTE_A)
+  const b = write('rp-b.yaml', PASTE_B)
+  ok(['lab', 'deploy', a])
+  const r = ok(['--explain', 'lab', 'deploy', b])
+  assert.match(r.stdout, /reconciled, ready/)
+  const script = explainScript(r.stderr)
+  // every kind of change is in it: a route, an address, rate limits, a node gone, a link new
+  for (const line of [
+    /^ip -n rp-h4 route del default via 10\.8\.0\.1$/m,
+    /^ip -n rp-h4 route add 10\.9\.0\.0\/24 via 10\.8\.0\.1$/m,
+    /^ip -n rp-h3 addr del 10\.9\.0\.3\/24 dev eth0$/m,
+    /^ip -n rp-h3 addr add 10\.9\.0\.13\/24 dev eth0$/m,
+    /^tc -n rp-h2 qdisc del dev eth0 root$/m,
+    /^tc -n rp-r1 qdisc del dev eth1 root$/m,
+    /^tc -n rp-r1 qdisc add dev eth1 root tbf rate 5mbit /m,
+    /^ip netns del rp-h5$/m,
+    /^ip -n rp-h3 link add eth1 type veth peer name eth1 netns rp-h4$/m,
+  ])
+    assert.match(script, line)
+  const reconciled = snapshot()
+  ok(['lab', 'destroy', 'rp'])
+  await assertNoLab('reconciled lab destroyed')
+
+  ok(['lab', 'deploy', b])
+  const fresh = snapshot()
+  assert.deepEqual(diffStates(reconciled, fresh), [], 'nsdn reconciled = fresh deploy')
+  ok(['lab', 'destroy', 'rp'])
+  await assertNoLab('fresh lab destroyed')
+
+  runPasted(ok(['lab', 'explain', a]).stdout)
+  try {
+    runPasted(script)
+    assert.deepEqual(diffStates(snapshot(), fresh), [], `pasted:\n${script}`)
+    // and it carries traffic: through the router, and over the new link
+    assert.ok(ping('10.8.0.2', 'rp-h1'), 'h1 -> h4 through r1')
+    assert.ok(ping('10.7.0.2', 'rp-h3'), 'h3 -> h4 over the new link')
+  } finally {
+    for (const n of netnsNames()) spawnSync('ip', ['netns', 'del', n])
+    spawnSync('ip', ['link', 'del', 'rp-sw'])
+  }
+  await assertNoLab('pasted lab removed')
 })
 
 after(async () => {
   Rtnl.closeAll()
   await ovsStop()
-  for (const n of listLabs()) nsdn('lab', 'destroy', n)
-  fs.rmSync(tmp, { recursive: true, force: true })
+  for (const n of listLabs()) nsdn(['lab', 'destroy', n])
 })

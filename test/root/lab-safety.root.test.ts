@@ -8,9 +8,8 @@ import { sandboxThisFile } from '../helpers/sandbox.js'
 sandboxThisFile()
 
 import assert from 'node:assert/strict'
-import { spawn, spawnSync } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import fs from 'node:fs'
-import os from 'node:os'
 import path from 'node:path'
 import { after, test } from 'node:test'
 import fc from 'fast-check'
@@ -22,29 +21,13 @@ import { resolve } from '../../src/lab/resolve.js'
 import { listLabs } from '../../src/lab/state.js'
 import { Rtnl } from '../../src/netlink/rtnl.js'
 import { ovsStop } from '../../src/ovs/daemon.js'
-import { eventually, ipAddrs, ipLinks, netnsNames, ping, strayLinks } from '../helpers/kernel.js'
+import { nsdn, nsdnChild } from '../helpers/cli.js'
+import { ipAddrs, ipLinks, netnsNames, ping } from '../helpers/kernel.js'
+import { assertNoLab, labFiles } from '../helpers/lab.js'
 import { mutate, mutations } from '../helpers/lab-mutate.js'
 
-const MAIN = path.resolve(__dirname, '../../src/cli/main.js')
 const SCENARIOS = path.resolve(__dirname, '../../../scenarios')
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'nsdn-lab-'))
-
-function nsdn(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  return spawnSync(process.execPath, [MAIN, ...args], { encoding: 'utf8' })
-}
-function write(name: string, text: string): string {
-  const f = path.join(tmp, name)
-  fs.writeFileSync(f, text)
-  return f
-}
-
-async function assertEmpty(what: string, keep: string[] = []): Promise<void> {
-  const stray = (): string[] => strayLinks().filter((l) => !keep.includes(l))
-  assert.ok(await eventually(() => stray().length === 0), `${what}: links left: ${stray()}`)
-  assert.deepEqual(netnsNames(), [], `${what}: namespaces left`)
-  assert.deepEqual(listLabs(), [], `${what}: lab state left`)
-  assert.equal(fs.existsSync('/run/nsdn/ovs/db.sock'), false, `${what}: OVS still running`)
-}
+const { write } = labFiles()
 
 const PAIR = (name: string, extra = ''): string => `name: ${name}
 nodes:
@@ -57,14 +40,14 @@ checks:
 `
 
 test('delay and loss are refused, naming CONFIG_NET_SCH_NETEM; nothing is created', async () => {
-  const r = nsdn('lab', 'deploy', write('netem.yaml', PAIR('netem', ', delay: 10ms')))
+  const r = nsdn(['lab', 'deploy', write('netem.yaml', PAIR('netem', ', delay: 10ms'))])
   assert.equal(r.status, 69, r.stderr)
   assert.match(
     r.stderr,
     /this kernel lacks the network emulator qdisc \(netem\).*CONFIG_NET_SCH_NETEM/,
   )
   assert.match(r.stderr, /hint: .*netem\.yaml:6:\d+ links\[0\]\.delay: .*rate/)
-  await assertEmpty('netem')
+  await assertNoLab('netem')
 })
 
 test('VLANs on a Linux bridge are refused, naming CONFIG_BRIDGE_VLAN_FILTERING', async () => {
@@ -75,11 +58,11 @@ nodes:
 links:
   - { endpoints: ["a:eth0", "br"], vlan: 10 }
 `
-  const r = nsdn('lab', 'deploy', write('brvlan.yaml', text))
+  const r = nsdn(['lab', 'deploy', write('brvlan.yaml', text)])
   assert.equal(r.status, 69, r.stderr)
   assert.match(r.stderr, /CONFIG_BRIDGE_VLAN_FILTERING/)
   assert.match(r.stderr, /kind: ovs/)
-  await assertEmpty('brvlan')
+  await assertNoLab('brvlan')
 })
 
 test('bridged traffic that br_netfilter would drop is refused before anything is made', async (t) => {
@@ -99,11 +82,11 @@ test('bridged traffic that br_netfilter would drop is refused before anything is
     '{ type filter hook forward priority 0; policy drop; }',
   )
   try {
-    const r = nsdn('lab', 'deploy', path.join(SCENARIOS, '03-bridge-pair.yaml'))
+    const r = nsdn(['lab', 'deploy', path.join(SCENARIOS, '03-bridge-pair.yaml')])
     assert.equal(r.status, 78, r.stderr)
     assert.match(r.stderr, /br_netfilter .*\(ip filter FORWARD\) drops them/)
     assert.match(r.stderr, /bridge-nf-call-iptables=0/)
-    await assertEmpty('br_netfilter')
+    await assertNoLab('br_netfilter')
   } finally {
     nft('delete', 'table', 'ip', 'filter')
     fs.writeFileSync(knob, before)
@@ -123,10 +106,10 @@ links:
   - endpoints: ["a:eth0", "b:eth0"]
   - endpoints: ["host:veth0", "c:veth1"]
 `
-  const r = nsdn('lab', 'deploy', write('clash.yaml', text))
+  const r = nsdn(['lab', 'deploy', write('clash.yaml', text)])
   assert.notEqual(r.status, 0)
   assert.match(r.stderr, /EEXIST/)
-  await assertEmpty('clash', ['clash-veth0'])
+  await assertNoLab('clash', { keepLinks: ['clash-veth0'] })
   const kept = ipLinks().find((l) => l.ifname === 'clash-veth0')
   assert.equal(kept?.linkinfo?.info_kind, 'bridge', 'the existing device is untouched')
   spawnSync('ip', ['link', 'del', 'clash-veth0'])
@@ -161,16 +144,16 @@ checks:
 `
   const file = write('uplink.yaml', text)
   try {
-    const d = nsdn('lab', 'deploy', file)
+    const d = nsdn(['lab', 'deploy', file])
     assert.equal(d.status, 0, d.stderr)
     assert.equal(fs.readFileSync(fwd, 'utf8').trim(), '1')
-    assert.equal(nsdn('lab', 'verify', 'up').status, 0, 'h1 reaches the internet through NAT')
+    assert.equal(nsdn(['lab', 'verify', 'up']).status, 0, 'h1 reaches the internet through NAT')
     assert.match(
       spawnSync('nft', ['list', 'table', 'ip', 'nsdn-up'], { encoding: 'utf8' }).stdout,
       /ip saddr 10\.9\.0\.0\/24 oifname "up0" masquerade/,
     )
     assert.deepEqual(uplink(), before, 'the uplink is untouched')
-    const dd = nsdn('lab', 'destroy', 'up')
+    const dd = nsdn(['lab', 'destroy', 'up'])
     assert.equal(dd.status, 0, dd.stderr)
     assert.equal(fs.readFileSync(fwd, 'utf8').trim(), '0', 'forwarding as it was')
     assert.equal(
@@ -182,35 +165,35 @@ checks:
   } finally {
     spawnSync('ip', ['netns', 'del', 'inet'])
   }
-  await assertEmpty('uplink NAT')
+  await assertNoLab('uplink NAT')
 })
 
 test('two labs with the same node names never collide', async () => {
   const one = write('one.yaml', PAIR('one'))
   const two = write('two.yaml', PAIR('two').replace(/10\.5\.0/g, '10.5.1'))
-  for (const f of [one, two]) assert.equal(nsdn('lab', 'deploy', f).status, 0)
+  for (const f of [one, two]) assert.equal(nsdn(['lab', 'deploy', f]).status, 0)
   assert.deepEqual(netnsNames(), ['one-a', 'one-b', 'two-a', 'two-b'])
-  assert.equal(nsdn('lab', 'destroy', 'one').status, 0)
+  assert.equal(nsdn(['lab', 'destroy', 'one']).status, 0)
   assert.deepEqual(netnsNames(), ['two-a', 'two-b'])
   assert.ok(ping('10.5.1.2', 'two-a'), 'the other lab still works')
-  assert.equal(nsdn('lab', 'destroy', 'two').status, 0)
-  await assertEmpty('two labs')
+  assert.equal(nsdn(['lab', 'destroy', 'two']).status, 0)
+  await assertNoLab('two labs')
 })
 
 test('a changed file is reconciled; destroy works from the record when the file is gone', async () => {
   const f = write('chg.yaml', PAIR('chg'))
-  assert.equal(nsdn('lab', 'deploy', f).status, 0)
+  assert.equal(nsdn(['lab', 'deploy', f]).status, 0)
   fs.writeFileSync(
     f,
     PAIR('chg').replace('10.5.0.2/24', '10.5.0.3/24').replace('to: b', 'to: 10.5.0.3'),
   )
-  const r = nsdn('lab', 'deploy', f)
+  const r = nsdn(['lab', 'deploy', f])
   assert.match(r.stdout, /reconciled, ready/)
   assert.ok(ping('10.5.0.3', 'chg-a'))
-  assert.equal(nsdn('lab', 'verify', 'chg').status, 0)
+  assert.equal(nsdn(['lab', 'verify', 'chg']).status, 0)
   fs.rmSync(f)
-  assert.equal(nsdn('lab', 'destroy', 'chg').status, 0)
-  await assertEmpty('changed')
+  assert.equal(nsdn(['lab', 'destroy', 'chg']).status, 0)
+  await assertNoLab('changed')
 })
 
 test('a deploy killed at any moment is destroyed, or re-deployed, to a clean result', async () => {
@@ -218,7 +201,7 @@ test('a deploy killed at any moment is destroyed, or re-deployed, to a clean res
   // From early (still loading) to late (OVS ports, addresses).
   const delays = [60, 120, 180, 240, 300, 360, 420, 500, 600, 750, 900, 1100]
   for (const [i, ms] of delays.entries()) {
-    const child = spawn(process.execPath, [MAIN, 'lab', 'deploy', file], { stdio: 'ignore' })
+    const child = nsdnChild(['lab', 'deploy', file])
     // On a quiet machine a late kill may find the deploy done: that case is covered too.
     const exited = new Promise((r) => child.once('exit', r))
     await new Promise((r) => setTimeout(r, ms))
@@ -226,17 +209,17 @@ test('a deploy killed at any moment is destroyed, or re-deployed, to a clean res
     await exited
     if (i % 2 === 0) {
       // destroy from whatever the journal says (or nothing: killed before the first record)
-      const d = nsdn('lab', 'destroy', 'vlan')
+      const d = nsdn(['lab', 'destroy', 'vlan'])
       assert.ok(d.status === 0 || /no lab "vlan" is deployed/.test(d.stderr), d.stderr)
     } else {
-      const d = nsdn('lab', 'deploy', file)
+      const d = nsdn(['lab', 'deploy', file])
       assert.equal(d.status, 0, `re-deploy after a kill at ${ms} ms: ${d.stderr}`)
-      assert.equal(nsdn('lab', 'verify', 'vlan').status, 0, `verify after a kill at ${ms} ms`)
-      assert.equal(nsdn('lab', 'destroy', 'vlan').status, 0)
+      assert.equal(nsdn(['lab', 'verify', 'vlan']).status, 0, `verify after a kill at ${ms} ms`)
+      assert.equal(nsdn(['lab', 'destroy', 'vlan']).status, 0)
     }
     Rtnl.closeAll()
     await ovsStop() // a kill before the journal's first line leaves a daemon nobody recorded
-    await assertEmpty(`killed at ${ms} ms`)
+    await assertNoLab(`killed at ${ms} ms`)
   }
 })
 
@@ -258,7 +241,7 @@ test('property: mutated scenarios deploy or are refused, and never leave anythin
       }
       for (const n of listLabs()) await destroy(n)
       Rtnl.closeAll()
-      await assertEmpty('mutated lab')
+      await assertNoLab('mutated lab')
     }),
     { numRuns: 40 },
   )
@@ -267,6 +250,5 @@ test('property: mutated scenarios deploy or are refused, and never leave anythin
 after(async () => {
   Rtnl.closeAll()
   await ovsStop()
-  fs.rmSync(tmp, { recursive: true, force: true })
-  await assertEmpty('the end')
+  await assertNoLab('the end')
 })

@@ -9,9 +9,11 @@ import { after, before, test } from 'node:test'
 import { Rtnl } from '../../src/netlink/rtnl.js'
 import { ovsStop } from '../../src/ovs/daemon.js'
 import { importImage } from '../../src/runtime/image.js'
-import { eventually, ipLinks, netnsNames, strayLinks } from '../helpers/kernel.js'
+import { ok } from '../helpers/cli.js'
+import { ipLinks, netnsNames } from '../helpers/kernel.js'
+import { assertNoLab } from '../helpers/lab.js'
 import { diffStates, explainScript, runPasted, snapshot } from '../helpers/paste.js'
-import { busyboxRoot, leftovers, runtimeTestFile } from '../helpers/runtime.js'
+import { busyboxRoot, runtimeTestFile } from '../helpers/runtime.js'
 
 // Container nodes (09): the runtime's directories on the sandbox's /run, a cgroup parent of
 // this file's own, and the image the scenario names, as a fresh machine would import it.
@@ -20,7 +22,6 @@ before(() => {
   importImage('busybox', busyboxRoot())
 })
 
-const MAIN = path.resolve(__dirname, '../../src/cli/main.js')
 const SCENARIOS = path.resolve(__dirname, '../../../scenarios')
 /** A pasted script's `nsdn run` finds nsdn, and the runtime's directories, as deploy does. */
 const PASTE_ENV = {
@@ -31,39 +32,11 @@ const PASTE_ENV = {
 }
 const OVS_DB = 'unix:/run/nsdn/ovs/db.sock'
 
-function nsdn(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  return spawnSync(process.execPath, [MAIN, ...args], { encoding: 'utf8' })
-}
-function ok(...args: string[]): { stdout: string; stderr: string } {
-  const r = nsdn(...args)
-  assert.equal(r.status, 0, `nsdn ${args.join(' ')}:\n${r.stdout}${r.stderr}`)
-  return r
-}
-
 const files = fs
   .readdirSync(SCENARIOS)
   .filter((f) => /^(0\d-.*|star-250)\.yaml$/.test(f))
   .sort()
   .map((f) => path.join(SCENARIOS, f))
-
-const labsLeft = (): string[] => {
-  try {
-    return fs.readdirSync('/run/nsdn/labs')
-  } catch {
-    return []
-  }
-}
-
-async function assertEmpty(what: string): Promise<void> {
-  assert.ok(
-    await eventually(() => strayLinks().length === 0),
-    `${what}: links left: ${strayLinks()}`,
-  )
-  assert.deepEqual(netnsNames(), [], `${what}: namespaces left`)
-  assert.deepEqual(labsLeft(), [], `${what}: lab state left`)
-  assert.equal(fs.existsSync('/run/nsdn/ovs/db.sock'), false, `${what}: OVS still running`)
-  assert.deepEqual(leftovers(), [], `${what}: containers, cgroups or mounts left`)
-}
 
 test('there are scenarios 01 to 09, and the 250-host star', () => {
   assert.deepEqual(
@@ -82,64 +55,64 @@ for (const file of files) {
   })
 
   test(`${name}: deploys, passes its checks, re-deploys as unchanged, destroys to nothing`, async () => {
-    const d = ok('lab', 'deploy', file)
+    const d = ok(['lab', 'deploy', file])
     assert.match(d.stdout, /created, ready/)
-    const v = ok('lab', 'verify', file)
+    const v = ok(['lab', 'verify', file])
     assert.doesNotMatch(v.stdout, /^FAIL/m)
     assert.match(v.stdout, /all \d+ checks passed/)
     // the kernel agrees: every namespace of the lab exists (read with ip, not nsdn)
-    const inspect = JSON.parse(ok('--json', 'lab', 'inspect', file).stdout) as {
+    const inspect = JSON.parse(ok(['--json', 'lab', 'inspect', file]).stdout) as {
       nodes: { netns: string }[]
     }
     for (const n of inspect.nodes.filter((x) => !x.netns.startsWith('(root)')))
       assert.ok(netnsNames().includes(n.netns), `${n.netns} exists`)
-    assert.match(ok('lab', 'deploy', file).stdout, /unchanged, nothing to do/)
-    assert.match(ok('lab', 'list').stdout, /deployed/)
-    ok('lab', 'destroy', file)
-    await assertEmpty(name)
+    assert.match(ok(['lab', 'deploy', file]).stdout, /unchanged, nothing to do/)
+    assert.match(ok(['lab', 'list']).stdout, /deployed/)
+    ok(['lab', 'destroy', file])
+    await assertNoLab(name, { containers: true })
   })
 
   test(`${name}: lab explain, pasted into a shell, builds what deploy builds`, async () => {
     const hasOvs = /kind: ovs/.test(fs.readFileSync(file, 'utf8'))
     const opts = hasOvs ? { ovsDb: OVS_DB } : {}
     const baseline = snapshot()
-    const d = ok('--explain', 'lab', 'deploy', file)
+    const d = ok(['--explain', 'lab', 'deploy', file])
     const built = snapshot(opts)
-    const script = ok('lab', 'explain', file).stdout
+    const script = ok(['lab', 'explain', file]).stdout
     // deploy --explain prints the same commands as lab explain, each after a "# why"
     const commands = (s: string): string[] =>
       s.split('\n').filter((l) => l && !l.startsWith('#') && l !== 'set -e')
     assert.deepEqual(commands(explainScript(d.stderr)), commands(script))
     assert.match(d.stderr, /^# a veth pair/m)
-    ok('--explain', 'lab', 'destroy', file)
-    await assertEmpty(`${name} after destroy`)
+    ok(['--explain', 'lab', 'destroy', file])
+    await assertNoLab(`${name} after destroy`, { containers: true })
     assert.deepEqual(diffStates(baseline, snapshot()), [])
 
     runPasted(script, { env: PASTE_ENV })
     try {
       assert.deepEqual(diffStates(built, snapshot(opts)), [])
       // and it works: the scenario's checks pass on what the pasted commands built
-      assert.match(ok('lab', 'verify', file).stdout, /all \d+ checks passed/)
+      assert.match(ok(['lab', 'verify', file]).stdout, /all \d+ checks passed/)
     } finally {
       const rootLinks = script
         .split('\n')
         .flatMap((l) => /^#\s+ip link del (\S+)$/.exec(l)?.[1] ?? [])
       for (const l of script.split('\n')) {
         const c = /^#\s+nsdn rm -f (\S+)$/.exec(l)?.[1]
-        if (c) ok('rm', '-f', c)
+        if (c) ok(['rm', '-f', c])
       }
       for (const n of netnsNames()) spawnSync('ip', ['netns', 'del', n])
       for (const l of rootLinks) spawnSync('ip', ['link', 'del', l])
       Rtnl.closeAll()
       await ovsStop()
     }
-    await assertEmpty(`${name} after the pasted lab`)
+    await assertNoLab(`${name} after the pasted lab`, { containers: true })
   })
 }
 
 test('a containerlab file deploys as it is: namespaces, a bridge with its ports, a host veth', async () => {
   const file = path.join(SCENARIOS, 'clab', 'two-hosts.clab.yml')
-  const d = ok('lab', 'deploy', file)
+  const d = ok(['lab', 'deploy', file])
   assert.match(d.stderr, /note: node "h1": image "alpine:3" not imported: became a namespace/)
   assert.deepEqual(netnsNames(), ['twohos-h1', 'twohos-h2'])
   const links = ipLinks()
@@ -149,11 +122,11 @@ test('a containerlab file deploys as it is: namespaces, a bridge with its ports,
     .sort()
   assert.deepEqual(ports, ['twohos-h1-eth1', 'twohos-h2-eth1'])
   assert.ok(links.some((l) => l.ifname === 'twohos-h1-eth2' && l.master === undefined))
-  ok('lab', 'destroy', file)
-  await assertEmpty('clab')
+  ok(['lab', 'destroy', file])
+  await assertNoLab('clab', { containers: true })
 })
 
 after(async () => {
   Rtnl.closeAll()
-  await assertEmpty('the end')
+  await assertNoLab('the end', { containers: true })
 })

@@ -11,6 +11,7 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 import { test } from 'node:test'
+import { MAIN, nsdn } from '../helpers/cli.js'
 import {
   assertNothingLeft,
   busyboxRoot,
@@ -22,7 +23,6 @@ import { explainScript, runPasted } from '../helpers/paste.js'
 import { eventually } from '../helpers/kernel.js'
 
 runtimeTestFile()
-const MAIN = path.resolve(__dirname, '../../src/cli/main.js')
 const PAYLOAD = ['sh', '-c', 'echo up; trap "exit 0" TERM; while :; do sleep 1; done']
 
 /** The directory of container `name`'s group in cgroup hierarchy `h` (under the file's parent). */
@@ -108,20 +108,12 @@ function removePasted(name: string): void {
   fs.rmSync(`/run/nsdn-lib/containers/${name}`, { recursive: true, force: true })
 }
 
-function nsdn(...args: string[]): { code: number; out: string; err: string } {
-  const r = spawnSync(process.execPath, [MAIN, ...args], {
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  return { code: r.status ?? -1, out: r.stdout, err: r.stderr }
-}
-
 test('image import from a tarball; run in the foreground passes the exit status', () => {
   const tar = '/run/bb.tar'
   execFileSync('tar', ['-cf', tar, '-C', busyboxRoot(), '.'])
-  assert.equal(nsdn('image', 'import', 'bb', tar).code, 0)
-  assert.match(nsdn('image', 'list').out, /^bb\s+1\s/m)
-  const r = nsdn(
+  assert.equal(nsdn(['image', 'import', 'bb', tar]).status, 0)
+  assert.match(nsdn(['image', 'list']).stdout, /^bb\s+1\s/m)
+  const r = nsdn([
     'run',
     '--name',
     'fg',
@@ -133,15 +125,15 @@ test('image import from a tarball; run in the foreground passes the exit status'
     'sh',
     '-c',
     'hostname; exit 3',
-  )
-  assert.equal(r.out, 'h1\n')
-  assert.equal(r.code, 3)
-  assert.match(nsdn('ps', '-a').out, /^fg\s+stopped \(3\)/m)
-  assert.equal(nsdn('rm', 'fg').code, 0)
+  ])
+  assert.equal(r.stdout, 'h1\n')
+  assert.equal(r.status, 3)
+  assert.match(nsdn(['ps', '-a']).stdout, /^fg\s+stopped \(3\)/m)
+  assert.equal(nsdn(['rm', 'fg']).status, 0)
 })
 
 test('run -d, exec, ps, info, logs; --explain pasted into a root shell builds the same container', async () => {
-  const r = nsdn(
+  const r = nsdn([
     '--explain',
     'run',
     '--name',
@@ -159,31 +151,31 @@ test('run -d, exec, ps, info, logs; --explain pasted into a root shell builds th
     '0.5',
     '--',
     ...PAYLOAD,
-  )
-  assert.equal(r.code, 0, r.err)
-  assert.equal(r.out, 'web\n')
-  assert.match(nsdn('ps').out, /^web\s+running\s+\d+\s+bb\s+sh -c/m)
-  const e = nsdn('exec', 'web', '--', 'sh', '-c', 'cat /proc/1/cmdline | tr "\\0" " "; exit 5')
-  assert.equal(e.code, 5)
-  assert.match(e.out, /nsdn-init run/)
-  const info = JSON.parse(nsdn('--json', 'info', 'web').out)
+  ])
+  assert.equal(r.status, 0, r.stderr)
+  assert.equal(r.stdout, 'web\n')
+  assert.match(nsdn(['ps']).stdout, /^web\s+running\s+\d+\s+bb\s+sh -c/m)
+  const e = nsdn(['exec', 'web', '--', 'sh', '-c', 'cat /proc/1/cmdline | tr "\\0" " "; exit 5'])
+  assert.equal(e.status, 5)
+  assert.match(e.stdout, /nsdn-init run/)
+  const info = JSON.parse(nsdn(['--json', 'info', 'web']).stdout)
   assert.equal(info.status, 'running')
   assert.deepEqual(info.limits, { memory: 67108864, pids: 50, cpus: 0.5 })
   assert.ok(info.usage.pids.current >= 2)
-  assert.match(nsdn('info', 'web').out, /^State:\s+RUNNING$/m)
-  assert.ok(await eventually(() => nsdn('logs', 'web').out === 'up\n', 30000))
-  const missing = nsdn('exec', 'nope', '--', 'true')
-  assert.equal(missing.code, 1)
-  assert.match(missing.err, /no container named "nope" \[E_NOT_FOUND\]/)
-  assert.equal(nsdn('rm', 'web').code, 64, 'rm of a running container needs -f')
+  assert.match(nsdn(['info', 'web']).stdout, /^State:\s+RUNNING$/m)
+  assert.ok(await eventually(() => nsdn(['logs', 'web']).stdout === 'up\n', 30000))
+  const missing = nsdn(['exec', 'nope', '--', 'true'])
+  assert.equal(missing.status, 1)
+  assert.match(missing.stderr, /no container named "nope" \[E_NOT_FOUND\]/)
+  assert.equal(nsdn(['rm', 'web']).status, 64, 'rm of a running container needs -f')
   const built = containerState('web', PAYLOAD)
-  assert.equal(nsdn('stop', 'web').code, 0)
-  assert.match(nsdn('ps', '-a').out, /^web\s+stopped \(0\)/m)
-  assert.equal(nsdn('rm', 'web').code, 0)
+  assert.equal(nsdn(['stop', 'web']).status, 0)
+  assert.match(nsdn(['ps', '-a']).stdout, /^web\s+stopped \(0\)/m)
+  assert.equal(nsdn(['rm', 'web']).status, 0)
   assert.deepEqual(leftovers(), [], 'nothing of the container is left before the paste')
 
   // the teaching promise: the printed lines, pasted into a root shell, build the same container
-  const script = explainScript(r.err)
+  const script = explainScript(r.stderr)
   assert.doesNotMatch(script, /^(nsdn|\S*nsdn-init) /m, 'the script needs no nsdn')
   runPasted(script)
   try {
@@ -200,7 +192,10 @@ test('run -d, exec, ps, info, logs; --explain pasted into a root shell builds th
 })
 
 test('exec -t: the end of stdin ends the session; through a pty it is a terminal', () => {
-  assert.equal(nsdn('run', '--name', 'tty', '--image', 'bb', '-d', '--', 'sleep', '1000').code, 0)
+  assert.equal(
+    nsdn(['run', '--name', 'tty', '--image', 'bb', '-d', '--', 'sleep', '1000']).status,
+    0,
+  )
   const cli = `${process.execPath} ${MAIN}`
   // a hang is killed by the timeout (a signal, no status): no timing is asserted
   const sh = (line: string, input?: string): { status: number | null; out: string } => {
@@ -225,12 +220,12 @@ test('exec -t: the end of stdin ends the session; through a pty it is a terminal
     assert.match(term.out, /^got hello\r$/m, 'our typing reached it')
     assert.equal(term.status, 3, 'its status came back')
   } finally {
-    assert.equal(nsdn('rm', '-f', 'tty').code, 0)
+    assert.equal(nsdn(['rm', '-f', 'tty']).status, 0)
   }
 })
 
 test('attach follows the output and feeds the input of a detached container', async () => {
-  assert.equal(nsdn('run', '--name', 'att', '--image', 'bb', '-d', '--', 'sh').code, 0)
+  assert.equal(nsdn(['run', '--name', 'att', '--image', 'bb', '-d', '--', 'sh']).status, 0)
   const a = spawn(process.execPath, [MAIN, 'attach', 'att'], {
     stdio: ['pipe', 'pipe', 'inherit'],
   })
@@ -245,7 +240,7 @@ test('attach follows the output and feeds the input of a detached container', as
     assert.equal(code, 0, 'attach ends when the container does')
   } finally {
     a.kill() // a failed check must not leave attach holding the test open
-    assert.equal(nsdn('rm', '-f', 'att').code, 0)
+    assert.equal(nsdn(['rm', '-f', 'att']).status, 0)
   }
 })
 
@@ -262,24 +257,24 @@ test('create --from-lxc reads an LXC config; start -d; clone', () => {
       'lxc.mount.entry = tmpfs scratch tmpfs defaults 0 0',
     ].join('\n'),
   )
-  const c = nsdn('create', '--from-lxc', conf, '--name', 'lx')
-  assert.equal(c.code, 0, c.err)
-  assert.match(c.err, /lxc\.apparmor\.profile \(line 5\): not supported, ignored/)
-  assert.equal(nsdn('start', '-d', 'lx').code, 0)
-  assert.equal(nsdn('exec', 'lx', '--', 'hostname').out, 'lxc-box\n')
-  assert.match(nsdn('exec', 'lx', '--', 'cat', '/proc/mounts').out, /^tmpfs \/scratch tmpfs/m)
-  assert.equal(JSON.parse(nsdn('--json', 'info', 'lx').out).limits.memory, 48 * 2 ** 20)
-  assert.equal(nsdn('clone', 'lx', 'lx2').code, 64, 'clone needs a stopped source')
-  assert.equal(nsdn('stop', '-t', '1', 'lx').code, 0)
-  assert.equal(nsdn('clone', 'lx', 'lx2').code, 0)
-  assert.equal(nsdn('start', '-d', 'lx2').code, 0)
+  const c = nsdn(['create', '--from-lxc', conf, '--name', 'lx'])
+  assert.equal(c.status, 0, c.stderr)
+  assert.match(c.stderr, /lxc\.apparmor\.profile \(line 5\): not supported, ignored/)
+  assert.equal(nsdn(['start', '-d', 'lx']).status, 0)
+  assert.equal(nsdn(['exec', 'lx', '--', 'hostname']).stdout, 'lxc-box\n')
+  assert.match(nsdn(['exec', 'lx', '--', 'cat', '/proc/mounts']).stdout, /^tmpfs \/scratch tmpfs/m)
+  assert.equal(JSON.parse(nsdn(['--json', 'info', 'lx']).stdout).limits.memory, 48 * 2 ** 20)
+  assert.equal(nsdn(['clone', 'lx', 'lx2']).status, 64, 'clone needs a stopped source')
+  assert.equal(nsdn(['stop', '-t', '1', 'lx']).status, 0)
+  assert.equal(nsdn(['clone', 'lx', 'lx2']).status, 0)
+  assert.equal(nsdn(['start', '-d', 'lx2']).status, 0)
   assert.equal(
-    nsdn('exec', 'lx2', '--', 'hostname').out,
+    nsdn(['exec', 'lx2', '--', 'hostname']).stdout,
     'lxc-box\n',
     'a hostname that is not the name is kept',
   )
-  assert.equal(nsdn('rm', '-f', 'lx', 'lx2').code, 0)
-  assert.equal(nsdn('image', 'rm', 'lx-rootfs').code, 0)
+  assert.equal(nsdn(['rm', '-f', 'lx', 'lx2']).status, 0)
+  assert.equal(nsdn(['image', 'rm', 'lx-rootfs']).status, 0)
 })
 
 test('bad input through the CLI: clear errors, exit statuses, nothing created', () => {
@@ -319,14 +314,14 @@ test('bad input through the CLI: clear errors, exit statuses, nothing created', 
     ],
   ]
   for (const [args, code, re] of cases) {
-    const r = nsdn(...args)
-    assert.equal(r.code, code, `${args.join(' ')}: ${r.err}`)
-    assert.match(r.err, re)
+    const r = nsdn([...args])
+    assert.equal(r.status, code, `${args.join(' ')}: ${r.stderr}`)
+    assert.match(r.stderr, re)
   }
   assert.deepEqual(leftovers(), before)
 })
 
 test('nothing of ours remains', () => {
-  assert.equal(nsdn('image', 'rm', 'bb').code, 0)
+  assert.equal(nsdn(['image', 'rm', 'bb']).status, 0)
   assertNothingLeft()
 })

@@ -16,13 +16,13 @@ import { after, before, test } from 'node:test'
 import { Rtnl } from '../../src/netlink/rtnl.js'
 import * as rt from '../../src/runtime/index.js'
 import { leases } from '../helpers/attach.js'
+import { nsdn } from '../helpers/cli.js'
 import { REFERENCE_DIR } from '../helpers/cni.js'
 import { ipAddrs, ipLinks } from '../helpers/kernel.js'
 import { busyboxRoot, execOut, leftovers, runtimeTestFile } from '../helpers/runtime.js'
 
 runtimeTestFile()
 
-const MAIN = path.resolve(__dirname, '../../src/cli/main.js')
 const dataDir = fs.mkdtempSync('/run/nsdn-t-leases-')
 const cacheDir = fs.mkdtempSync('/run/nsdn-t-cnicache-')
 // The runtime runs in this process (library calls) and in the CLI's (inherited env).
@@ -51,10 +51,6 @@ const refList = (name: string, br: string, subnet: string): Json => ({
   ],
 })
 
-function nsdn(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  return spawnSync(process.execPath, [MAIN, ...args], { encoding: 'utf8' })
-}
-
 const cached = (): string[] =>
   fs.existsSync(path.join(cacheDir, 'results'))
     ? fs.readdirSync(path.join(cacheDir, 'results'))
@@ -80,7 +76,7 @@ after(() => {
 
 test('nsdn run --net FILE.conflist: the reference bridge + host-local; ping the gateway; rm leaves nothing', async () => {
   const file = writeList('refnet', refList('refnet', 'nsdn-t-cref', '10.91.0.0/24'))
-  const r = nsdn('run', '--name', 'r1', '--image', 'bb', '-d', '--net', file, '--', ...SLEEP)
+  const r = nsdn(['run', '--name', 'r1', '--image', 'bb', '-d', '--net', file, '--', ...SLEEP])
   assert.equal(r.status, 0, r.stderr)
   assert.deepEqual(eth0('r1'), ['10.91.0.2/24'], "host-local's first address, seen with ip")
   const ping = await execOut('r1', ['ping', '-c1', '-W2', '10.91.0.1'])
@@ -89,9 +85,9 @@ test('nsdn run --net FILE.conflist: the reference bridge + host-local; ping the 
   assert.deepEqual(cached(), ['refnet-r1-eth0'], "libcni's cache entry, named by the container")
   assert.equal(ports('nsdn-t-cref').length, 1, 'its veth on the bridge')
   // the attachment is nsdn cni's too: CHECK against the cached result passes
-  const chk = nsdn('cni', 'check', file, 'r1', 'r1')
+  const chk = nsdn(['cni', 'check', file, 'r1', 'r1'])
   assert.equal(chk.status, 0, chk.stderr)
-  const rm = nsdn('rm', '-f', 'r1')
+  const rm = nsdn(['rm', '-f', 'r1'])
   assert.equal(rm.status, 0, rm.stderr)
   assert.deepEqual(leases(dataDir, 'refnet'), [], 'no lease')
   assert.deepEqual(cached(), [], 'no cache entry')
@@ -151,7 +147,7 @@ test('a failed ADD rolls back everything the start made: no container, lease, ve
   const list = refList('failnet', 'nsdn-t-cfail', '10.93.0.0/24')
   ;(list.plugins as Json[]).push({ type: 'no-such-plugin' })
   const file = writeList('failnet', list)
-  const r = nsdn('run', '--name', 'f1', '--image', 'bb', '-d', '--net', file, '--', ...SLEEP)
+  const r = nsdn(['run', '--name', 'f1', '--image', 'bb', '-d', '--net', file, '--', ...SLEEP])
   assert.notEqual(r.status, 0)
   assert.match(r.stderr, /CNI plugin "no-such-plugin" not found/)
   assert.deepEqual(leases(dataDir, 'failnet'), [])
@@ -162,10 +158,10 @@ test('a failed ADD rolls back everything the start made: no container, lease, ve
 
 test('a bad conflist is refused at create, naming the file and the field', () => {
   const file = writeList('bad', { cniVersion: '1.0.0', name: 'bad', plugins: [{ bridge: 'x' }] })
-  const r = nsdn('run', '--name', 'b1', '--image', 'bb', '-d', '--net', file, '--', 'true')
+  const r = nsdn(['run', '--name', 'b1', '--image', 'bb', '-d', '--net', file, '--', 'true'])
   assert.equal(r.status, 78, r.stderr)
   assert.match(r.stderr, /bad\.conflist: plugins\[0\]\.type: each plugin needs a "type"/)
-  const missing = nsdn(
+  const missing = nsdn([
     'run',
     '--name',
     'b2',
@@ -175,7 +171,7 @@ test('a bad conflist is refused at create, naming the file and the field', () =>
     '/nope/x.conflist',
     '--',
     'true',
-  )
+  ])
   assert.equal(missing.status, 78)
   assert.match(missing.stderr, /networks\[0\]\.conflist: cannot read "\/nope\/x\.conflist"/)
   assert.deepEqual(leftovers(), [])

@@ -9,24 +9,18 @@ sandboxThisFile()
  * checksum offload that the userspace datapath cannot do.
  */
 import assert from 'node:assert/strict'
-import { spawnSync } from 'node:child_process'
-import path from 'node:path'
 import { test } from 'node:test'
 import { CLEANUP, WALKTHROUGH } from '../../src/demo/walkthrough.js'
 import { iperf } from '../helpers/attach.js'
 import { eventually, netnsNames, pingSoon, strayLinks } from '../helpers/kernel.js'
-import { diffStates, explainScript, runPasted, snapshot } from '../helpers/paste.js'
-
-const MAIN = path.resolve(__dirname, '../../src/cli/main.js')
+import { diffStates, explained, runPasted, snapshot } from '../helpers/paste.js'
 
 /** The --explain script of the walkthrough's nsdn steps (pings and comments left out). */
 function runSteps(steps: typeof WALKTHROUGH): string {
   let script = ''
   for (const s of steps) {
     if (!('nsdn' in s)) continue
-    const r = spawnSync(process.execPath, [MAIN, '--explain', ...s.nsdn], { encoding: 'utf8' })
-    assert.equal(r.status, 0, `nsdn ${s.nsdn.join(' ')}: ${r.stderr}`)
-    script += explainScript(r.stderr)
+    script += explained(s.nsdn)
   }
   return script
 }

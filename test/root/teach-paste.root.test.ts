@@ -8,23 +8,15 @@ sandboxThisFile()
  * ping each other; the detach lines, pasted, bring the state back to what nsdn's detach left.
  */
 import assert from 'node:assert/strict'
-import { spawnSync } from 'node:child_process'
-import path from 'node:path'
 import { test } from 'node:test'
+import { ok } from '../helpers/cli.js'
 import { eventually, ping, pingSoon } from '../helpers/kernel.js'
 import { usePrivateOvs } from '../helpers/ovs.js'
-import { diffStates, explainScript, runPasted, snapshot } from '../helpers/paste.js'
+import { diffStates, explainScript, explained, runPasted, snapshot } from '../helpers/paste.js'
 
-const MAIN = path.resolve(__dirname, '../../src/cli/main.js')
 const DATA = '/run/nsdn-t-paste-ipam'
 
 usePrivateOvs(DATA)
-
-function nsdn(...args: string[]): string {
-  const r = spawnSync(process.execPath, [MAIN, '--explain', ...args], { encoding: 'utf8' })
-  assert.equal(r.status, 0, `nsdn ${args.join(' ')}: ${r.stderr}`)
-  return explainScript(r.stderr)
-}
 
 /** The state equals `want` once the kernel has destroyed what a deleted netns held. */
 async function settlesTo(want: ReturnType<typeof snapshot>, what: string): Promise<void> {
@@ -130,7 +122,7 @@ for (const c of CASES)
     const empty = snapshot()
     const conf = JSON.stringify({ cniVersion: '1.0.0', type: c.driver, ...c.conf })
     const net = (verb: string, ns: string): string =>
-      nsdn('net', verb, ns, '--driver', c.driver, '--conf', conf)
+      explained(['net', verb, ns, '--driver', c.driver, '--conf', conf])
     // What detach leaves on purpose (bridges, tables, sysctls, lo up), namespaces and leases.
     const leftovers = `ip netns del h1\nip netns del h2\n${c.cleanup}rm -rf ${DATA}\n`
     const namespaces = 'ip netns add h1\nip netns add h2\n'
@@ -170,12 +162,12 @@ test('paste: devices named like iproute2 keywords (dev, up, m) are printed after
     ['link', 'set', 'dev', 'up', 'mtu', '1400', 'up'],
     ['link', 'set', 'dev', 'dev', 'up'],
   ]
-  const script = steps.map((a) => nsdn(...a)).join('')
+  const script = steps.map((a) => explained([...a])).join('')
   const built = snapshot()
   // Bare, `ip link set up up` has no device and `ip link add up ...` no name.
   assert.match(script, /^ip link add name up type veth peer name m$/m)
   assert.match(script, /^ip link set dev up mtu 1400 up$/m)
-  const gone = nsdn('link', 'del', 'dev', 'up') + nsdn('link', 'del', 'dev', 'dev')
+  const gone = explained(['link', 'del', 'dev', 'up']) + explained(['link', 'del', 'dev', 'dev'])
   assert.match(gone, /^ip link del dev up$/m)
   await settlesTo(empty, 'nsdn removed them')
   runPasted(script)
@@ -195,7 +187,7 @@ test('paste: CLI steps: a gatewayless IPv6 default route, IPv4 without nodad, ne
   ]
   try {
     runPasted('ip netns add h1\n')
-    const script = steps.map((a) => nsdn(...a)).join('')
+    const script = steps.map((a) => explained([...a])).join('')
     const built = snapshot()
     // Without -6, the pasted line would add an IPv4 default route.
     assert.match(script, /^ip -6 -n h1 route add default dev eth0$/m)
@@ -212,16 +204,17 @@ test('paste: CLI steps: a gatewayless IPv6 default route, IPv4 without nodad, ne
 
     // netns exec and sandbox print the command they stand for, which runs the same.
     const args = ['netns', 'exec', 'h1', '--', 'ip', '-6', 'route', 'show', 'default']
-    const r = spawnSync(process.execPath, [MAIN, '--explain', ...args], { encoding: 'utf8' })
-    assert.equal(r.status, 0, r.stderr)
+    const r = ok(['--explain', ...args])
     assert.equal(explainScript(r.stderr), 'ip netns exec h1 ip -6 route show default\n')
     assert.equal(runPasted(explainScript(r.stderr)).stdout, r.stdout)
-    const sb = spawnSync(
-      process.execPath,
-      [MAIN, '--explain', 'sandbox', '--', 'sh', '-c', 'ip netns list; ip -o link show | wc -l'],
-      { encoding: 'utf8' },
-    )
-    assert.equal(sb.status, 0, sb.stderr)
+    const sb = ok([
+      '--explain',
+      'sandbox',
+      '--',
+      'sh',
+      '-c',
+      'ip netns list; ip -o link show | wc -l',
+    ])
     assert.match(sb.stderr, /^unshare --net --mount --pid --fork --mount-proc /m)
     assert.equal(sb.stdout, '1\n', 'a sandbox: no namespaces, only lo')
     assert.equal(runPasted(explainScript(sb.stderr)).stdout, sb.stdout)
