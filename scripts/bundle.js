@@ -156,8 +156,8 @@ async function main() {
       banner: {
         js: `var __nsdnRoot = require('path').join(__dirname, ${JSON.stringify(ROOT_FROM_OUT)});`,
       },
-      minify: true,
-      keepNames: true,
+      minifyWhitespace: true,
+      minifySyntax: true,
       legalComments: 'none',
       logLevel: 'error',
     })

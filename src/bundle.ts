@@ -108,3 +108,37 @@ export async function buildCache(front: Front, entry: string): Promise<{ bytes: 
   fs.rmSync(f.learned, { recursive: true, force: true })
   return { bytes: data.length }
 }
+
+/**
+ * require() of a module nsdn generates at run time (the lab schema's compiled validator),
+ * through V8's code cache beside it (FILE.cache): its code is large, and compiling it cost
+ * more than running it. `store()`, after the module has done its work once, writes the cache
+ * with the functions that work compiled, when there was none or V8 rejected it.
+ */
+export function requireCached(file: string): { exports: unknown; store(): void } {
+  const cacheFile = `${file}.cache`
+  let cachedData: Buffer | undefined
+  try {
+    cachedData = fs.readFileSync(cacheFile)
+  } catch {
+    cachedData = undefined
+  }
+  const script = new vm.Script(Module.wrap(fs.readFileSync(file, 'utf8')), {
+    filename: file,
+    ...(cachedData ? { cachedData } : {}),
+  })
+  const m = { exports: {} as unknown }
+  const fn = script.runInThisContext() as (...a: unknown[]) => void
+  fn.call(m.exports, m.exports, Module.createRequire(file), m, file, path.dirname(file))
+  const store = (): void => {
+    if (script.cachedDataRejected === false) return
+    const tmp = `${cacheFile}.${process.pid}`
+    try {
+      fs.writeFileSync(tmp, script.createCachedData())
+      fs.renameSync(tmp, cacheFile)
+    } catch {
+      fs.rmSync(tmp, { force: true }) // read-only: compiled each time, as before
+    }
+  }
+  return { exports: m.exports, store }
+}
