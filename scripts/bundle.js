@@ -6,8 +6,8 @@
 // Each module keeps its own __dirname (files beside it: schema, plugins, page). The built-in
 // drivers are handed to the registry as static requires, so that the bundle carries them
 // instead of loading a second copy of nsdn from dist/. child_process (with the streams, net
-// and dgram under it) and net load on first use: most calls spawn nothing, and use only
-// isIP of net.
+// and dgram under it), net and crypto load on first use: most calls spawn nothing, and use
+// only isIP of net, which src/ip-text.ts answers without it.
 'use strict'
 const fs = require('node:fs')
 const path = require('node:path')
@@ -20,6 +20,8 @@ const ROOT_FROM_OUT = path.relative(OUT, root)
 const FRONTS = { cli: 'dist/src/cli/bundle.js', cni: 'dist/src/cni/bundle.js' }
 const OUTSIDE = ['pino', 'fastify', '@fastify/websocket', 'ws', 'ajv', 'yaml']
 const LAZY = ['child_process', 'net', 'crypto']
+/** Functions of a lazy module served without loading it: isIP and co. (src/ip-text.ts). */
+const SERVED = { net: 'dist/src/ip-text.js' }
 
 // The netlink package's index also loads nl80211 and WireGuard structs nsdn never uses: the
 // bundle takes only the parts src/netlink imports.
@@ -96,11 +98,17 @@ const nsdn = {
     )
     b.onLoad({ filter: /.*/, namespace: 'lazy' }, (a) => {
       const names = Object.keys(require(a.path))
+      const own = SERVED[a.path]
       return {
         contents:
           `let m\nconst real = () => (m ??= require('node:${a.path}'))\n` +
+          `const own = ${own ? `require('./${own}')` : '{}'}\n` +
           `for (const k of ${JSON.stringify(names)})\n` +
-          '  Object.defineProperty(exports, k, { enumerable: true, get: () => real()[k] })\n',
+          '  Object.defineProperty(exports, k, {\n' +
+          '    enumerable: true,\n' +
+          '    get: k in own ? () => own[k] : () => real()[k],\n' +
+          '  })\n',
+        resolveDir: root,
         loader: 'js',
       }
     })
