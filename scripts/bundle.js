@@ -91,8 +91,10 @@ const nsdn = {
       loader: 'js',
     }))
     const lazy = new RegExp(`^(node:)?(${LAZY.join('|')})$`)
+    // the lazy module's own require, and those of the files serving part of it, get the real one
+    const served = Object.values(SERVED).map((f) => path.join(root, f))
     b.onResolve({ filter: lazy }, (a) =>
-      a.namespace === 'lazy'
+      a.namespace === 'lazy' || served.includes(a.importer)
         ? undefined
         : { path: a.path.replace(/^node:/, ''), namespace: 'lazy' },
     )

@@ -57,6 +57,9 @@ test('the bundled CLI answers as the plain modules do', (t) => {
     ['net', 'drivers'],
     ['no-such-command'],
     ['link', 'add', 'x', 'type', 'no-such-kind', '--dry-run'],
+    // IPv6 text: node:net's isIPv6 behind src/ip-text.ts
+    ['--dry-run', 'addr', 'add', 'fd00::1/64', 'dev', 'lo'],
+    ['--dry-run', 'addr', 'add', 'fd00::1::2/64', 'dev', 'lo'],
   ]
   for (const args of cases) {
     const a = run(args, {})
