@@ -6,8 +6,9 @@
 // Each module keeps its own __dirname (files beside it: schema, plugins, page). The built-in
 // drivers are handed to the registry as static requires, so that the bundle carries them
 // instead of loading a second copy of nsdn from dist/. child_process (with the streams, net
-// and dgram under it), net and crypto load on first use: most calls spawn nothing, and use
-// only isIP of net, which src/ip-text.ts answers without it.
+// and dgram under it), net and crypto load on first use: most calls spawn nothing, use only
+// isIP of net, which src/ip-text.ts answers without it, and hash only short names, which
+// src/sha256.ts does.
 'use strict'
 const fs = require('node:fs')
 const path = require('node:path')
@@ -20,8 +21,8 @@ const ROOT_FROM_OUT = path.relative(OUT, root)
 const FRONTS = { cli: 'dist/src/cli/bundle.js', cni: 'dist/src/cni/bundle.js' }
 const OUTSIDE = ['pino', 'fastify', '@fastify/websocket', 'ws', 'ajv', 'yaml']
 const LAZY = ['child_process', 'net', 'crypto']
-/** Functions of a lazy module served without loading it: isIP and co. (src/ip-text.ts). */
-const SERVED = { net: 'dist/src/ip-text.js' }
+/** Functions of lazy modules served without loading them (src/ip-text.ts, src/sha256.ts). */
+const SERVED = { net: 'dist/src/ip-text.js', crypto: 'dist/src/sha256.js' }
 
 // The netlink package's index also loads nl80211 and WireGuard structs nsdn never uses: the
 // bundle takes only the parts src/netlink imports.
