@@ -57,7 +57,8 @@ const atRoot = (r) => `__nsdnRoot + ${JSON.stringify('/' + r)}`
 /** The netlink addon's file, as node-gyp-build finds it, relative to netlink/dist/raw.js. */
 function netlinkAddon(rawJs) {
   const pkg = path.resolve(path.dirname(rawJs), '..')
-  return path.relative(path.dirname(rawJs), require('node-gyp-build').path(pkg))
+  const gyp = require(require.resolve('node-gyp-build', { paths: [pkg] }))
+  return path.relative(path.dirname(rawJs), gyp.path(pkg))
 }
 
 /**
