@@ -38,8 +38,9 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   npm ci --no-audit --no-fund >&2
 fi
 npx tsc -p tsconfig.json
-# The CNI plugins' Node fallback as one file with V8's code cache (src/cni/fallback.ts).
-node scripts/bundle-cni.js
+# The CLI and the CNI plugins' Node fallback, each as one file with V8's code cache
+# (src/bundle.ts).
+node scripts/bundle.js
 # The installed CNI plugin: a small C shim that forwards to the nsdn agent (src/cni/shim).
 if [ ! -x dist/shim/nsdn-cni-shim ] || [ src/cni/shim/shim.c -nt dist/shim/nsdn-cni-shim ]; then
   mkdir -p dist/shim && cc -O2 -Wall -o dist/shim/nsdn-cni-shim src/cni/shim/shim.c

@@ -1,25 +1,22 @@
 /**
- * Entry point of the `nsdn` command (bin/nsdn): parse, run, and send any failure through the
- * one error boundary. The program itself is built in program.ts.
+ * Entry point of the `nsdn` command (bin/nsdn): the fast path (fast.ts), else the whole CLI
+ * (bundle.ts), from setup's single-file bundle when it is fresh (src/bundle.ts).
  * @module
  */
+import path from 'node:path'
+import type * as Start from '../bundle.js'
+import type * as Cli from './bundle.js'
 import { fastPath } from './fast.js'
 
-async function main(argv: readonly string[]): Promise<void> {
-  // loaded here, not at the top: the fast path (exec, --version) must not pay for them
-  const { Rtnl } = await import('../netlink/rtnl.js')
-  const { handleError } = await import('./errors.js')
-  const { buildProgram } = await import('./program.js')
-  const program = buildProgram(argv)
-  try {
-    await program.parseAsync(argv, { from: 'user' })
-  } catch (err) {
-    Rtnl.closeAll()
-    handleError(err, { json: program.opts().json === true })
-    return
-  }
-  // The sockets would not hold the process open, but a closed socket also frees its netns.
-  Rtnl.closeAll()
+const argv = process.argv.slice(2)
+if (!fastPath(argv)) {
+  // loaded here, not at the top: the fast path (exec, --version) loads no more than it needs
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { start } = require('../bundle.js') as typeof Start
+  // A third-party driver imports nsdn from dist/: beside the bundle it would be a second copy.
+  const plain = !!process.env.NSDN_DRIVER_PATH || argv.some((a) => a.startsWith('--driver-path'))
+  const cli = start<typeof Cli>('cli', path.join(__dirname, 'bundle.js'), plain)
+  void cli.exports.main(argv).then((ran) => {
+    if (ran) cli.learn(ran.replace(/ /g, '.'))
+  })
 }
-
-if (!fastPath(process.argv.slice(2))) void main(process.argv.slice(2))

@@ -1,6 +1,6 @@
 /**
- * The entry of the Node fallback's single-file bundle (scripts/bundle-cni.js bundles it into
- * fallback.bundle.js; fallback.ts runs it).
+ * The Node fallback past its entry (fallback.ts): what setup bundles into dist/bundle/cni.js
+ * (src/bundle.ts), and what runs from dist/ when there is no fresh bundle.
  * @module
  */
 import { getDriver } from '../drivers/registry.js'

@@ -1,6 +1,6 @@
 /**
- * The CNI plugins' Node fallback as setup builds it (scripts/bundle-cni.js): V8 accepts the
- * stored code cache of the bundle, and fallback.js answers as main.js does.
+ * The CNI plugins' Node fallback as setup builds it (scripts/bundle.js, src/bundle.ts): V8
+ * accepts the stored code cache of the bundle, and fallback.js answers as main.js does.
  */
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
@@ -11,12 +11,12 @@ import { test } from 'node:test'
 import vm from 'node:vm'
 
 const CNI = path.resolve(__dirname, '../../src/cni')
-const BUNDLE = path.join(CNI, 'fallback.bundle.js')
+const BUNDLE = path.resolve(__dirname, '../../bundle/cni.js')
 
 function notBuilt(): string | undefined {
   if (!fs.existsSync(BUNDLE)) return 'no bundle: scripts/setup.sh builds it after tsc'
-  if (fs.statSync(BUNDLE).mtimeMs < fs.statSync(path.join(CNI, 'main.js')).mtimeMs)
-    return 'the bundle is older than main.js (tsc ran since setup): run scripts/setup.sh'
+  if (fs.statSync(BUNDLE).mtimeMs < fs.statSync(path.join(CNI, 'bundle.js')).mtimeMs)
+    return 'the bundle is older than the build (tsc ran since setup): run scripts/setup.sh'
   return undefined
 }
 
@@ -25,7 +25,7 @@ test('V8 accepts the code cache stored beside the bundle', (t) => {
   if (why) return t.skip(why)
   const script = new vm.Script(Module.wrap(fs.readFileSync(BUNDLE, 'utf8')), {
     filename: BUNDLE,
-    cachedData: fs.readFileSync(path.join(CNI, 'fallback.bundle.cache')),
+    cachedData: fs.readFileSync(BUNDLE.replace(/\.js$/, '.cache')),
   })
   assert.equal(script.cachedDataRejected, false)
 })
@@ -50,6 +50,7 @@ test('fallback.js answers as main.js: VERSION, bad input, an unknown type', (t) 
   for (const [type, env, stdin] of cases) {
     const a = run('fallback.js', type, env, stdin)
     assert.deepEqual(a, run('main.js', type, env, stdin), `${type} ${env.CNI_COMMAND}`)
+    assert.deepEqual(a, run('fallback.js', type, { ...env, NSDN_NO_BUNDLE: '1' }, stdin))
     assert.ok(a.stdout.trim(), 'an answer on stdout')
   }
 })
