@@ -15,9 +15,10 @@ import path from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { inSandbox, runSandboxed } from '../src/sandbox.js'
 
-const MAIN = path.resolve(__dirname, '../src/cli/main.js')
-const node = (args: string[]): { status: number | null; stdout: string; stderr: string } =>
-  spawnSync(process.execPath, [MAIN, ...args], { encoding: 'utf8', maxBuffer: 1 << 28 })
+/** The command a user runs (bin/nsdn, with its environment rule), not main.js under node. */
+const BIN = path.resolve(__dirname, '../../bin/nsdn')
+const nsdn = (args: string[]): { status: number | null; stdout: string; stderr: string } =>
+  spawnSync(BIN, args, { encoding: 'utf8', maxBuffer: 1 << 28 })
 const bash = (script: string): number | null =>
   spawnSync('bash', ['-e'], { input: script, stdio: ['pipe', 'ignore', 'inherit'] }).status
 
@@ -85,19 +86,19 @@ function main(): void {
   let createS = NaN
   let teardownS = NaN
   const t = (): number => performance.now()
-  const script = method === 'nsdn-lab' ? '' : node(['lab', 'explain', file]).stdout
+  const script = method === 'nsdn-lab' ? '' : nsdn(['lab', 'explain', file]).stdout
   const t0 = t()
   if (method === 'nsdn-lab') {
-    const r = node(['lab', 'deploy', file])
+    const r = nsdn(['lab', 'deploy', file])
     if (r.status !== 0) errs++, process.stderr.write(r.stderr)
   } else if (bash(method === 'ip' ? script : batchify(script)) !== 0) errs++
   createS = (t() - t0) / 1000
-  const v = node(['lab', 'verify', file])
+  const v = nsdn(['lab', 'verify', file])
   const verified = v.status === 0
   if (!verified) process.stderr.write(v.stdout + v.stderr)
   const t2 = t()
   if (method === 'nsdn-lab') {
-    const d = node(['lab', 'destroy', name])
+    const d = nsdn(['lab', 'destroy', name])
     if (d.status !== 0) errs++, process.stderr.write(d.stderr)
   } else {
     if (bash(method === 'ip' ? teardownScript(script) : batchify(teardownScript(script))) !== 0)
