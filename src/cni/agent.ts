@@ -17,7 +17,7 @@ import { logger } from '../log.js'
 import { NetNs } from '../netns/netns.js'
 import { opMode } from '../op.js'
 import { loadPlugin } from './plugins.js'
-import { type Env, runPlugin } from './skel.js'
+import { type Env, concurrentCalls, runPlugin } from './skel.js'
 import { errorJson } from './spec.js'
 
 const log = logger('cni.agent')
@@ -88,6 +88,7 @@ function sameTarget(env: Record<string, string>): boolean {
 
 /** Answer one forwarded call. */
 export async function serveCall(buf: Buffer, self: { net: string }): Promise<Buffer> {
+  concurrentCalls()
   const { env, stdin } = decodeRequest(buf)
   if (env.NSDN_NETNS_ID !== self.net || !sameTarget(env)) return encodeReply(DECLINED, '', '')
   const type = env.NSDN_PLUGIN ?? ''

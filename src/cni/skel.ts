@@ -61,8 +61,35 @@ export interface Reply {
   exitCode: number
 }
 
-/** The call being served: delegated IPAM execs with its environment and stdin. */
-export const currentCall = new AsyncLocalStorage<Invocation>()
+let only: Invocation | undefined
+let concurrent: AsyncLocalStorage<Invocation> | undefined
+
+/**
+ * The call being served: delegated IPAM execs with its environment and stdin. A plugin
+ * process serves one call at a time, so a variable holds it; the agent serves many at once and
+ * switches to AsyncLocalStorage (`concurrentCalls`), which in Node 20 hooks every promise of
+ * the process (the Node fallback has no use for that cost).
+ */
+export const currentCall = {
+  async run<T>(inv: Invocation, fn: () => Promise<T>): Promise<T> {
+    if (concurrent) return concurrent.run(inv, fn)
+    const outer = only
+    only = inv
+    try {
+      return await fn()
+    } finally {
+      only = outer
+    }
+  },
+  getStore(): Invocation | undefined {
+    return concurrent ? concurrent.getStore() : only
+  },
+}
+
+/** Calls may overlap from now on (the agent): each sees its own. */
+export function concurrentCalls(): void {
+  concurrent ??= new AsyncLocalStorage<Invocation>()
+}
 
 const envError = (msg: string, hint: string): NsdnError => new NsdnError('E_CNI_ENV', msg, { hint })
 

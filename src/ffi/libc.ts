@@ -4,46 +4,51 @@
  * {@link SyscallError} carrying the errno name.
  * @module
  */
-import koffi from 'koffi'
+import koffi, { type LibraryHandle } from 'koffi'
 import { constants } from 'node:os'
 import { KernelError, codeForErrno } from '../errors.js'
 
-const libc = koffi.load('libc.so.6')
-
-const c = {
-  unshare: libc.func('int unshare(int flags)'),
-  setns: libc.func('int setns(int fd, int nstype)'),
-  mount: libc.func(
+const PROTOTYPES = {
+  unshare: 'int unshare(int flags)',
+  setns: 'int setns(int fd, int nstype)',
+  mount:
     'int mount(const char *source, const char *target, const char *fstype, ' +
-      'unsigned long flags, const char *data)',
-  ),
-  umount2: libc.func('int umount2(const char *target, int flags)'),
-  sethostname: libc.func('int sethostname(const char *name, size_t len)'),
-  ioctl: libc.func('int ioctl(int fd, unsigned long request, ...)'),
-  flock: libc.func('int flock(int fd, int op)'),
-  mkfifo: libc.func('int mkfifo(const char *path, unsigned int mode)'),
-  socketpair: libc.func('int socketpair(int domain, int type, int protocol, int *sv)'),
-  close: libc.func('int close(int fd)'),
-  waitpid: libc.func('int waitpid(int pid, _Out_ int *status, int options)'),
-  sigfillset: libc.func('int sigfillset(void *set)'),
-  sigemptyset: libc.func('int sigemptyset(void *set)'),
-  faInit: libc.func('int posix_spawn_file_actions_init(void *fa)'),
-  faDup2: libc.func('int posix_spawn_file_actions_adddup2(void *fa, int fd, int newfd)'),
-  faDestroy: libc.func('int posix_spawn_file_actions_destroy(void *fa)'),
-  attrInit: libc.func('int posix_spawnattr_init(void *attr)'),
-  attrFlags: libc.func('int posix_spawnattr_setflags(void *attr, short flags)'),
-  attrSigdef: libc.func('int posix_spawnattr_setsigdefault(void *attr, void *set)'),
-  attrSigmask: libc.func('int posix_spawnattr_setsigmask(void *attr, void *set)'),
-  attrDestroy: libc.func('int posix_spawnattr_destroy(void *attr)'),
-  posixSpawn: libc.func(
+    'unsigned long flags, const char *data)',
+  umount2: 'int umount2(const char *target, int flags)',
+  sethostname: 'int sethostname(const char *name, size_t len)',
+  ioctl: 'int ioctl(int fd, unsigned long request, ...)',
+  flock: 'int flock(int fd, int op)',
+  mkfifo: 'int mkfifo(const char *path, unsigned int mode)',
+  socketpair: 'int socketpair(int domain, int type, int protocol, int *sv)',
+  close: 'int close(int fd)',
+  waitpid: 'int waitpid(int pid, _Out_ int *status, int options)',
+  sigfillset: 'int sigfillset(void *set)',
+  sigemptyset: 'int sigemptyset(void *set)',
+  faInit: 'int posix_spawn_file_actions_init(void *fa)',
+  faDup2: 'int posix_spawn_file_actions_adddup2(void *fa, int fd, int newfd)',
+  faDestroy: 'int posix_spawn_file_actions_destroy(void *fa)',
+  attrInit: 'int posix_spawnattr_init(void *attr)',
+  attrFlags: 'int posix_spawnattr_setflags(void *attr, short flags)',
+  attrSigdef: 'int posix_spawnattr_setsigdefault(void *attr, void *set)',
+  attrSigmask: 'int posix_spawnattr_setsigmask(void *attr, void *set)',
+  attrDestroy: 'int posix_spawnattr_destroy(void *attr)',
+  posixSpawn:
     'int posix_spawn(_Out_ int *pid, const char *path, void *fa, void *attr, ' +
-      'const char **argv, const char **envp)',
-  ),
-  getsockname: libc.func('int getsockname(int fd, void *addr, void *len)'),
-  setsockopt: libc.func(
-    'int setsockopt(int fd, int level, int name, const void *value, unsigned int len)',
-  ),
-}
+    'const char **argv, const char **envp)',
+  getsockname: 'int getsockname(int fd, void *addr, void *len)',
+  setsockopt: 'int setsockopt(int fd, int level, int name, const void *value, unsigned int len)',
+} as const
+
+type Name = keyof typeof PROTOTYPES
+let libc: LibraryHandle | undefined
+type Fn = ReturnType<LibraryHandle['func']>
+const declared: Partial<Record<Name, Fn>> = {}
+
+/** Each function declared on its first call: parsing them all at load cost every process ~2 ms. */
+const c = new Proxy({} as Record<Name, Fn>, {
+  get: (_t, name: Name) =>
+    (declared[name] ??= (libc ??= koffi.load('libc.so.6')).func(PROTOTYPES[name])),
+})
 
 export const CLONE = {
   NEWNS: 0x00020000,

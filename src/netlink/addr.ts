@@ -2,13 +2,11 @@
  * Addresses: add, replace, delete, list; IPv4 and IPv6.
  * @module
  */
-// the rt part only: the package's index loads every family (nl80211, wireguard...)
-import * as rt from 'netlink/dist/rt/structs'
 import type { NetlinkMessage } from 'netlink'
 import { type Cidr, parseCidr } from '../validate.js'
 import { type LinkRef, linkByName } from './link.js'
 import type { Rtnl } from './rtnl.js'
-import { ipText } from './wire/attr.js'
+import { decodeAttrs, ipText } from './wire/attr.js'
 import * as K from './wire/constants.js'
 import * as W from './wire/messages.js'
 
@@ -83,19 +81,25 @@ export const addrReplace = (
 export const addrDel = (h: Rtnl, cidr: string | Cidr, dev: LinkRef): Promise<void> =>
   addrChange(h, 'del', cidr, dev, {})
 
-/** Decode an RTM_NEWADDR / RTM_DELADDR message; undefined when it carries no address. */
+/**
+ * Decode an RTM_NEWADDR / RTM_DELADDR message, by hand (ifaddrmsg: family, prefix length,
+ * flags, scope, then the index at offset 4; the attributes after its 8 bytes; the package's
+ * parser costs more to load than a plugin call spends on addresses); undefined when it
+ * carries no address.
+ */
 export function toAddr(m: NetlinkMessage): Addr | undefined {
-  const a = rt.parseAddressMessage(m.data)
-  const bytes = a.attrs.local ?? a.attrs.address
+  const d = m.data
+  const attrs = decodeAttrs(d.subarray(8))
+  const bytes = attrs.get(K.IFA_LOCAL) ?? attrs.get(K.IFA_ADDRESS)
   if (!bytes) return undefined
   const address = ipText(bytes)
-  const prefixLen = a.data.prefixlen ?? 0
+  const prefixLen = d.readUInt8(1)
   return {
-    index: a.data.index ?? 0,
-    family: a.data.family === K.AF_INET ? 4 : 6,
+    index: d.readUInt32LE(4),
+    family: d.readUInt8(0) === K.AF_INET ? 4 : 6,
     address,
     prefixLen,
-    scope: a.data.scope ?? 0,
+    scope: d.readUInt8(3),
     cidr: `${address}/${prefixLen}`,
   }
 }

@@ -2,14 +2,12 @@
  * Routes: add, replace, delete, list (default, via, dev, src, metric, table).
  * @module
  */
-// the rt part only: the package's index loads every family (nl80211, wireguard...)
-import * as rt from 'netlink/dist/rt/structs'
 import type { NetlinkMessage } from 'netlink'
 import { ConfigError } from '../errors.js'
 import { parseCidr, parseGateway, parseIp, prefixNetwork } from '../validate.js'
 import { type LinkRef, linkByName } from './link.js'
 import type { Rtnl } from './rtnl.js'
-import { ipText } from './wire/attr.js'
+import { decodeAttrs, ipText } from './wire/attr.js'
 import * as K from './wire/constants.js'
 import * as W from './wire/messages.js'
 
@@ -110,22 +108,29 @@ export const routeDel = (h: Rtnl, r: RouteSpec): Promise<void> => routeChange(h,
  * leaves out: the local table (this host's own addresses) and routes that are not unicast.
  */
 export function toRoute(m: NetlinkMessage): Route | undefined {
-  const r = rt.parseRouteMessage(m.data)
-  const table = r.attrs.table ?? r.data.table ?? K.RT_TABLE_MAIN
+  // rtmsg, read by hand: family, dst_len, src_len, tos, table, protocol, scope, type, flags
+  // (u32); the attributes after its 12 bytes.
+  const d = m.data
+  const a = decodeAttrs(d.subarray(12))
+  const u32 = (t: number): number | undefined => a.get(t)?.readUInt32LE(0)
+  const table = u32(K.RTA_TABLE) ?? d.readUInt8(4)
   if (table === 255) return undefined
-  const type = typeof r.data.type === 'number' ? r.data.type : undefined
-  if (type !== undefined && type !== K.RTN_UNICAST) return undefined
-  const dstLen = r.data.dstLen ?? 0
+  if (d.readUInt8(7) !== K.RTN_UNICAST) return undefined
+  const dstLen = d.readUInt8(1)
+  const ip = (t: number): string | undefined => {
+    const b = a.get(t)
+    return b ? ipText(b) : undefined
+  }
   return {
-    family: r.data.family === K.AF_INET6 ? 6 : 4,
-    dst: dstLen === 0 || !r.attrs.dst ? 'default' : `${ipText(r.attrs.dst)}/${dstLen}`,
-    via: r.attrs.gateway ? ipText(r.attrs.gateway) : undefined,
-    oif: r.attrs.oif,
-    src: r.attrs.prefsrc ? ipText(r.attrs.prefsrc) : undefined,
-    metric: r.attrs.priority,
+    family: d.readUInt8(0) === K.AF_INET6 ? 6 : 4,
+    dst: dstLen === 0 || !a.has(K.RTA_DST) ? 'default' : `${ip(K.RTA_DST)}/${dstLen}`,
+    via: ip(K.RTA_GATEWAY),
+    oif: u32(K.RTA_OIF),
+    src: ip(K.RTA_PREFSRC),
+    metric: u32(K.RTA_PRIORITY),
     table,
-    protocol: typeof r.data.protocol === 'number' ? r.data.protocol : 0,
-    scope: typeof r.data.scope === 'number' ? r.data.scope : 0,
+    protocol: d.readUInt8(5),
+    scope: d.readUInt8(6),
   }
 }
 
