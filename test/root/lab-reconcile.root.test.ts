@@ -200,7 +200,7 @@ test('the --explain lines of a reconcile, pasted over the old lab, build the new
     /^tc -n rp-r1 qdisc del dev eth1 root$/m,
     /^tc -n rp-r1 qdisc add dev eth1 root tbf rate 5mbit /m,
     /^ip netns del rp-h5$/m,
-    /^ip -n rp-h3 link add eth1 type veth peer name eth1 netns rp-h4$/m,
+    /^ip -n rp-h3 link add eth1 numtxqueues 1 numrxqueues 1 type veth peer name eth1 numtxqueues 1 numrxqueues 1 netns rp-h4$/m,
   ])
     assert.match(script, line)
   const reconciled = snapshot()
