@@ -1,37 +1,26 @@
 /**
- * The CLI as setup bundles it (scripts/bundle.js, src/bundle.ts): V8 accepts the stored code
- * cache, and the bundled CLI answers as the plain modules do (NSDN_NO_BUNDLE=1), where a
+ * The fronts as setup bundles them (scripts/bundle.js, src/bundle.ts): V8 accepts each stored
+ * code cache, and the bundled CLI answers as the plain modules do (NSDN_NO_BUNDLE=1), where a
  * module's own directory matters too (the driver folders, the lab schema beside dist/).
  */
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import fs from 'node:fs'
-import Module from 'node:module'
 import os from 'node:os'
 import path from 'node:path'
 import { test } from 'node:test'
-import vm from 'node:vm'
+import { bundleNotBuilt, cacheAccepted } from '../helpers/bundle.js'
 
 const DIST = path.resolve(__dirname, '../..')
-const BUNDLE = path.join(DIST, 'bundle/cli.js')
 const MAIN = path.join(DIST, 'src/cli/main.js')
+const notBuilt = (): string | undefined => bundleNotBuilt('cli')
 
-function notBuilt(): string | undefined {
-  if (!fs.existsSync(BUNDLE)) return 'no bundle: scripts/setup.sh builds it after tsc'
-  if (fs.statSync(BUNDLE).mtimeMs < fs.statSync(path.join(DIST, 'src/cli/bundle.js')).mtimeMs)
-    return 'the bundle is older than the build (tsc ran since setup): run scripts/setup.sh'
-  return undefined
-}
-
-test('V8 accepts the code cache stored beside the CLI bundle', (t) => {
-  const why = notBuilt()
-  if (why) return t.skip(why)
-  const script = new vm.Script(Module.wrap(fs.readFileSync(BUNDLE, 'utf8')), {
-    filename: BUNDLE,
-    cachedData: fs.readFileSync(path.join(DIST, 'bundle/cli.cache')),
+for (const front of ['cli', 'cni'] as const)
+  test(`V8 accepts the code cache stored beside the ${front} bundle`, (t) => {
+    const why = bundleNotBuilt(front)
+    if (why) return t.skip(why)
+    assert.ok(cacheAccepted(front))
   })
-  assert.equal(script.cachedDataRejected, false)
-})
 
 test('the bundled CLI answers as the plain modules do', (t) => {
   const why = notBuilt()

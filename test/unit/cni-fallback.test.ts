@@ -1,34 +1,15 @@
 /**
- * The CNI plugins' Node fallback as setup builds it (scripts/bundle.js, src/bundle.ts): V8
- * accepts the stored code cache of the bundle, and fallback.js answers as main.js does.
+ * The CNI plugins' Node fallback as setup builds it (scripts/bundle.js, src/bundle.ts):
+ * fallback.js answers as main.js does (bundle.test.ts checks its code cache).
  */
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import fs from 'node:fs'
-import Module from 'node:module'
 import path from 'node:path'
 import { test } from 'node:test'
-import vm from 'node:vm'
+import { bundleNotBuilt } from '../helpers/bundle.js'
 
 const CNI = path.resolve(__dirname, '../../src/cni')
-const BUNDLE = path.resolve(__dirname, '../../bundle/cni.js')
-
-function notBuilt(): string | undefined {
-  if (!fs.existsSync(BUNDLE)) return 'no bundle: scripts/setup.sh builds it after tsc'
-  if (fs.statSync(BUNDLE).mtimeMs < fs.statSync(path.join(CNI, 'bundle.js')).mtimeMs)
-    return 'the bundle is older than the build (tsc ran since setup): run scripts/setup.sh'
-  return undefined
-}
-
-test('V8 accepts the code cache stored beside the bundle', (t) => {
-  const why = notBuilt()
-  if (why) return t.skip(why)
-  const script = new vm.Script(Module.wrap(fs.readFileSync(BUNDLE, 'utf8')), {
-    filename: BUNDLE,
-    cachedData: fs.readFileSync(BUNDLE.replace(/\.js$/, '.cache')),
-  })
-  assert.equal(script.cachedDataRejected, false)
-})
+const notBuilt = (): string | undefined => bundleNotBuilt('cni')
 
 test('fallback.js answers as main.js: VERSION, bad input, an unknown type', (t) => {
   const why = notBuilt()
