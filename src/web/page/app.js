@@ -490,10 +490,13 @@ function select(type, id) {
 
 const ipCmd = (ns, rest) => (ns ? `ip -n ${ns} ${rest}` : `ip ${rest}`)
 
+const selKey = (sel) => (sel ? `${sel.type}:${sel.id}` : '')
+
 function drawDetails() {
   const box = $('#tab-details')
   box.replaceChildren()
   const sel = S.selected
+  box.dataset.sel = selKey(sel)
   if (!sel) return
   if (sel.type === 'link') {
     const l = S.links.get(sel.id).link
@@ -779,7 +782,12 @@ async function onSnapshot(m) {
   S.dirty.nodes.clear()
   status('', 'live')
   statusLine()
-  if (S.selected) drawDetails()
+  // The same selection keeps its panel, so a form being filled in stays; its live part is new.
+  const sel = S.selected
+  if (!sel) return
+  const still = sel.type === 'link' ? S.links.has(sel.id) : S.nodes.has(sel.id)
+  if (still && $('#tab-details').dataset.sel === selKey(sel)) drawDetailsLive()
+  else drawDetails()
 }
 
 const m = /^\/lab\/([^/]+)$/.exec(location.pathname)
