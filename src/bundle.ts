@@ -33,18 +33,56 @@ const files = (front: Front) => ({
   learned: path.join(BUNDLE_DIR, `${front}.learned`),
 })
 
-/** The bundle's exports (its module code run) and its script. */
-function load<T>(front: Front, entry: string, cachedData: Buffer | undefined) {
-  const { bundle } = files(front)
-  const script = new vm.Script(Module.wrap(fs.readFileSync(bundle, 'utf8')), {
-    filename: bundle,
+/**
+ * Run a CommonJS file as Node would, but through V8's code cache when there is one: its
+ * exports and its script (whose cache can be stored again). `requireFrom`: whose require() the
+ * file gets.
+ */
+function runCached<T>(
+  file: string,
+  cachedData: Buffer | undefined,
+  requireFrom: string,
+): { exports: T; script: vm.Script } {
+  const script = new vm.Script(Module.wrap(fs.readFileSync(file, 'utf8')), {
+    filename: file,
     ...(cachedData ? { cachedData } : {}),
   })
   const m = { exports: {} as T }
   const fn = script.runInThisContext() as (...a: unknown[]) => void
-  // require as the plain entry's: the packages left outside resolve as they always do
-  fn.call(m.exports, m.exports, Module.createRequire(entry), m, bundle, BUNDLE_DIR)
+  fn.call(m.exports, m.exports, Module.createRequire(requireFrom), m, file, path.dirname(file))
   return { exports: m.exports, script }
+}
+
+/** A cache file's bytes, or undefined when there is none (compiled without it: slower). */
+function readCache(file: string): Buffer | undefined {
+  try {
+    return fs.readFileSync(file)
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Replace a cache file with the script's code cache (a temporary, then rename: a concurrent
+ * start reads the old cache or the new one). False when it cannot be written (a read-only
+ * install, a full disk): runs stay as fast as the cache already there makes them.
+ */
+function storeCache(script: vm.Script, file: string): boolean {
+  const tmp = `${file}.${process.pid}`
+  try {
+    fs.writeFileSync(tmp, script.createCachedData())
+    fs.renameSync(tmp, file)
+    return true
+  } catch {
+    fs.rmSync(tmp, { force: true })
+    return false
+  }
+}
+
+/** The bundle's exports (its module code run) and its script. */
+function load<T>(front: Front, entry: string, cachedData: Buffer | undefined) {
+  // require as the plain entry's: the packages left outside resolve as they always do
+  return runCached<T>(files(front).bundle, cachedData, entry)
 }
 
 /** The bundle exists and is not older than the plain entry tsc wrote. */
@@ -64,14 +102,7 @@ function fresh(front: Front, entry: string): boolean {
 export function start<T>(front: Front, entry: string, plain = false): Started<T> {
   if (plain || process.env.NSDN_NO_BUNDLE === '1' || !fresh(front, entry))
     return { exports: require(entry) as T, learn: () => undefined }
-  const f = files(front)
-  let cached: Buffer | undefined
-  try {
-    cached = fs.readFileSync(f.cache)
-  } catch {
-    cached = undefined // compiled without it: slower, same result
-  }
-  const { exports, script } = load<T>(front, entry, cached)
+  const { exports, script } = load<T>(front, entry, readCache(files(front).cache))
   return { exports, learn: (key) => learn(front, script, key) }
 }
 
@@ -84,17 +115,13 @@ function learn(front: Front, script: vm.Script, key: string): void {
   // undefined: there was no cache to accept
   const stale = script.cachedDataRejected !== false
   if (!stale && fs.existsSync(marker)) return
-  const tmp = `${f.cache}.${process.pid}`
+  if (!storeCache(script, f.cache)) return
   try {
-    fs.accessSync(BUNDLE_DIR, fs.constants.W_OK)
-    fs.writeFileSync(tmp, script.createCachedData())
-    fs.renameSync(tmp, f.cache) // a concurrent start reads the old cache or the new one
     if (stale) fs.rmSync(f.learned, { recursive: true, force: true })
     fs.mkdirSync(f.learned, { recursive: true })
     fs.writeFileSync(marker, '')
   } catch {
-    // A read-only install (or a full disk): runs stay as fast as setup's cache makes them.
-    fs.rmSync(tmp, { force: true })
+    // no marker: the next run of this kind stores the cache again
   }
 }
 
@@ -117,28 +144,9 @@ export async function buildCache(front: Front, entry: string): Promise<{ bytes: 
  */
 export function requireCached(file: string): { exports: unknown; store(): void } {
   const cacheFile = `${file}.cache`
-  let cachedData: Buffer | undefined
-  try {
-    cachedData = fs.readFileSync(cacheFile)
-  } catch {
-    cachedData = undefined
-  }
-  const script = new vm.Script(Module.wrap(fs.readFileSync(file, 'utf8')), {
-    filename: file,
-    ...(cachedData ? { cachedData } : {}),
-  })
-  const m = { exports: {} as unknown }
-  const fn = script.runInThisContext() as (...a: unknown[]) => void
-  fn.call(m.exports, m.exports, Module.createRequire(file), m, file, path.dirname(file))
+  const { exports, script } = runCached<unknown>(file, readCache(cacheFile), file)
   const store = (): void => {
-    if (script.cachedDataRejected === false) return
-    const tmp = `${cacheFile}.${process.pid}`
-    try {
-      fs.writeFileSync(tmp, script.createCachedData())
-      fs.renameSync(tmp, cacheFile)
-    } catch {
-      fs.rmSync(tmp, { force: true }) // read-only: compiled each time, as before
-    }
+    if (script.cachedDataRejected !== false) storeCache(script, cacheFile)
   }
-  return { exports: m.exports, store }
+  return { exports, store }
 }
