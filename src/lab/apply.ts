@@ -20,7 +20,7 @@ import {
   tryLinkByName,
 } from '../netlink/link.js'
 import { qdiscAddTbf, qdiscDelRoot } from '../netlink/qdisc.js'
-import { routeAdd, routeDel } from '../netlink/route.js'
+import { type RouteSpec, routeAdd, routeDel } from '../netlink/route.js'
 import { Rtnl } from '../netlink/rtnl.js'
 import { NetNs, runInNetnsSync } from '../netns/netns.js'
 import { type Op, opMode, runOp } from '../op.js'
@@ -103,6 +103,15 @@ class Kernel {
       this.links.set(k, p)
     }
     return p
+  }
+
+  /** A route op's destination, gateway and device (looked up once), as routeAdd/Del take it. */
+  async route(op: Extract<Op, { kind: 'route.add' | 'route.del' }>): Promise<RouteSpec> {
+    return {
+      dst: op.dst,
+      ...(op.via ? { via: op.via } : {}),
+      ...(op.dev ? { dev: await this.ref(op.ns, op.dev) } : {}),
+    }
   }
 
   /** A device whose index is known already (the kernel echoed it): no lookup. */
@@ -196,11 +205,7 @@ async function execOp(k: Kernel, op: Op): Promise<void> {
     case 'addr.del':
       return addrDel(k.h(op.ns), op.cidr, await k.ref(op.ns, op.dev))
     case 'route.del':
-      return routeDel(k.h(op.ns), {
-        dst: op.dst,
-        ...(op.via ? { via: op.via } : {}),
-        ...(op.dev ? { dev: await k.ref(op.ns, op.dev) } : {}),
-      })
+      return routeDel(k.h(op.ns), await k.route(op))
     case 'tc.qdisc.del':
       await qdiscDelRoot(k.h(op.ns), await k.ref(op.ns, op.dev))
       return
@@ -212,11 +217,7 @@ async function execOp(k: Kernel, op: Op): Promise<void> {
         op.nodad ? { nodad: true } : {},
       )
     case 'route.add':
-      return routeAdd(k.h(op.ns), {
-        dst: op.dst,
-        ...(op.via ? { via: op.via } : {}),
-        ...(op.dev ? { dev: await k.ref(op.ns, op.dev) } : {}),
-      })
+      return routeAdd(k.h(op.ns), await k.route(op))
     case 'ethtool.features':
       return k.withNs(op.ns, (n) => ethtoolFeaturesSet(n, op.dev, op.features))
     case 'tc.qdisc.tbf':
