@@ -48,10 +48,12 @@ export async function undo(created: readonly Created[], self: string): Promise<v
     else ovsDir = c.ovsDaemon
   }
   // What a lab has not got is not loaded (a command's start-up is its user's latency).
-  const { nftRun } = tables.length ? await import('./apply.js') : { nftRun: undefined }
-  if (tables.length) why("the lab's nft tables in the root namespace")
-  for (const t of tables)
-    await nftRun!({ kind: 'nft', argv: ['delete', 'table', 'ip', t] }).catch(ignoreMissing)
+  if (tables.length) {
+    const { nftRun } = await import('./apply.js')
+    why("the lab's nft tables in the root namespace")
+    for (const t of tables)
+      await nftRun({ kind: 'nft', argv: ['delete', 'table', 'ip', t] }).catch(ignoreMissing)
+  }
   for (const s of sysctls) {
     if (
       s.was === undefined ||

@@ -9,7 +9,7 @@ import type { NetNs } from '../netns/netns.js'
 import type { VxlanOpts } from '../op.js'
 import { parseMac, validIfName } from '../validate.js'
 import { type Rtnl, NetlinkErrno } from './rtnl.js'
-import { decodeAttrs, strOf } from './wire/attr.js'
+import { decodeAttrs, strOf, u32Of } from './wire/attr.js'
 import * as K from './wire/constants.js'
 import * as W from './wire/messages.js'
 
@@ -44,7 +44,7 @@ export function toLink(m: NetlinkMessage): Link {
   const a = decodeAttrs(m.data.subarray(16))
   const flags = m.data.readUInt32LE(8)
   const info = a.get(K.IFLA_LINKINFO)
-  const u32 = (t: number): number | undefined => a.get(t)?.readUInt32LE(0)
+  const u32 = (t: number): number | undefined => u32Of(a.get(t))
   const mac = a.get(K.IFLA_ADDRESS)
   return {
     index: m.data.readInt32LE(4),
@@ -253,14 +253,8 @@ export async function linkAddVeth(
         'veth',
       )
       const m = msgs.find((x) => x.type === K.RTM_NEWLINK)
-      // Read only what is needed: the package's full parse of a link costs more than the rest
-      // of the request (ifinfomsg: ifi_index at offset 4; attributes after its 16 bytes).
-      if (!m || m.data.length < 16) return undefined
-      const a = decodeAttrs(m.data.subarray(16))
-      const peerIndex = a.get(K.IFLA_LINK)?.readUInt32LE(0)
-      return strOf(a.get(K.IFLA_IFNAME)) === name && peerIndex
-        ? { index: m.data.readInt32LE(4), peerIndex }
-        : undefined
+      const l = m ? toLink(m) : undefined
+      return l?.name === name && l.link ? { index: l.index, peerIndex: l.link } : undefined
     },
     undefined,
   )

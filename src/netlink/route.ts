@@ -7,7 +7,7 @@ import { ConfigError } from '../errors.js'
 import { parseCidr, parseGateway, parseIp, prefixNetwork } from '../validate.js'
 import { type LinkRef, linkByName } from './link.js'
 import type { Rtnl } from './rtnl.js'
-import { decodeAttrs, ipText } from './wire/attr.js'
+import { decodeAttrs, ipText, u32Of } from './wire/attr.js'
 import * as K from './wire/constants.js'
 import * as W from './wire/messages.js'
 
@@ -112,7 +112,7 @@ export function toRoute(m: NetlinkMessage): Route | undefined {
   // (u32); the attributes after its 12 bytes.
   const d = m.data
   const a = decodeAttrs(d.subarray(12))
-  const u32 = (t: number): number | undefined => a.get(t)?.readUInt32LE(0)
+  const u32 = (t: number): number | undefined => u32Of(a.get(t))
   const table = u32(K.RTA_TABLE) ?? d.readUInt8(4)
   if (table === 255) return undefined
   if (d.readUInt8(7) !== K.RTN_UNICAST) return undefined

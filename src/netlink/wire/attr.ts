@@ -125,6 +125,11 @@ export function decodeAttrs(buf: Buffer): Map<number, Buffer> {
   return out
 }
 
+/** Payload of a u32 attribute (host order). */
+export function u32Of(b: Buffer | undefined): number | undefined {
+  return b && b.length >= 4 ? b.readUInt32LE(0) : undefined
+}
+
 /** Payload of a string attribute, without its NUL. */
 export function strOf(b: Buffer | undefined): string | undefined {
   if (!b) return undefined
