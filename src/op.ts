@@ -68,6 +68,8 @@ export type Op =
       master?: string
       up?: boolean
       vlanFiltering?: boolean
+      /** false: `mcast_snooping 0`. */
+      mcastSnooping?: boolean
     }
   | {
       kind: 'link.add.veth'
@@ -94,6 +96,8 @@ export type Op =
       master?: string | null
       netns?: string
       newName?: string
+      /** `none`: no IPv6 link-local address at the next up. */
+      addrgenmode?: 'none' | 'eui64'
     }
   | { kind: 'link.set.bridge_slave'; ns?: string; name: string; hairpin?: boolean }
   | { kind: 'link.set.promisc'; ns?: string; name: string; on: boolean }

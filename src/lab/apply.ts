@@ -173,13 +173,17 @@ async function execOp(k: Kernel, op: Op): Promise<void> {
       const s = {
         ...(op.up !== undefined ? { up: op.up } : {}),
         ...(op.mtu !== undefined ? { mtu: op.mtu } : {}),
+        ...(op.addrgenmode ? { addrgenmode: op.addrgenmode } : {}),
       }
       return linkSet(k.h(op.ns), await k.ref(op.ns, op.name), s)
     }
     case 'sysctl.set':
       return k.withNs(op.ns, (n) => sysctlSet(n, op.key, op.value))
     case 'link.add':
-      return linkAddBridge(k.h(op.ns), op.name, { ...(op.up ? { up: true } : {}) })
+      return linkAddBridge(k.h(op.ns), op.name, {
+        ...(op.up ? { up: true } : {}),
+        ...(op.mcastSnooping === false ? { mcastSnooping: false } : {}),
+      })
     case 'link.add.veth': {
       const master = op.master ? await k.ref(op.ns, op.master) : undefined
       const peerNs = op.peerNs ? k.netns(op.peerNs) : undefined

@@ -19,7 +19,12 @@ import { clabPath, fromClab, isClab } from './clab.js'
 export interface RawLab {
   name: string
   uplinks?: string[]
-  defaults?: { kind?: RawKind; mtu?: number } & RawContainerFields
+  defaults?: {
+    kind?: RawKind
+    mtu?: number
+    linkLocal?: boolean
+    mcastSnooping?: boolean
+  } & RawContainerFields
   nodes: Record<string, RawNode>
   links?: RawLink[]
   checks?: RawCheck[]
@@ -40,6 +45,8 @@ export interface RawNode extends RawContainerFields {
   nat?: string[]
   subnet?: string
   hostname?: string
+  linkLocal?: boolean
+  mcastSnooping?: boolean
 }
 export interface RawLink {
   endpoints: [string, string]

@@ -104,8 +104,17 @@ export function plan(lab: Lab, o: { ovsRunning: boolean; datapath: string }): St
       swStep.set(
         s.name,
         add(
-          { kind: 'link.add', name: s.dev, type: 'bridge', up: true },
-          `switch ${s.name}: a Linux bridge (STP off: ports forward at once)`,
+          {
+            kind: 'link.add',
+            name: s.dev,
+            type: 'bridge',
+            up: true,
+            ...(s.mcastSnooping === false ? { mcastSnooping: false } : {}),
+          },
+          `switch ${s.name}: a Linux bridge (STP off: ports forward at once` +
+            (s.mcastSnooping === false
+              ? '; multicast snooping off: a port that comes or goes no longer makes the bridge revisit every port)'
+              : ')'),
           [],
           { link: s.dev },
         ),
@@ -145,7 +154,8 @@ export function plan(lab: Lab, o: { ovsRunning: boolean; datapath: string }): St
     // port can join its Linux bridge in the same request; else from end a.
     const [local, peer] = k.b.ns === undefined && k.a.ns !== undefined ? [k.b, k.a] : [k.a, k.b]
     const master = local.sw?.kind === 'bridge' ? local.sw.dev : undefined
-    const upNow = local.ns === undefined
+    // A root end is made up at once, unless its link-local mode must be set before the up.
+    const upNow = local.ns === undefined && local.linkLocal !== false
     const deps = [
       local.ns ? nsStep.get(local.ns) : undefined,
       peer.ns ? nsStep.get(peer.ns) : undefined,
@@ -191,9 +201,19 @@ export function plan(lab: Lab, o: { ovsRunning: boolean; datapath: string }): St
             [veth],
           ),
         )
+      let before = veth
+      if (e.linkLocal === false) {
+        before = add(
+          { kind: 'link.set', ...nsq(e.ns), name: e.dev, addrgenmode: 'none' },
+          'no IPv6 link-local address (linkLocal: false), so no DAD, MLD or router ' +
+            'solicitations for a bridge to flood; set before the up, which would make one',
+          [veth],
+        )
+        ds.push(before)
+      }
       if (e.ns !== undefined || !upNow || e !== local)
         ds.push(
-          add({ kind: 'link.set', ...nsq(e.ns), name: e.dev, up: true }, 'interface up', [veth]),
+          add({ kind: 'link.set', ...nsq(e.ns), name: e.dev, up: true }, 'interface up', [before]),
         )
       const other = e === local ? peer : local
       if (other.sw?.kind === 'ovs' && o.datapath === 'netdev' && e.ns !== undefined)

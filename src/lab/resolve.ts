@@ -25,6 +25,8 @@ export interface Node {
   routes: { to: string; via?: string; dev?: string }[]
   /** Devices (names in the node; uplinks for root) whose outgoing traffic is masqueraded. */
   nat: string[]
+  /** false: its lab interfaces get no IPv6 link-local address. */
+  linkLocal: boolean
 }
 
 export interface Switch {
@@ -32,6 +34,8 @@ export interface Switch {
   kind: 'bridge' | 'ovs'
   /** Device (bridge) name in the root namespace. */
   dev: string
+  /** Linux bridges: false turns IGMP/MLD snooping off. */
+  mcastSnooping?: false
 }
 
 /** One end of a veth pair. */
@@ -50,6 +54,8 @@ export interface End {
   mtu?: number
   /** Egress rate (tbf), bits per second. */
   rate?: number
+  /** A node's interface without an IPv6 link-local address (addrgenmode none). */
+  linkLocal?: false
 }
 
 export interface Link {
@@ -133,6 +139,14 @@ export function resolve(l: Loaded): Lab {
             [...p, f],
             `remove ${f}, or make the node kind: container`,
           )
+    if (n.mcastSnooping !== undefined && kind !== 'bridge')
+      fail(
+        `node "${name}": mcastSnooping is a Linux bridge setting`,
+        [...p, 'mcastSnooping'],
+        kind === 'ovs'
+          ? 'remove it: Open vSwitch snoops multicast only when asked (mcast_snooping_enable)'
+          : 'remove it, or set it on the bridge the node is linked to',
+      )
     if (SWITCH_KINDS.has(kind)) {
       if (n.addresses || n.routes || n.nat)
         fail(
@@ -140,7 +154,19 @@ export function resolve(l: Loaded): Lab {
           p,
           'give them to a host or router node linked to the switch',
         )
-      switches.set(name, { name, kind: kind as Switch['kind'], dev: rootName(name, p) })
+      if (n.linkLocal !== undefined)
+        fail(
+          `switch "${name}": linkLocal is for nodes with interfaces`,
+          [...p, 'linkLocal'],
+          'set it on the hosts and routers (or in defaults): a switch port carries no address',
+        )
+      const snoop = kind === 'bridge' ? (n.mcastSnooping ?? raw.defaults?.mcastSnooping) : undefined
+      switches.set(name, {
+        name,
+        kind: kind as Switch['kind'],
+        dev: rootName(name, p),
+        ...(snoop === false ? { mcastSnooping: false } : {}),
+      })
       if (n.subnet !== undefined) {
         const c = located(l, [...p, 'subnet'], (w) => parseCidr(n.subnet!, w, true))
         if (subnetOf(c) !== `${c.address}/${c.prefixLen}`)
@@ -178,6 +204,7 @@ export function resolve(l: Loaded): Lab {
       ...(k === 'container' ? { container: resolveContainer(l, name, ns!, n, raw.defaults) } : {}),
       routes: n.routes ?? [],
       nat: n.nat ?? [],
+      linkLocal: n.linkLocal ?? raw.defaults?.linkLocal ?? true,
     })
   }
 
@@ -246,6 +273,7 @@ export function resolve(l: Loaded): Lab {
         }
         const mtu = r.mtu ?? rawNode.mtu ?? raw.defaults?.mtu
         if (mtu !== undefined) end.mtu = mtu
+        if (!node!.linkLocal) end.linkLocal = false
       }
       if (r.mtu !== undefined) end.mtu = r.mtu
       if (rate !== undefined) end.rate = rate

@@ -152,9 +152,16 @@ export interface BridgeOpts {
   master?: LinkRef
   /** Ports get per-VLAN membership (`bridge vlan add`); needs CONFIG_BRIDGE_VLAN_FILTERING. */
   vlanFiltering?: boolean
+  /**
+   * false: no IGMP/MLD snooping (`mcast_snooping 0`). With snooping on, every port that comes
+   * up or goes makes the bridge revisit all its ports' multicast state: at hundreds of ports
+   * that is most of the bridge's cost. Without a querier, a lab's bridge floods multicast
+   * either way.
+   */
+  mcastSnooping?: boolean
 }
 
-/** Equivalent: `ip link add NAME type bridge [vlan_filtering 1]`. */
+/** Equivalent: `ip link add NAME type bridge [vlan_filtering 1] [mcast_snooping 0]`. */
 export async function linkAddBridge(h: Rtnl, name: string, o: BridgeOpts = {}): Promise<void> {
   validIfName(name)
   const master = o.master === undefined ? undefined : await resolve(h, o.master)
@@ -168,13 +175,18 @@ export async function linkAddBridge(h: Rtnl, name: string, o: BridgeOpts = {}): 
         ...(master ? { master: master.name } : {}),
         ...(o.up ? { up: true } : {}),
         ...(o.vlanFiltering ? { vlanFiltering: true } : {}),
+        ...(o.mcastSnooping === false ? { mcastSnooping: false } : {}),
       },
       () =>
         createLink(
           h,
           W.newLink({
             name,
-            kind: { kind: 'bridge', ...(o.vlanFiltering ? { vlanFiltering: true } : {}) },
+            kind: {
+              kind: 'bridge',
+              ...(o.vlanFiltering ? { vlanFiltering: true } : {}),
+              ...(o.mcastSnooping === false ? { mcastSnooping: false } : {}),
+            },
             ...(o.up ? { up: true } : {}),
             ...(master ? { masterIndex: master.index } : {}),
           }),
@@ -349,11 +361,17 @@ export interface LinkSet {
   /** Move the link into this namespace. */
   netns?: NetNs
   newName?: string
+  /**
+   * `none`: no IPv6 link-local address when the link comes up (so no DAD, MLD or router
+   * solicitation from it). Takes effect at the next up: the kernel applies it after the flags
+   * of the same request, so send it before the up.
+   */
+  addrgenmode?: keyof typeof K.IN6_ADDR_GEN_MODE
 }
 
 /**
- * Equivalent:
- * `ip link set DEV [master BR|nomaster] [mtu N] [address A] [name N] [netns NS] [up|down]`.
+ * Equivalent: `ip link set DEV [master BR|nomaster] [mtu N] [address A] [name N] [netns NS]
+ * [addrgenmode M] [up|down]`.
  */
 export async function linkSet(h: Rtnl, dev: LinkRef, s: LinkSet): Promise<void> {
   const l = await resolve(h, dev)
@@ -371,6 +389,7 @@ export async function linkSet(h: Rtnl, dev: LinkRef, s: LinkSet): Promise<void> 
       ...(master !== undefined ? { master: master === null ? null : master.name } : {}),
       ...(s.netns ? { netns: s.netns.name ?? String(s.netns.fd) } : {}),
       ...(s.newName !== undefined ? { newName: s.newName } : {}),
+      ...(s.addrgenmode ? { addrgenmode: s.addrgenmode } : {}),
     },
     () =>
       h
@@ -383,6 +402,7 @@ export async function linkSet(h: Rtnl, dev: LinkRef, s: LinkSet): Promise<void> 
             ...(master !== undefined ? { masterIndex: master === null ? 0 : master.index } : {}),
             ...(s.newName !== undefined ? { newName: s.newName } : {}),
             ...(s.netns ? { netnsFd: s.netns.fd } : {}),
+            ...(s.addrgenmode ? { addrGenMode: K.IN6_ADDR_GEN_MODE[s.addrgenmode] } : {}),
           }),
         )
         .then(() => undefined),

@@ -116,7 +116,7 @@ const formatters: { [K in Op['kind']]: (op: Extract<Op, { kind: K }>) => string 
   'link.add': (o) =>
     `${ip(o.ns)} link add ${newName(o.name)}` +
     `${o.master ? ` master ${q(o.master)}` : ''}${o.up ? ' up' : ''} type ${o.type}` +
-    `${o.vlanFiltering ? ' vlan_filtering 1' : ''}`,
+    `${o.vlanFiltering ? ' vlan_filtering 1' : ''}${o.mcastSnooping === false ? ' mcast_snooping 0' : ''}`,
   'link.add.veth': (o) => {
     const qs = o.queues === undefined ? '' : ` numtxqueues ${o.queues} numrxqueues ${o.queues}`
     let s = `${ip(o.ns)} link add ${newName(o.name)}${qs}${o.master ? ` master ${q(o.master)}` : ''}`
@@ -147,6 +147,7 @@ const formatters: { [K in Op['kind']]: (op: Extract<Op, { kind: K }>) => string 
     if (o.address) s += ` address ${o.address}`
     if (o.newName) s += ` name ${q(o.newName)}`
     if (o.netns) s += ` netns ${q(o.netns)}`
+    if (o.addrgenmode) s += ` addrgenmode ${o.addrgenmode}`
     if (o.up !== undefined) s += o.up ? ' up' : ' down'
     return s
   },

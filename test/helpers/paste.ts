@@ -28,6 +28,10 @@ export interface LinkState {
   /** A bridge's VLAN filtering, a vlan device's id. */
   vlanFiltering?: boolean
   vlanId?: number
+  /** A bridge without multicast snooping (`mcast_snooping 0`). */
+  mcastSnooping?: false
+  /** IPv6 address generation when not the kernel's default (eui64): `none`, ... */
+  addrgenmode?: string
 }
 
 /** The state of one network namespace. */
@@ -105,9 +109,10 @@ interface IpLinkJ {
   address?: string
   link_index?: number
   link_netnsid?: number
+  inet6_addr_gen_mode?: string
   linkinfo?: {
     info_kind?: string
-    info_data?: { vlan_filtering?: number; id?: number }
+    info_data?: { vlan_filtering?: number; id?: number; mcast_snooping?: number }
     info_slave_data?: { hairpin?: boolean }
   }
 }
@@ -163,6 +168,9 @@ function readNs(ns: string | undefined, o: { linkLocal: boolean }, all: Map<stri
     if (info?.info_slave_data?.hairpin) s.hairpin = true
     if (info?.info_data?.vlan_filtering) s.vlanFiltering = true
     if (info?.info_kind === 'vlan' && info.info_data?.id !== undefined) s.vlanId = info.info_data.id
+    if (info?.info_data?.mcast_snooping === 0) s.mcastSnooping = false
+    if (l.inet6_addr_gen_mode && l.inet6_addr_gen_mode !== 'eui64')
+      s.addrgenmode = l.inet6_addr_gen_mode
     return s
   })
   links.sort((a, b) => a.name.localeCompare(b.name))

@@ -144,6 +144,36 @@ test('container fields on a node that is not a container', () => {
   assert.match(e.hint!, /kind: container/)
 })
 
+test('linkLocal is for nodes with interfaces, mcastSnooping for Linux bridges', () => {
+  const ll = refusal(GOOD.replace('kind: ovs', 'kind: bridge, linkLocal: false'))
+  assert.match(ll.message, /nodes\.sw\.linkLocal: switch "sw": linkLocal is for nodes with/)
+  const ovs = refusal(GOOD.replace('kind: ovs', 'kind: ovs, mcastSnooping: false'))
+  assert.match(ovs.message, /nodes\.sw\.mcastSnooping: node "sw": mcastSnooping is a Linux bridge/)
+  assert.match(ovs.hint!, /Open vSwitch/)
+  const host = refusal(
+    GOOD.replace('kind: host, addresses: { eth0: 10.0.0.1/24 }', 'mcastSnooping: false'),
+  )
+  assert.match(host.message, /nodes\.h1\.mcastSnooping: node "h1": mcastSnooping is a Linux bridge/)
+})
+
+test('linkLocal and mcastSnooping: a node says, or the defaults, which switches ignore', () => {
+  const l = lab(
+    GOOD.replace('kind: ovs', 'kind: bridge')
+      .replace('nodes:', 'defaults: { linkLocal: false, mcastSnooping: false }\nnodes:')
+      .replace('h2: { kind: host,', 'h2: { kind: host, linkLocal: true,'),
+  )
+  assert.equal(l.switches[0]!.mcastSnooping, false)
+  assert.deepEqual(
+    l.nodes.map((n) => [n.name, n.linkLocal]),
+    [
+      ['h1', false],
+      ['h2', true],
+    ],
+  )
+  const h1 = l.links[0]!.a.node === 'h1' ? l.links[0]!.a : l.links[0]!.b
+  assert.equal(h1.linkLocal, false)
+})
+
 test('a VLAN on a link with no switch', () => {
   const text = `name: t
 nodes:

@@ -85,3 +85,30 @@ test('a switch whose kind changed is replaced with its ports; the nodes keep the
   )
   assert.deepEqual(r.changed, ['link:a:eth0|sw:r-a-eth0', 'link:b:eth0|sw:r-b-eth0', 'switch:sw'])
 })
+
+test('linkLocal turned off replaces the node links (the mode counts at the next up only)', () => {
+  const before = lab()
+  const after = before.replace('a: { addresses', 'a: { linkLocal: false, addresses')
+  const r = cmds(reconcile(planOf(before), planOf(after)))
+  assert.deepEqual(r.remove, ['ip link del r-a-eth0'])
+  assert.deepEqual(
+    r.run.filter((c) => / (addrgenmode none|up)$/.test(c)),
+    ['ip -n r-a link set eth0 addrgenmode none', 'ip -n r-a link set eth0 up'],
+  )
+})
+
+test('mcastSnooping turned off replaces the bridge', () => {
+  const r = cmds(reconcile(planOf(lab()), planOf(lab({ sw: 'bridge, mcastSnooping: false' }))))
+  assert.ok(r.run.includes('ip link add r-sw up type bridge mcast_snooping 0'), r.run.join('\n'))
+  assert.ok(r.remove.includes('ip link del r-sw'), r.remove.join('\n'))
+})
+
+test('plan: linkLocal false sets addrgenmode none before the up, which waits for it', () => {
+  const steps = planOf(lab().replace('nodes:', 'defaults: { linkLocal: false }\nnodes:'))
+  const mode = steps.find((s) => formatOp(s.op) === 'ip -n r-a link set eth0 addrgenmode none')!
+  const up = steps.find((s) => formatOp(s.op) === 'ip -n r-a link set eth0 up')!
+  assert.ok(mode && up)
+  assert.deepEqual(up.deps, [mode.id])
+  // the switch side of the pair is made up at once, as before: a port has no address
+  assert.ok(steps.some((s) => / master r-sw up type veth /.test(formatOp(s.op))))
+})

@@ -82,6 +82,11 @@ const cases: Case[] = [
     op: { kind: 'link.add', name: 'br1', type: 'bridge' },
   },
   {
+    name: 'link-add-bridge-no-snooping',
+    req: W.newLink({ name: 'br3', kind: { kind: 'bridge', mcastSnooping: false }, up: true }),
+    op: { kind: 'link.add', name: 'br3', type: 'bridge', up: true, mcastSnooping: false },
+  },
+  {
     name: 'link-add-bridge-vlan-filtering',
     req: W.newLink({ name: 'br2', kind: { kind: 'bridge', vlanFiltering: true } }),
   },
@@ -140,6 +145,11 @@ const cases: Case[] = [
     name: 'link-set-mtu',
     req: W.setLink({ index: VH1, mtu: 1400 }),
     op: { kind: 'link.set', name: 'vh1', mtu: 1400 },
+  },
+  {
+    name: 'link-set-addrgenmode-none',
+    req: W.setLink({ index: VH1, addrGenMode: K.IN6_ADDR_GEN_MODE.none }),
+    op: { kind: 'link.set', name: 'vh1', addrgenmode: 'none' },
   },
   {
     name: 'link-set-address',

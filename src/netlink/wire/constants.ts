@@ -50,6 +50,10 @@ export const IFLA_EXT_MASK = 29
 export const IFLA_NUM_TX_QUEUES = 31
 export const IFLA_NUM_RX_QUEUES = 32
 
+/** Inside IFLA_AF_SPEC { AF_INET6 }: how the link-local address is made. */
+export const IFLA_INET6_ADDR_GEN_MODE = 8
+export const IN6_ADDR_GEN_MODE = { eui64: 0, none: 1 } as const
+
 export const IFLA_INFO_KIND = 1
 export const IFLA_INFO_DATA = 2
 
@@ -70,6 +74,7 @@ export const IFLA_VXLAN_GROUP6 = 16
 export const IFLA_VXLAN_LOCAL6 = 17
 
 export const IFLA_BR_VLAN_FILTERING = 7
+export const IFLA_BR_MCAST_SNOOPING = 23
 
 export const IFLA_BRIDGE_VLAN_INFO = 2
 export const BRIDGE_VLAN_INFO_PVID = 0x2

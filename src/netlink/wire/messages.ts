@@ -35,7 +35,7 @@ const NEW = K.NLM_F_CREATE | K.NLM_F_EXCL
 
 /** The part of a new link that says what kind it is: IFLA_LINKINFO { KIND, DATA }. */
 export type LinkKind =
-  | { kind: 'bridge'; vlanFiltering?: boolean }
+  | { kind: 'bridge'; vlanFiltering?: boolean; mcastSnooping?: boolean }
   | { kind: 'veth'; peer: string; peerNsFd?: number; peerQueues?: number }
   | { kind: 'macvlan'; mode: keyof typeof K.MACVLAN_MODE }
   | {
@@ -51,10 +51,14 @@ export type LinkKind =
 
 function infoData(k: LinkKind): Attr[] | undefined {
   switch (k.kind) {
-    case 'bridge':
-      return k.vlanFiltering === undefined
-        ? undefined
-        : [u8(K.IFLA_BR_VLAN_FILTERING, k.vlanFiltering ? 1 : 0)]
+    case 'bridge': {
+      const d: Attr[] = []
+      if (k.vlanFiltering !== undefined)
+        d.push(u8(K.IFLA_BR_VLAN_FILTERING, k.vlanFiltering ? 1 : 0))
+      if (k.mcastSnooping !== undefined)
+        d.push(u8(K.IFLA_BR_MCAST_SNOOPING, k.mcastSnooping ? 1 : 0))
+      return d.length ? d : undefined
+    }
     case 'veth': {
       // VETH_INFO_PEER carries a whole ifinfomsg, then the peer's own attributes.
       const peerAttrs: Attr[] = k.peerQueues === undefined ? [] : queues(k.peerQueues)
@@ -129,6 +133,8 @@ export interface SetLink {
   address?: Buffer
   newName?: string
   netnsFd?: number
+  /** IPv6 address generation (IN6_ADDR_GEN_MODE_*): `addrgenmode none` is 1. */
+  addrGenMode?: number
 }
 
 /** RTM_NEWLINK on an existing index: `ip link set DEV ...`. */
@@ -141,6 +147,10 @@ export function setLink(s: SetLink): Request {
   if (s.address) attrs.push(raw(K.IFLA_ADDRESS, s.address))
   if (s.newName !== undefined) attrs.push(strz(K.IFLA_IFNAME, s.newName))
   if (s.netnsFd !== undefined) attrs.push(u32(K.IFLA_NET_NS_FD, s.netnsFd))
+  if (s.addrGenMode !== undefined)
+    attrs.push(
+      nest(K.IFLA_AF_SPEC, [nest(K.AF_INET6, [u8(K.IFLA_INET6_ADDR_GEN_MODE, s.addrGenMode)])]),
+    )
   const hdr = ifinfomsg({
     index: s.index,
     flags: s.up ? K.IFF_UP : 0,
