@@ -36,7 +36,7 @@ export function batchify(script: string): string {
   for (let i = 0; i < lines.length; i++) {
     const l = lines[i]!
     if (l.startsWith('#') || !l.trim() || l === 'set -e') continue
-    const m = /^ip (?:-n (\S+) )?((?:netns add|link|addr|route) .*)$/.exec(l)
+    const m = /^ip (?:-n (\S+) )?((?:netns (?:add|del)|link|addr|route) .*)$/.exec(l)
     if (!m) {
       rest.push(l)
       // keep a heredoc whole
@@ -70,11 +70,14 @@ function teardownScript(script: string): string {
     .join('\n')
 }
 
+/** As the anchors' wait_no_veth: a look every 5 ms (a busy loop would slow the kernel's cleanup). */
 function waitNoVeth(): void {
   const end = Date.now() + 120_000
+  const pause = new Int32Array(new SharedArrayBuffer(4))
   while (Date.now() < end) {
     const out = spawnSync('ip', ['-o', 'link', 'show', 'type', 'veth'], { encoding: 'utf8' }).stdout
     if (!out.trim()) return
+    Atomics.wait(pause, 0, 0, 5)
   }
 }
 

@@ -45,3 +45,10 @@ test('batchify: one ip -batch per namespace, a namespace after the one that make
     ].join('\n'),
   )
 })
+
+test('batchify: a teardown is one ip -batch, the namespaces deleted in it as the anchor does', () => {
+  assert.equal(
+    batchify(['ip link del s-sw', 'ip netns del s-h1', 'ip netns del s-h2'].join('\n')),
+    "ip -batch - <<'EOB'\nlink del s-sw\nnetns del s-h1\nnetns del s-h2\nEOB\n",
+  )
+})
