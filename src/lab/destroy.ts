@@ -86,7 +86,9 @@ export async function undo(created: readonly Created[], self: string): Promise<v
     why("the lab's containers: processes, cgroups, root filesystems, netns")
     await (await import('./containers.js')).removeContainers(containers)
   }
-  const existing = [...nss].filter((n) => NetNs.exists(n))
+  // one read of the directory, not a look-up a namespace
+  const here = new Set(NetNs.list())
+  const existing = [...nss].filter((n) => here.has(n))
   if (existing.length) why('the namespaces, and everything in them: interfaces, addresses, routes')
   for (const n of existing) NetNs.delete(n)
   if (!opMode.dryRun)

@@ -199,7 +199,11 @@ export class NetNs {
         } catch (err) {
           if (!(err instanceof SyscallError && err.errno === 'EINVAL')) throw err
         }
-        fs.rmSync(file, { force: true })
+        try {
+          fs.unlinkSync(file)
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+        }
       },
       undefined,
     )

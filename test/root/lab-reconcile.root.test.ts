@@ -100,7 +100,8 @@ test('a changed lab is reconciled in place: unchanged nodes untouched, the resul
 
   fs.writeFileSync(f, V2)
   assert.match(ok(['lab', 'deploy', f]).stdout, /reconciled, ready/)
-  const exited = new Promise((r) => pinger.once('exit', r))
+  // 'close', not 'exit': the summary ping prints on SIGINT may still be in the pipe at exit
+  const exited = new Promise((r) => pinger.once('close', r))
   pinger.kill('SIGINT')
   await exited
   const m = /(\d+) packets transmitted, (\d+) received/.exec(out)
