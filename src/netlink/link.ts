@@ -154,9 +154,8 @@ export interface BridgeOpts {
   vlanFiltering?: boolean
   /**
    * false: no IGMP/MLD snooping (`mcast_snooping 0`). With snooping on, every port that comes
-   * up or goes makes the bridge revisit all its ports' multicast state: at hundreds of ports
-   * that is most of the bridge's cost. Without a querier, a lab's bridge floods multicast
-   * either way.
+   * up or goes makes the bridge revisit all its ports' multicast state, work that grows with
+   * the square of the ports. Without a querier, a lab's bridge floods multicast either way.
    */
   mcastSnooping?: boolean
 }

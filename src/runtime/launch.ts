@@ -375,7 +375,7 @@ export async function start(name: string, opts: StartOptions = {}): Promise<Star
       pid: initPid!,
       ...(st.netns ? { netnsPath: path.join(netnsDir(), st.netns) } : {}),
     }
-    if (opts.attach) started.exited = waitExit(ch, name)
+    if (opts.attach) started.exited = waitExit(ch, name, initPid!)
     else ch.sock.destroy()
     return started
   } catch (err) {
@@ -394,12 +394,17 @@ export async function start(name: string, opts: StartOptions = {}): Promise<Star
 }
 
 /** The payload's status, once init is gone (its end of the socket closes when it exits). */
-async function waitExit(ch: InitChannel, name: string): Promise<number> {
+async function waitExit(ch: InitChannel, name: string, initPid: number): Promise<number> {
   let code: number | undefined
   for (;;) {
     const line = await ch.next()
     if (line?.startsWith('X ')) code = Number(line.slice(2))
-    if (line === null) return code ?? exitCode(name) ?? 128 + 9
+    if (line === null) {
+      // The socket closes as init exits, a moment before the process is gone: until then the
+      // container would still read as running.
+      waitDead(initPid, 2000)
+      return code ?? exitCode(name) ?? 128 + 9
+    }
   }
 }
 
