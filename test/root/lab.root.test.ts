@@ -10,8 +10,8 @@ import { Rtnl } from '../../src/netlink/rtnl.js'
 import { ovsStop } from '../../src/ovs/daemon.js'
 import { importImage } from '../../src/runtime/image.js'
 import { ok } from '../helpers/cli.js'
-import { ipLinks, netnsNames } from '../helpers/kernel.js'
-import { assertNoLab } from '../helpers/lab.js'
+import { eventually, ipJson, ipLinks, netnsNames } from '../helpers/kernel.js'
+import { assertNoLab, labFiles } from '../helpers/lab.js'
 import { diffStates, explainScript, runPasted, snapshot } from '../helpers/paste.js'
 import { busyboxRoot, runtimeTestFile } from '../helpers/runtime.js'
 
@@ -124,6 +124,76 @@ test('a containerlab file deploys as it is: namespaces, a bridge with its ports,
   assert.ok(links.some((l) => l.ifname === 'twohos-h1-eth2' && l.master === undefined))
   ok(['lab', 'destroy', file])
   await assertNoLab('clab', { containers: true })
+})
+
+const labs = labFiles()
+
+const QUIET = `name: quiet
+defaults: { kind: host, linkLocal: false }
+nodes:
+  sw: { kind: bridge, mcastSnooping: false }
+  h1: { addresses: { eth0: [10.9.0.1/24, "fd00:9::1/64"] } }
+  h2: { addresses: { eth0: [10.9.0.2/24, "fd00:9::2/64"] } }
+  loud: { linkLocal: true, addresses: { eth0: 10.9.0.3/24 } }
+  me: { kind: root }
+links:
+  - endpoints: ["h1:eth0", "sw"]
+  - endpoints: ["h2:eth0", "sw"]
+  - endpoints: ["loud:eth0", "sw"]
+  - endpoints: ["me:q1", "h1:eth1"]
+checks:
+  - { from: h1, to: "fd00:9::2", expect: reach }
+  - { from: h1, to: h2, expect: reach }
+`
+
+/** The devices of a namespace (or the sandbox root) that have an fe80:: address. */
+const linkLocals = (ns?: string): string[] =>
+  ipJson<{ ifname: string; addr_info: { local: string }[] }[]>(['-6', 'addr', 'show'], ns)
+    .filter((l) => l.addr_info.some((a) => a.local.startsWith('fe80:')))
+    .map((l) => l.ifname)
+
+/** Each device of a namespace with its IPv6 address generation mode. */
+const addrgenmodes = (ns?: string): Record<string, string | undefined> =>
+  Object.fromEntries(
+    ipJson<{ ifname: string; inet6_addr_gen_mode?: string }[]>(['-d', 'link', 'show'], ns).map(
+      (l) => [l.ifname, l.inet6_addr_gen_mode],
+    ),
+  )
+
+test('linkLocal: false gives no fe80:: address, mcastSnooping: false no snooping; pasted, the same', async () => {
+  const file = labs.write('quiet.yaml', QUIET)
+  const quietState = async (what: string): Promise<void> => {
+    // the host that keeps the kernel's default gets its address: the check below can fail
+    assert.ok(await eventually(() => linkLocals('quiet-loud').includes('eth0')), `${what}: loud`)
+    assert.deepEqual(linkLocals('quiet-h1'), [], `${what}: h1 has no link-local address`)
+    assert.deepEqual(linkLocals('quiet-h2'), [], `${what}: h2 has no link-local address`)
+    assert.ok(!linkLocals().includes('quiet-q1'), `${what}: the root end has none either`)
+    assert.equal(addrgenmodes('quiet-h1').eth0, 'none', what)
+    assert.equal(addrgenmodes('quiet-h1').eth1, 'none', what)
+    assert.equal(addrgenmodes()['quiet-q1'], 'none', what)
+    assert.equal(addrgenmodes('quiet-loud').eth0, 'eui64', what)
+    const br = ipLinks().find((l) => l.ifname === 'quiet-sw')
+    assert.equal(br?.linkinfo?.info_data?.mcast_snooping, 0, `${what}: snooping off`)
+    // IPv6 between addresses the file gives works without link-local ones
+    assert.match(ok(['lab', 'verify', file]).stdout, /all 2 checks passed/, what)
+  }
+  ok(['lab', 'deploy', file])
+  await quietState('deployed')
+  const built = snapshot()
+  const script = ok(['lab', 'explain', file]).stdout
+  ok(['lab', 'destroy', file])
+  await assertNoLab('quiet lab destroyed')
+
+  runPasted(script, { env: PASTE_ENV })
+  try {
+    assert.deepEqual(diffStates(built, snapshot()), [])
+    await quietState('pasted')
+  } finally {
+    for (const n of netnsNames()) spawnSync('ip', ['netns', 'del', n])
+    for (const l of ['quiet-sw', 'quiet-q1']) spawnSync('ip', ['link', 'del', l])
+    Rtnl.closeAll()
+  }
+  await assertNoLab('the pasted quiet lab')
 })
 
 after(async () => {
