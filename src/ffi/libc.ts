@@ -37,6 +37,11 @@ const PROTOTYPES = {
     'const char **argv, const char **envp)',
   getsockname: 'int getsockname(int fd, void *addr, void *len)',
   setsockopt: 'int setsockopt(int fd, int level, int name, const void *value, unsigned int len)',
+  socket: 'int socket(int domain, int type, int protocol)',
+  bind: 'int bind(int fd, const void *addr, unsigned int len)',
+  send: 'long send(int fd, const void *buf, size_t len, int flags)',
+  recv: 'long recv(int fd, void *buf, size_t len, int flags)',
+  poll: 'int poll(void *fds, unsigned long nfds, int timeout)',
 } as const
 
 type Name = keyof typeof PROTOTYPES
@@ -129,6 +134,57 @@ export function netlinkPort(fd: number): number {
   len.writeUInt32LE(12)
   check('getsockname', c.getsockname(fd, addr, len) as number)
   return addr.readUInt32LE(4)
+}
+
+const AF_NETLINK = 16
+const SOCK_RAW_CLOEXEC = 3 | 0o2000000
+const MSG_DONTWAIT = 0x40
+const MSG_TRUNC = 0x20
+const EAGAIN = constants.errno.EAGAIN
+
+/**
+ * A netlink socket of `protocol` in the calling thread's network namespace, bound to a port the
+ * kernel picks: its fd and port. Equivalent: `socket(2)`, `bind(2)`.
+ */
+export function netlinkOpen(protocol: number): { fd: number; port: number } {
+  const fd = check('socket', c.socket(AF_NETLINK, SOCK_RAW_CLOEXEC, protocol) as number)
+  try {
+    const addr = Buffer.alloc(12)
+    addr.writeUInt16LE(AF_NETLINK, 0)
+    check('bind', c.bind(fd, addr, 12) as number)
+    return { fd, port: netlinkPort(fd) }
+  } catch (err) {
+    c.close(fd)
+    throw err
+  }
+}
+
+/** Send one datagram. Equivalent: `send(2)`. */
+export function sendDatagram(fd: number, buf: Buffer): void {
+  check('send', c.send(fd, buf, buf.length, 0) as number)
+}
+
+/**
+ * Receive one datagram into buf without waiting: its full length (more than buf.length when it
+ * was cut), or -1 when none is queued. Equivalent: `recv(2)` with MSG_DONTWAIT | MSG_TRUNC.
+ */
+export function recvDatagram(fd: number, buf: Buffer): number {
+  const n = c.recv(fd, buf, buf.length, MSG_DONTWAIT | MSG_TRUNC) as number
+  if (n === -1 && koffi.errno() === EAGAIN) return -1
+  return check('recv', n)
+}
+
+/** Wait up to ms for fd to be readable: false on timeout. Equivalent: `poll(2)`. */
+export function waitReadable(fd: number, ms: number): boolean {
+  const pfd = Buffer.alloc(8)
+  pfd.writeInt32LE(fd, 0)
+  pfd.writeInt16LE(1, 4) // POLLIN
+  return check('poll', c.poll(pfd, 1, ms) as number) > 0
+}
+
+/** Close an fd. Equivalent: `close(2)`. */
+export function closeFd(fd: number): void {
+  c.close(fd)
 }
 
 /** Set an int socket option. Equivalent: `setsockopt(2)`. */

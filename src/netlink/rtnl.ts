@@ -1,8 +1,12 @@
 /**
  * Rtnl: one rtnetlink socket bound to one network namespace (opened inside a synchronous setns
  * window, it stays in that namespace), and the choke point every kernel operation passes.
- * The `netlink` package carries the bytes (sequence numbers, multipart replies); errors and
- * interrupted dumps, which it leaves unhandled, are decoded here.
+ * The kernel runs an rtnetlink request inside the sendmsg that carries it and queues its answer
+ * before sendmsg returns (a dump's next part is made as the last one is read). So the socket
+ * is plain synchronous I/O: the requests of a tick go out as one datagram, and their answers
+ * are read at once, each matched to its request by sequence number. No event-loop handle, no
+ * callback per datagram: at hundreds of requests per lab, those cost more than the kernel's
+ * work.
  *
  * The rule for library users: a socket keeps its namespace alive, and with it the namespace's
  * devices (the host ends of its veths). So a handle is closed
@@ -15,11 +19,17 @@
  * @module
  */
 import fs from 'node:fs'
-// the socket layer only: the package's index loads every family (nl80211, wireguard...)
-import { NetlinkSocket, createNetlink } from 'netlink/dist/netlink'
-import { type NetlinkMessage, formatMessage } from 'netlink/dist/structs'
+import type { NetlinkMessage } from 'netlink/dist/structs'
 import { KernelError, NsdnError, codeForErrno } from '../errors.js'
-import { errnoName } from '../ffi/libc.js'
+import {
+  closeFd,
+  errnoName,
+  netlinkOpen,
+  recvDatagram,
+  sendDatagram,
+  setsockoptInt,
+  waitReadable,
+} from '../ffi/libc.js'
 import { NetNs, onNetnsDelete, runInNetnsSync } from '../netns/netns.js'
 import { type Op, runOp } from '../op.js'
 import { formatOp } from '../teach/commands.js'
@@ -27,6 +37,8 @@ import * as K from './wire/constants.js'
 import type { Request } from './wire/messages.js'
 
 const NETLINK_ROUTE = 0
+/** sizeof(struct nlmsghdr) */
+const HDR = 16
 
 /** How often the files of namespaces with an open socket are checked. */
 const SWEEP_MS = 1000
@@ -35,19 +47,31 @@ const SWEEP_MS = 1000
 const DUMP_RETRIES = 5
 
 /**
- * Requests sent and not yet answered, per socket. The kernel answers a whole sendmsg before it
- * returns: the answers (an echoed link is ~2.5 KiB of receive buffer) must fit the socket's
- * buffer (208 KiB by default) until they are read.
+ * Requests per datagram. The kernel answers a whole datagram before sendmsg returns: the
+ * answers (an echoed link is ~2.5 KiB) must fit the socket's receive buffer until read.
  */
-const MAX_UNANSWERED = 64
+const MAX_BATCH = 64
 
-/**
- * The package's own bookkeeping of awaited answers (by sequence number; it keeps the socket
- * referenced meanwhile). Its request() sends at once, so a batch registers its answers itself.
- */
-interface Refs {
-  makeRef(seq: number, cb: (err: Error | null, msgs?: NetlinkMessage[]) => void): number
-  dropRef(seq: number): void
+/** How long to wait for an answer the kernel has not queued yet (a dump's next part). */
+const ANSWER_MS = 30_000
+
+// setsockopt: NETLINK_CAP_ACK (an ACK without a copy of its request), a larger receive buffer
+const SOL_NETLINK = 270
+const NETLINK_CAP_ACK = 10
+const SOL_SOCKET = 1
+const SO_RCVBUFFORCE = 33
+const RCVBUF = 1 << 20
+
+/** One datagram received: 64 KiB holds any part of a dump (the kernel makes them up to 32 KiB). */
+const RX = Buffer.alloc(64 * 1024)
+
+interface Waiting {
+  seq: number
+  /** The request's header and body, 4-aligned. */
+  bytes: Buffer
+  msgs: NetlinkMessage[]
+  resolve(msgs: NetlinkMessage[]): void
+  reject(err: unknown): void
 }
 
 /** A request refused by the kernel: errno only; exec() turns it into a KernelError. */
@@ -60,18 +84,13 @@ export class NetlinkErrno extends Error {
 export class Rtnl {
   private static cache = new Map<string, Rtnl>()
   private dumpChain: Promise<unknown> = Promise.resolve()
-  private dumping = false
   private closed = false
   /** Requests not sent yet, in call order: sent together once the current tick is done. */
-  private outbox: { seq: number; iov: Uint8Array[]; reject(err: unknown): void }[] = []
+  private outbox: Waiting[] = []
+  /** Requests sent and not answered yet, by sequence number. */
+  private readonly waiting = new Map<number, Waiting>()
   private flushQueued = false
-  /** Requests sent and not answered yet. */
-  private sent = 0
-  /**
-   * The socket's netlink port, read once: without it the package asks the kernel for it
-   * (getsockname) on every message it sends.
-   */
-  private readonly port: number
+  private seq = 0
 
   /**
    * The socket pins its namespace by itself, so a handle keeps no fd of the caller's NetNs:
@@ -79,13 +98,29 @@ export class Rtnl {
    */
   private constructor(
     ns: NetNs,
-    private readonly sock: NetlinkSocket,
+    private readonly fd: number,
+    private readonly port: number,
   ) {
     this.nsName = ns.name
     this.nsId = ns.id
     this.nsPath = ns.path
     this.where = String(ns)
-    this.port = sock.address().port
+  }
+
+  /** A socket in ns (nsdn's own needs no switch, nor the privilege setns takes). */
+  private static socket(ns: NetNs): Rtnl {
+    const open = (): { fd: number; port: number } => {
+      const s = netlinkOpen(NETLINK_ROUTE)
+      setsockoptInt(s.fd, SOL_NETLINK, NETLINK_CAP_ACK, 1)
+      try {
+        setsockoptInt(s.fd, SOL_SOCKET, SO_RCVBUFFORCE, RCVBUF)
+      } catch {
+        // not root: the default buffer holds a batch of ACKs
+      }
+      return s
+    }
+    const s = ns.id === NetNs.current().id ? open() : runInNetnsSync(ns, open)
+    return new Rtnl(ns, s.fd, s.port)
   }
 
   /** The namespace's file, watched: when it goes away, so does the socket. */
@@ -115,12 +150,7 @@ export class Rtnl {
   static for(ns: NetNs = NetNs.current()): Rtnl {
     const hit = Rtnl.cache.get(ns.id)
     if (hit) return hit
-    // nsdn's own namespace needs no switch, nor the privilege setns takes: reads work as a user.
-    const open = (): NetlinkSocket => createNetlink(NETLINK_ROUTE)
-    const sock = ns.id === NetNs.current().id ? open() : runInNetnsSync(ns, open)
-    // An idle socket must not keep the process alive.
-    sock.unref()
-    const h = new Rtnl(ns, sock)
+    const h = Rtnl.socket(ns)
     Rtnl.cache.set(ns.id, h)
     if (h.nsPath !== undefined && !Rtnl.sweeper)
       // Unref'd: the watch never keeps the process alive.
@@ -134,10 +164,7 @@ export class Rtnl {
    * caller closes it, and before the namespace goes (it pins it).
    */
   static open(ns: NetNs): Rtnl {
-    const open = (): NetlinkSocket => createNetlink(NETLINK_ROUTE)
-    const sock = ns.id === NetNs.current().id ? open() : runInNetnsSync(ns, open)
-    sock.unref()
-    return new Rtnl(ns, sock)
+    return Rtnl.socket(ns)
   }
 
   /** The handle for a named namespace; `undefined` means nsdn's own. */
@@ -162,7 +189,11 @@ export class Rtnl {
     if (this.closed) return
     this.closed = true
     if (Rtnl.cache.get(this.nsId) === this) Rtnl.cache.delete(this.nsId)
-    this.sock.close()
+    closeFd(this.fd)
+    if (this.outbox.length) {
+      const gone = new NsdnError('E_INTERNAL', `netlink socket of ${this.where} is closed`)
+      for (const w of this.outbox.splice(0)) w.reject(gone)
+    }
   }
 
   /** Close every cached handle (end of a CLI command, of a test). */
@@ -175,82 +206,92 @@ export class Rtnl {
   }
 
   /**
-   * Send one request and wait for the kernel's ACK (or its reply, with NLM_F_ECHO-like gets).
-   * Rejects with {@link NetlinkErrno}.
+   * Send one request and wait for the kernel's ACK: the messages it answered with before (a
+   * get's reply, an NLM_F_ECHO). Rejects with {@link NetlinkErrno}.
    */
-  async request(req: Request): Promise<NetlinkMessage[]> {
-    // The kernel sends a dump in parts as they are read: the ACK of a request sent meanwhile
-    // lands between them, and the netlink package then cuts the dump short. So wait for it.
-    while (this.dumping) await this.dumpChain
+  request(req: Request): Promise<NetlinkMessage[]> {
     return this.send(req)
   }
 
-  private async send(req: Request): Promise<NetlinkMessage[]> {
-    if (this.closed) throw new NsdnError('E_INTERNAL', `netlink socket of ${this.where} is closed`)
-    const seq = this.sock.generateSeq()
-    const iov = formatMessage({
-      type: req.type,
-      flags: req.flags | K.NLM_F_REQUEST | K.NLM_F_ACK,
-      seq,
-      port: this.port,
-      data: req.body,
-    })
+  private send(req: Request): Promise<NetlinkMessage[]> {
+    if (this.closed)
+      return Promise.reject(
+        new NsdnError('E_INTERNAL', `netlink socket of ${this.where} is closed`),
+      )
+    const seq = (this.seq = (this.seq + 1) >>> 0 || 1)
     // The next message starts 4-aligned (NLMSG_ALIGN).
-    const pad = req.body.length % 4
-    if (pad) iov.push(new Uint8Array(4 - pad))
-    const refs = this.sock as unknown as Refs
-    const msgs = await new Promise<NetlinkMessage[]>((resolve, reject) => {
-      refs.makeRef(seq, (err, answer) => {
-        refs.dropRef(seq)
-        this.sent--
-        this.queueFlush()
-        if (err) reject(err)
-        else resolve(answer ?? [])
-      })
-      this.outbox.push({ seq, iov, reject })
-      this.queueFlush()
-    })
-    for (const m of msgs) {
-      if (m.type === K.NLMSG_ERROR) {
-        const errno = m.data.readInt32LE(0)
-        if (errno !== 0) throw new NetlinkErrno(errnoName(-errno))
-      } else if (m.type === K.NLMSG_DONE && m.data.length >= 4 && m.data.readInt32LE(0) < 0) {
-        throw new NetlinkErrno(errnoName(-m.data.readInt32LE(0)))
+    const len = HDR + req.body.length
+    const bytes = Buffer.alloc((len + 3) & ~3)
+    bytes.writeUInt32LE(len, 0)
+    bytes.writeUInt16LE(req.type, 4)
+    bytes.writeUInt16LE(req.flags | K.NLM_F_REQUEST | K.NLM_F_ACK, 6)
+    bytes.writeUInt32LE(seq, 8)
+    bytes.writeUInt32LE(this.port, 12)
+    req.body.copy(bytes, HDR)
+    return new Promise<NetlinkMessage[]>((resolve, reject) => {
+      this.outbox.push({ seq, bytes, msgs: [], resolve, reject })
+      if (!this.flushQueued) {
+        this.flushQueued = true
+        setImmediate(() => this.flush())
       }
-    }
-    return msgs.filter((m) => m.type !== K.NLMSG_ERROR && m.type !== K.NLMSG_DONE)
-  }
-
-  private queueFlush(): void {
-    if (this.flushQueued || !this.outbox.length) return
-    this.flushQueued = true
-    setImmediate(() => this.flush())
+    })
   }
 
   /**
-   * Send what the tick queued as one sendmsg (the kernel runs the messages in order and
-   * answers each): one syscall and one completion instead of one per request.
+   * Send what the tick queued, as few datagrams as the receive buffer allows (the kernel runs
+   * a datagram's messages in order and answers each), and read every answer.
    */
   private flush(): void {
     this.flushQueued = false
-    if (this.closed) return
-    const n = Math.min(this.outbox.length, MAX_UNANSWERED - this.sent)
-    if (n <= 0) return // the answers to come flush the rest
-    const batch = this.outbox.splice(0, n)
-    this.sent += n
-    this.sock.socket.send(
-      batch.flatMap((b) => b.iov),
-      {},
-      (err) => {
-        if (!err) return
-        const refs = this.sock as unknown as Refs
-        for (const b of batch) {
-          refs.dropRef(b.seq)
-          this.sent--
-          b.reject(err)
+    while (!this.closed && this.outbox.length) {
+      const batch = this.outbox.splice(0, MAX_BATCH)
+      try {
+        for (const w of batch) this.waiting.set(w.seq, w)
+        sendDatagram(this.fd, Buffer.concat(batch.map((w) => w.bytes)))
+        this.receive()
+      } catch (err) {
+        for (const w of this.waiting.values()) w.reject(err)
+        this.waiting.clear()
+      }
+    }
+  }
+
+  /** Read answers until every request sent has its ACK, error or end of dump. */
+  private receive(): void {
+    while (this.waiting.size) {
+      const n = recvDatagram(this.fd, RX)
+      if (n < 0) {
+        if (!waitReadable(this.fd, ANSWER_MS))
+          throw new NsdnError('E_TRY_AGAIN', `no answer from the kernel in ${ANSWER_MS / 1000} s`)
+        continue
+      }
+      if (n > RX.length)
+        throw new NsdnError('E_INTERNAL', `netlink answer of ${n} bytes cut to ${RX.length}`)
+      // Answers that carry data keep it: a copy (RX is read again); bare ACKs need none.
+      let data: Buffer | undefined
+      for (let off = 0; off + HDR <= n; ) {
+        const len = RX.readUInt32LE(off)
+        if (len < HDR || off + len > n) break
+        const type = RX.readUInt16LE(off + 4)
+        const w = this.waiting.get(RX.readUInt32LE(off + 8))
+        if (w && (type === K.NLMSG_ERROR || type === K.NLMSG_DONE)) {
+          this.waiting.delete(w.seq)
+          const errno = len >= HDR + 4 ? RX.readInt32LE(off + HDR) : 0
+          if (errno < 0) w.reject(new NetlinkErrno(errnoName(-errno)))
+          else w.resolve(w.msgs)
+        } else if (w) {
+          data ??= Buffer.from(RX.subarray(0, n))
+          w.msgs.push({
+            type,
+            flags: RX.readUInt16LE(off + 6),
+            seq: w.seq,
+            port: RX.readUInt32LE(off + 12),
+            data: data.subarray(off + HDR, off + len),
+          })
         }
-      },
-    )
+        off += (len + 3) & ~3
+      }
+    }
   }
 
   /**
@@ -260,15 +301,10 @@ export class Rtnl {
    */
   dump(req: Request): Promise<NetlinkMessage[]> {
     const run = async (): Promise<NetlinkMessage[]> => {
-      this.dumping = true
-      try {
-        for (let i = 0; ; i++) {
-          const msgs = await this.send(req)
-          if (!msgs.some((m) => m.flags & K.NLM_F_DUMP_INTR)) return msgs
-          if (i >= DUMP_RETRIES) throw new NetlinkErrno('EINTR')
-        }
-      } finally {
-        this.dumping = false
+      for (let i = 0; ; i++) {
+        const msgs = await this.send(req)
+        if (!msgs.some((m) => m.flags & K.NLM_F_DUMP_INTR)) return msgs
+        if (i >= DUMP_RETRIES) throw new NetlinkErrno('EINTR')
       }
     }
     const p = this.dumpChain.then(run, run)
