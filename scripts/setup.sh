@@ -45,6 +45,10 @@ node scripts/bundle.js
 if [ ! -x dist/shim/nsdn-cni-shim ] || [ src/cni/shim/shim.c -nt dist/shim/nsdn-cni-shim ]; then
   mkdir -p dist/shim && cc -O2 -Wall -o dist/shim/nsdn-cni-shim src/cni/shim/shim.c
 fi
+# nsdn-netns makes and deletes a big lab's namespaces beside nsdn (src/netns/helper.ts)
+if [ ! -x dist/nsdn-netns ] || [ src/netns/helper.c -nt dist/nsdn-netns ]; then
+  cc -O2 -Wall -static -o dist/nsdn-netns src/netns/helper.c
+fi
 # nsdn-init, the containers' PID 1: static, so it needs nothing from a container's root
 if [ ! -x dist/nsdn-init ] || [ src/runtime/init/init.c -nt dist/nsdn-init ]; then
   cc -O2 -Wall -static -o dist/nsdn-init src/runtime/init/init.c

@@ -22,6 +22,7 @@ import {
 import { qdiscAddTbf, qdiscDelRoot } from '../netlink/qdisc.js'
 import { type RouteSpec, routeAdd, routeDel } from '../netlink/route.js'
 import { Rtnl } from '../netlink/rtnl.js'
+import { HELPER_MIN, NetnsHelper } from '../netns/helper.js'
 import { NetNs, runInNetnsSync } from '../netns/netns.js'
 import { type Op, opMode, runOp } from '../op.js'
 import { ovsClient, ovsStart } from '../ovs/daemon.js'
@@ -49,6 +50,8 @@ class Kernel {
   private readonly handles = new Map<string, Rtnl>()
   private readonly links = new Map<string, Promise<Pick<Link, 'index' | 'name'>>>()
   private readonly nss = new Map<string, NetNs>()
+  /** Makes the namespaces on the other CPU, when a run has many (NetnsHelper). */
+  helper: NetnsHelper | undefined
 
   /** The lab's namespaces, opened once per deploy (closed by close()). */
   netns(name: string): NetNs {
@@ -63,6 +66,8 @@ class Kernel {
   }
 
   close(): void {
+    this.helper?.close()
+    this.helper = undefined
     for (const n of this.nss.values()) n.close()
     this.nss.clear()
     for (const [ns, h] of this.handles) if (ns) h.close()
@@ -167,6 +172,7 @@ export function nftRun(op: Extract<Op, { kind: 'nft' }>): Promise<void> {
 async function execOp(k: Kernel, op: Op): Promise<void> {
   switch (op.kind) {
     case 'netns.add':
+      if (k.helper) return k.helper.create(op.name)
       k.created(NetNs.create(op.name))
       return
     case 'link.set': {
@@ -323,24 +329,35 @@ export async function runSteps(steps: readonly Step[], o: RunOpts): Promise<void
   const next: number[][] = steps.map(() => [])
   for (const s of steps) for (const d of s.deps) next[d]!.push(s.id)
   const ready = new Ready(steps)
-  for (const s of steps) if (s.deps.length === 0) ready.push(s.id)
+  // Many namespaces: all of them go to the helper at once, outside the window (they queue no
+  // answers on a socket), journaled in one write.
+  const nsFirst = sequential
+    ? []
+    : steps.filter((s) => s.op.kind === 'netns.add' && s.deps.length === 0)
+  if (nsFirst.length >= HELPER_MIN) k.helper = NetnsHelper.start()
+  for (const s of steps)
+    if (s.deps.length === 0 && !(k.helper && s.op.kind === 'netns.add')) ready.push(s.id)
   let done = 0
   let failure: unknown
+  // Steps in flight that hold a place in the window, and namespaces the helper is making.
   let inflight = 0
+  let beside = 0
   // One waiter woken by whichever step settles: a Promise.race over the steps in flight
   // would attach a reaction to each of them per settled step (64 x 1251 at 250 hosts).
   let wake: (() => void) | undefined
-  const settled = (): void => {
-    inflight--
-    wake?.()
-  }
-  const start = (s: Step): void => {
+  const start = (s: Step, byHelper = false): void => {
     const c = s.creates
     // A host sysctl is journaled with the value it had, for destroy to restore.
-    if (c)
+    if (c && !byHelper)
       o.journal.record(['sysctl' in c ? { ...c, was: sysctlGet(NetNs.current(), c.sysctl) } : c])
     if (sequential) opMode.write(`# ${s.why}`)
-    inflight++
+    if (byHelper) beside++
+    else inflight++
+    const settled = (): void => {
+      if (byHelper) beside--
+      else inflight--
+      wake?.()
+    }
     execOp(k, s.op).then(
       () => {
         done++
@@ -355,22 +372,29 @@ export async function runSteps(steps: readonly Step[], o: RunOpts): Promise<void
     )
   }
   const idle = (): Promise<void> => new Promise<void>((r) => (wake = r))
-  while (failure === undefined && done < steps.length) {
-    if (sequential) {
-      // Lowest id first: the order explain prints.
-      const id = ready.lowest()
-      if (id === undefined) break
-      start(steps[id]!)
-      while (inflight) await idle()
-      continue
+  try {
+    if (k.helper) {
+      o.journal.record(nsFirst.flatMap((s) => (s.creates ? [s.creates] : [])))
+      for (const s of nsFirst) start(s, true)
     }
-    while (ready.size && inflight < WINDOW) start(steps[ready.take()]!)
-    if (!inflight) break
-    await idle()
+    while (failure === undefined && done < steps.length) {
+      if (sequential) {
+        // Lowest id first: the order explain prints.
+        const id = ready.lowest()
+        if (id === undefined) break
+        start(steps[id]!)
+        while (inflight) await idle()
+        continue
+      }
+      while (ready.size && inflight < WINDOW) start(steps[ready.take()]!)
+      if (!inflight && !beside) break
+      await idle()
+    }
+    while (inflight || beside) await idle()
+  } finally {
+    // The namespaces' bind mounts keep them: the run's fds, sockets and helper go.
+    k.close()
   }
-  while (inflight) await idle()
-  // The namespaces' bind mounts keep them: the run's fds and sockets go.
-  k.close()
   if (failure !== undefined) throw failure
   if (done < steps.length) throw new NsdnError('E_INTERNAL', 'lab plan has a dependency cycle')
 }

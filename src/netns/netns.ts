@@ -37,6 +37,13 @@ export function netnsDir(): string {
   return process.env.NSDN_NETNS_DIR ?? '/run/netns'
 }
 
+/** A named namespace that exists already. */
+export function netnsExists(name: string): NsdnError {
+  return new NsdnError('E_EXISTS', `netns "${name}" already exists`, {
+    hint: `delete it with "nsdn netns del ${name}" or pick another name`,
+  })
+}
+
 /** An open network namespace. `name` is its iproute2 name; undefined for nsdn's own. */
 export class NetNs {
   private closed = false
@@ -123,10 +130,7 @@ export class NetNs {
             ),
           )
         } catch (err) {
-          if ((err as NodeJS.ErrnoException).code === 'EEXIST')
-            throw new NsdnError('E_EXISTS', `netns "${name}" already exists`, {
-              hint: `delete it with "nsdn netns del ${name}" or pick another name`,
-            })
+          if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw netnsExists(name)
           throw err
         }
         let fd: number
@@ -165,10 +169,7 @@ export class NetNs {
         try {
           fs.closeSync(fs.openSync(file, 'wx', 0))
         } catch (err) {
-          if ((err as NodeJS.ErrnoException).code === 'EEXIST')
-            throw new NsdnError('E_EXISTS', `netns "${name}" already exists`, {
-              hint: `delete it with "nsdn netns del ${name}" or pick another name`,
-            })
+          if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw netnsExists(name)
           throw err
         }
         try {
@@ -193,7 +194,7 @@ export class NetNs {
     runOpSync(
       { kind: 'netns.del', name },
       () => {
-        for (const hook of deleteHooks) hook(name)
+        beforeNetnsDelete(name)
         try {
           umount2(file, MNT_DETACH)
         } catch (err) {
@@ -235,6 +236,11 @@ export class NetNs {
 
 const deleteHooks: Array<(name: string) => void> = []
 
+/** Run the hooks of a named namespace about to be deleted. */
+export function beforeNetnsDelete(name: string): void {
+  for (const hook of deleteHooks) hook(name)
+}
+
 /** Called before a named namespace is deleted (the netlink layer closes its socket there). */
 export function onNetnsDelete(hook: (name: string) => void): void {
   deleteHooks.push(hook)
@@ -254,7 +260,7 @@ let netnsDirShared = false
  * Make the netns directory a shared mount point, bind-mounting it on itself first when it is
  * not a mount point, as `ip netns add` does, so namespaces mounted there propagate.
  */
-function ensureSharedNetnsDir(): void {
+export function ensureSharedNetnsDir(): void {
   if (netnsDirShared) return
   const dir = netnsDir()
   fs.mkdirSync(dir, { recursive: true, mode: 0o755 })

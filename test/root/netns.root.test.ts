@@ -97,3 +97,37 @@ test('a netlink handle keeps no fd of the caller: callers open and close NetNs f
   NetNs.delete('nsdn-t-own')
   assert.deepEqual(netnsNames(), [])
 })
+
+test('the helper makes and deletes namespaces beside nsdn: iproute2 sees them, errors are named', async () => {
+  const { NetnsHelper } = await import('../../src/netns/helper.js')
+  const h = NetnsHelper.start()
+  assert.ok(h, 'dist/nsdn-netns is built by scripts/setup.sh')
+  const names = Array.from({ length: 12 }, (_, i) => `nsdn-t-h${i}`)
+  await Promise.all(names.map((n) => h.create(n)))
+  assert.deepEqual(
+    ipJson<{ name: string }[]>(['netns', 'list'])
+      .map((n) => n.name)
+      .sort(),
+    [...names].sort(),
+  )
+  // each is a namespace of its own, with its loopback device
+  const ids = names.map((n) => {
+    const ns = NetNs.open(n)
+    const id = ns.id
+    ns.close()
+    return id
+  })
+  assert.equal(new Set(ids).size, names.length)
+  assert.deepEqual(
+    ipJson<{ ifname: string }[]>(['-n', names[0]!, 'link', 'show']).map((l) => l.ifname),
+    ['lo'],
+  )
+  await assert.rejects(h.create(names[0]!), { code: 'E_EXISTS' })
+  assert.throws(() => h.create('a/b'), { code: 'E_CONFIG' })
+  await Promise.all(names.map((n) => h.delete(n)))
+  h.close()
+  assert.deepEqual(netnsNames(), [])
+  // closed: the helper is gone, and says so
+  await assert.rejects(h.create('nsdn-t-late'), /ended/)
+  assert.deepEqual(netnsNames(), [])
+})
