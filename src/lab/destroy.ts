@@ -9,6 +9,7 @@
 import { errorMessage, ignoreNotFound, isCode } from '../errors.js'
 import { linkDel, linkList, tryLinkByName } from '../netlink/link.js'
 import { Rtnl } from '../netlink/rtnl.js'
+import { HELPER_MIN, NetnsHelper } from '../netns/helper.js'
 import { NetNs } from '../netns/netns.js'
 import { opMode, runOp } from '../op.js'
 import { sysctlGet, sysctlSet } from '../sysctl.js'
@@ -70,27 +71,44 @@ export async function undo(created: readonly Created[], self: string): Promise<v
     why('the Open vSwitch bridges, with their ports')
     await daemon!.ovsClient().run(bridges.map((b) => ['--if-exists', 'del-br', b]))
   }
-  const root = Rtnl.for()
-  // A veth whose peer is in a namespace about to go goes with it: no request needed. The rest
-  // are looked up one by one: a dump of every link would cost more at hundreds of ports.
-  const own = links.filter((l) => !(l.peerNs && nss.has(l.peerNs)))
-  let said = false
-  for (const l of own) {
-    const found = await tryLinkByName(root, l.link)
-    if (!found) continue
-    if (!said) why("the lab's devices in the root namespace (a veth takes its peer along)")
-    said = true
-    await ignoreNotFound(linkDel(root, found))
-  }
-  if (containers.length) {
-    why("the lab's containers: processes, cgroups, root filesystems, netns")
-    await (await import('./containers.js')).removeContainers(containers)
-  }
   // one read of the directory, not a look-up a namespace
   const here = new Set(NetNs.list())
   const existing = [...nss].filter((n) => here.has(n))
-  if (existing.length) why('the namespaces, and everything in them: interfaces, addresses, routes')
-  for (const n of existing) NetNs.delete(n)
+  // Many namespaces (and no containers, which own theirs): the helper deletes them on the
+  // other CPU while this thread removes the lab's devices in the root namespace.
+  const beside =
+    existing.length >= HELPER_MIN && !containers.length && !opMode.explain && !opMode.dryRun
+      ? NetnsHelper.start()
+      : undefined
+  const going = beside && Promise.all(existing.map((n) => beside.delete(n)))
+  going?.catch(() => undefined) // awaited below
+  const root = Rtnl.for()
+  try {
+    // A veth whose peer is in a namespace about to go goes with it: no request needed. The
+    // rest are looked up one by one: a dump of every link would cost more at hundreds of ports.
+    const own = links.filter((l) => !(l.peerNs && nss.has(l.peerNs)))
+    let said = false
+    for (const l of own) {
+      const found = await tryLinkByName(root, l.link)
+      if (!found) continue
+      if (!said) why("the lab's devices in the root namespace (a veth takes its peer along)")
+      said = true
+      await ignoreNotFound(linkDel(root, found))
+    }
+    if (containers.length) {
+      why("the lab's containers: processes, cgroups, root filesystems, netns")
+      await (await import('./containers.js')).removeContainers(containers)
+    }
+    if (going) await going
+    else {
+      if (existing.length)
+        why('the namespaces, and everything in them: interfaces, addresses, routes')
+      for (const n of existing) if (NetNs.exists(n)) NetNs.delete(n)
+    }
+  } finally {
+    await going?.catch(() => undefined)
+    beside?.close()
+  }
   if (!opMode.dryRun)
     await vanish(
       root,

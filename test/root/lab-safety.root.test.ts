@@ -223,6 +223,60 @@ test('a deploy killed at any moment is destroyed, or re-deployed, to a clean res
   }
 })
 
+/** nsdn-netns processes in this test file's sandbox (its own mount namespace). */
+function helpersAlive(): number[] {
+  const mine = fs.readlinkSync('/proc/self/ns/mnt')
+  return fs.readdirSync('/proc').flatMap((p) => {
+    if (!/^\d+$/.test(p)) return []
+    try {
+      const comm = fs.readFileSync(`/proc/${p}/comm`, 'utf8').trim()
+      return comm === 'nsdn-netns' && fs.readlinkSync(`/proc/${p}/ns/mnt`) === mine ? [+p] : []
+    } catch {
+      return [] // gone meanwhile
+    }
+  })
+}
+
+test('a big deploy killed while its helper makes namespaces: the helper dies too, destroy finds every one', async () => {
+  const n = Array.from({ length: 24 }, (_, i) => i + 1)
+  const file = write(
+    'kst.yaml',
+    [
+      'name: kst',
+      'nodes:',
+      '  sw: { kind: bridge, subnet: 10.88.0.0/24 }',
+      ...n.map((i) => `  h${i}: {}`),
+      'links:',
+      ...n.map((i) => `  - endpoints: ["h${i}:eth0", sw]`),
+      'checks:',
+      '  - { from: h1, to: h24, expect: reach }',
+      '',
+    ].join('\n'),
+  )
+  for (const [i, ms] of [100, 180, 260, 340, 450, 600].entries()) {
+    const child = nsdnChild(['lab', 'deploy', file])
+    const exited = new Promise((r) => child.once('exit', r))
+    await new Promise((r) => setTimeout(r, ms))
+    child.kill('SIGKILL')
+    await exited
+    // PR_SET_PDEATHSIG: no namespace is made after nsdn is gone (it would be in no journal)
+    for (let t = 0; helpersAlive().length && t < 100; t++)
+      await new Promise((r) => setTimeout(r, 10))
+    assert.deepEqual(helpersAlive(), [], `a helper outlived a kill at ${ms} ms`)
+    if (i % 2 === 0) {
+      const d = nsdn(['lab', 'destroy', 'kst'])
+      assert.ok(d.status === 0 || /no lab "kst" is deployed/.test(d.stderr), d.stderr)
+    } else {
+      const d = nsdn(['lab', 'deploy', file])
+      assert.equal(d.status, 0, `re-deploy after a kill at ${ms} ms: ${d.stderr}`)
+      assert.equal(nsdn(['lab', 'verify', 'kst']).status, 0, `verify after a kill at ${ms} ms`)
+      assert.equal(nsdn(['lab', 'destroy', 'kst']).status, 0)
+    }
+    assert.deepEqual(helpersAlive(), [])
+    await assertNoLab(`killed at ${ms} ms`)
+  }
+})
+
 test('property: mutated scenarios deploy or are refused, and never leave anything behind', async () => {
   const texts = [
     '01-netns-veth.yaml',
