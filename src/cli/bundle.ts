@@ -12,6 +12,11 @@ export async function main(argv: readonly string[]): Promise<string | undefined>
   const { handleError } = await import('./errors.js')
   const { buildProgram } = await import('./program.js')
   const program = buildProgram(argv)
+  // A reader that stops early (`nsdn lab explain FILE | head`) ends the command quietly.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EPIPE') throw e
+    process.exit(0)
+  })
   let ran: string | undefined
   program.hook('preAction', (_p, action: Command) => {
     const names: string[] = []
