@@ -196,10 +196,17 @@ test('a changed file is reconciled; destroy works from the record when the file 
   await assertNoLab('changed')
 })
 
-test('a deploy killed at any moment is destroyed, or re-deployed, to a clean result', async () => {
-  const file = path.join(SCENARIOS, '02-ovs-vlan.yaml')
-  // From early (still loading) to late (OVS ports, addresses).
-  const delays = [60, 120, 180, 240, 300, 360, 420, 500, 600, 750, 900, 1100]
+/**
+ * Kill `nsdn lab deploy FILE` after each delay, then destroy the lab from its journal (even
+ * rounds) or deploy it again over what the kill left, verify and destroy it (odd rounds):
+ * nothing of it may remain. `killed` runs after each kill, `settle` at the end of each round.
+ */
+async function killEach(
+  file: string,
+  lab: string,
+  delays: number[],
+  o: { killed?: (ms: number) => Promise<void>; settle?: () => Promise<void> } = {},
+): Promise<void> {
   for (const [i, ms] of delays.entries()) {
     const child = nsdnChild(['lab', 'deploy', file])
     // On a quiet machine a late kill may find the deploy done: that case is covered too.
@@ -207,20 +214,34 @@ test('a deploy killed at any moment is destroyed, or re-deployed, to a clean res
     await new Promise((r) => setTimeout(r, ms))
     child.kill('SIGKILL')
     await exited
+    await o.killed?.(ms)
     if (i % 2 === 0) {
       // destroy from whatever the journal says (or nothing: killed before the first record)
-      const d = nsdn(['lab', 'destroy', 'vlan'])
-      assert.ok(d.status === 0 || /no lab "vlan" is deployed/.test(d.stderr), d.stderr)
+      const d = nsdn(['lab', 'destroy', lab])
+      assert.ok(
+        d.status === 0 || new RegExp(`no lab "${lab}" is deployed`).test(d.stderr),
+        d.stderr,
+      )
     } else {
       const d = nsdn(['lab', 'deploy', file])
       assert.equal(d.status, 0, `re-deploy after a kill at ${ms} ms: ${d.stderr}`)
-      assert.equal(nsdn(['lab', 'verify', 'vlan']).status, 0, `verify after a kill at ${ms} ms`)
-      assert.equal(nsdn(['lab', 'destroy', 'vlan']).status, 0)
+      assert.equal(nsdn(['lab', 'verify', lab]).status, 0, `verify after a kill at ${ms} ms`)
+      assert.equal(nsdn(['lab', 'destroy', lab]).status, 0)
     }
-    Rtnl.closeAll()
-    await ovsStop() // a kill before the journal's first line leaves a daemon nobody recorded
+    await o.settle?.()
     await assertNoLab(`killed at ${ms} ms`)
   }
+}
+
+test('a deploy killed at any moment is destroyed, or re-deployed, to a clean result', async () => {
+  // From early (still loading) to late (OVS ports, addresses).
+  const delays = [60, 120, 180, 240, 300, 360, 420, 500, 600, 750, 900, 1100]
+  await killEach(path.join(SCENARIOS, '02-ovs-vlan.yaml'), 'vlan', delays, {
+    settle: async () => {
+      Rtnl.closeAll()
+      await ovsStop() // a kill before the journal's first line leaves a daemon nobody recorded
+    },
+  })
 })
 
 /** nsdn-netns processes in this test file's sandbox (its own mount namespace). */
@@ -253,28 +274,15 @@ test('a big deploy killed while its helper makes namespaces: the helper dies too
       '',
     ].join('\n'),
   )
-  for (const [i, ms] of [100, 180, 260, 340, 450, 600].entries()) {
-    const child = nsdnChild(['lab', 'deploy', file])
-    const exited = new Promise((r) => child.once('exit', r))
-    await new Promise((r) => setTimeout(r, ms))
-    child.kill('SIGKILL')
-    await exited
-    // PR_SET_PDEATHSIG: no namespace is made after nsdn is gone (it would be in no journal)
-    for (let t = 0; helpersAlive().length && t < 100; t++)
-      await new Promise((r) => setTimeout(r, 10))
-    assert.deepEqual(helpersAlive(), [], `a helper outlived a kill at ${ms} ms`)
-    if (i % 2 === 0) {
-      const d = nsdn(['lab', 'destroy', 'kst'])
-      assert.ok(d.status === 0 || /no lab "kst" is deployed/.test(d.stderr), d.stderr)
-    } else {
-      const d = nsdn(['lab', 'deploy', file])
-      assert.equal(d.status, 0, `re-deploy after a kill at ${ms} ms: ${d.stderr}`)
-      assert.equal(nsdn(['lab', 'verify', 'kst']).status, 0, `verify after a kill at ${ms} ms`)
-      assert.equal(nsdn(['lab', 'destroy', 'kst']).status, 0)
-    }
-    assert.deepEqual(helpersAlive(), [])
-    await assertNoLab(`killed at ${ms} ms`)
-  }
+  await killEach(file, 'kst', [100, 180, 260, 340, 450, 600], {
+    killed: async (ms) => {
+      // PR_SET_PDEATHSIG: no namespace is made after nsdn is gone (it would be in no journal)
+      for (let t = 0; helpersAlive().length && t < 100; t++)
+        await new Promise((r) => setTimeout(r, 10))
+      assert.deepEqual(helpersAlive(), [], `a helper outlived a kill at ${ms} ms`)
+    },
+    settle: () => Promise.resolve(assert.deepEqual(helpersAlive(), [])),
+  })
 })
 
 test('property: mutated scenarios deploy or are refused, and never leave anything behind', async () => {
