@@ -39,12 +39,21 @@ export class NetnsHelper {
     sock.on('error', () => undefined) // 'close' follows
   }
 
-  /** A helper, or undefined when it is not built (the caller does the work itself). */
+  /**
+   * A helper, or undefined when it is not built or cannot start (the caller does the work
+   * itself: the helper only makes it faster).
+   */
   static start(): NetnsHelper | undefined {
     if (!fs.existsSync(HELPER)) return undefined
     ensureSharedNetnsDir()
-    const { pid, sock } = spawnWithSocket([HELPER, netnsDir()], [0, 1, 2])
-    return new NetnsHelper(pid, new Socket({ fd: sock, readable: true, writable: true }))
+    let spawned
+    try {
+      spawned = spawnWithSocket([HELPER, netnsDir()], [0, 1, 2])
+    } catch {
+      return undefined
+    }
+    const sock = new Socket({ fd: spawned.sock, readable: true, writable: true })
+    return new NetnsHelper(spawned.pid, sock)
   }
 
   /** Equivalent: `ip netns add NAME`. Resolves once the namespace is mounted. */
