@@ -72,15 +72,15 @@ export async function undo(created: readonly Created[], self: string): Promise<v
     await daemon!.ovsClient().run(bridges.map((b) => ['--if-exists', 'del-br', b]))
   }
   // one read of the directory, not a look-up a namespace
-  const here = new Set(NetNs.list())
-  const existing = [...nss].filter((n) => here.has(n))
+  const left = (): string[] => {
+    const here = new Set(NetNs.list())
+    return [...nss].filter((n) => here.has(n))
+  }
   // Many namespaces (and no containers, which own theirs): the helper deletes them on the
   // other CPU while this thread removes the lab's devices in the root namespace.
-  const beside =
-    existing.length >= HELPER_MIN && !containers.length && !opMode.explain && !opMode.dryRun
-      ? NetnsHelper.start()
-      : undefined
-  const going = beside && Promise.all(existing.map((n) => beside.delete(n)))
+  const early = containers.length || opMode.explain || opMode.dryRun ? [] : left()
+  const beside = early.length >= HELPER_MIN ? NetnsHelper.start() : undefined
+  const going = beside && Promise.all(early.map((n) => beside.delete(n)))
   going?.catch(() => undefined) // awaited below
   const root = Rtnl.for()
   try {
@@ -101,9 +101,11 @@ export async function undo(created: readonly Created[], self: string): Promise<v
     }
     if (going) await going
     else {
+      // With containers, read after them: their namespaces went with them.
+      const existing = early.length ? early : left()
       if (existing.length)
         why('the namespaces, and everything in them: interfaces, addresses, routes')
-      for (const n of existing) if (NetNs.exists(n)) NetNs.delete(n)
+      for (const n of existing) NetNs.delete(n)
     }
   } finally {
     await going?.catch(() => undefined)
