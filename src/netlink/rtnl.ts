@@ -210,10 +210,6 @@ export class Rtnl {
    * get's reply, an NLM_F_ECHO). Rejects with {@link NetlinkErrno}.
    */
   request(req: Request): Promise<NetlinkMessage[]> {
-    return this.send(req)
-  }
-
-  private send(req: Request): Promise<NetlinkMessage[]> {
     if (this.closed)
       return Promise.reject(
         new NsdnError('E_INTERNAL', `netlink socket of ${this.where} is closed`),
@@ -302,7 +298,7 @@ export class Rtnl {
   dump(req: Request): Promise<NetlinkMessage[]> {
     const run = async (): Promise<NetlinkMessage[]> => {
       for (let i = 0; ; i++) {
-        const msgs = await this.send(req)
+        const msgs = await this.request(req)
         if (!msgs.some((m) => m.flags & K.NLM_F_DUMP_INTR)) return msgs
         if (i >= DUMP_RETRIES) throw new NetlinkErrno('EINTR')
       }
