@@ -70,6 +70,8 @@ export type Op =
       vlanFiltering?: boolean
       /** false: `mcast_snooping 0`. */
       mcastSnooping?: boolean
+      /** The device group (`group N`). */
+      group?: number
     }
   | {
       kind: 'link.add.veth'
@@ -81,11 +83,15 @@ export type Op =
       up?: boolean
       /** Queues of each end (numtxqueues, numrxqueues); the kernel's default is one per CPU. */
       queues?: number
+      /** The local end's device group (`group N`). */
+      group?: number
     }
   | { kind: 'link.add.macvlan'; ns?: string; name: string; parent: string; mode: string }
   | { kind: 'link.add.vxlan'; ns?: string; name: string; vxlan: VxlanOpts }
   | { kind: 'link.add.vlan'; ns?: string; name: string; parent: string; id: number }
   | { kind: 'link.del'; ns?: string; name: string }
+  /** Every device of a group, in one request. */
+  | { kind: 'link.del.group'; ns?: string; group: number }
   | {
       kind: 'link.set'
       ns?: string

@@ -69,6 +69,45 @@ export function linkList(h: Rtnl): Promise<Link[]> {
   )
 }
 
+/** A link's name and device group. */
+export interface LinkGroup {
+  index: number
+  name: string
+  group: number
+}
+
+/**
+ * Every link's name and device group: a dump read for two attributes only (a link's message
+ * is ~1.5 KB of attributes; decoding them all for a few hundred links would cost more than
+ * the kernel takes to send them). Equivalent: `ip link show`.
+ */
+export function linkGroups(h: Rtnl): Promise<LinkGroup[]> {
+  return h.exec(
+    { kind: 'link.show', ...ns(h) },
+    async () => {
+      const out: LinkGroup[] = []
+      for (const m of await h.dump(W.getLink())) {
+        if (m.type !== K.RTM_NEWLINK) continue
+        const d = m.data
+        const l: LinkGroup = { index: d.readInt32LE(4), name: '', group: 0 }
+        for (let off = 16; off + 4 <= d.length; ) {
+          const len = d.readUInt16LE(off)
+          if (len < 4 || off + len > d.length) break
+          const type = d.readUInt16LE(off + 2) & 0x3fff
+          if (type === K.IFLA_IFNAME) {
+            const nul = d.indexOf(0, off + 4)
+            l.name = d.toString('utf8', off + 4, nul < 0 || nul > off + len ? off + len : nul)
+          } else if (type === K.IFLA_GROUP) l.group = d.readUInt32LE(off + 4)
+          off += (len + 3) & ~3
+        }
+        out.push(l)
+      }
+      return out
+    },
+    [],
+  )
+}
+
 /** The link called name, or undefined. Equivalent: `ip link show dev NAME`. */
 export async function tryLinkByName(h: Rtnl, name: string): Promise<Link | undefined> {
   validIfName(name)
@@ -158,9 +197,11 @@ export interface BridgeOpts {
    * the square of the ports. Without a querier, a lab's bridge floods multicast either way.
    */
   mcastSnooping?: boolean
+  /** The device group (`group N`), e.g. a lab's, so that one request removes them all. */
+  group?: number
 }
 
-/** Equivalent: `ip link add NAME type bridge [vlan_filtering 1] [mcast_snooping 0]`. */
+/** Equivalent: `ip link add NAME [group N] type bridge [vlan_filtering 1] [mcast_snooping 0]`. */
 export async function linkAddBridge(h: Rtnl, name: string, o: BridgeOpts = {}): Promise<void> {
   validIfName(name)
   const master = o.master === undefined ? undefined : await resolve(h, o.master)
@@ -170,6 +211,7 @@ export async function linkAddBridge(h: Rtnl, name: string, o: BridgeOpts = {}): 
         kind: 'link.add',
         ...ns(h),
         name,
+        ...(o.group ? { group: o.group } : {}),
         type: 'bridge',
         ...(master ? { master: master.name } : {}),
         ...(o.up ? { up: true } : {}),
@@ -188,6 +230,7 @@ export async function linkAddBridge(h: Rtnl, name: string, o: BridgeOpts = {}): 
             },
             ...(o.up ? { up: true } : {}),
             ...(master ? { masterIndex: master.index } : {}),
+            ...(o.group ? { group: o.group } : {}),
           }),
           o.vlanFiltering ? 'bridge-vlan-filtering' : 'bridge',
         ),
@@ -208,6 +251,8 @@ export interface VethOpts {
    * `ethtool -L` to more queues later.
    */
   queues?: number
+  /** The local end's device group (`group N`); the peer stays in group 0. */
+  group?: number
 }
 
 /** A new veth's index, and its peer's (in the peer's namespace). */
@@ -221,7 +266,7 @@ export interface VethIndices {
  * the same request (the kernel opens it before the pair is linked: ENOTCONN). Returns both
  * indices when the kernel echoes the new link (NLM_F_ECHO, Linux 6.1+): no lookup needed to
  * configure either end.
- * Equivalent: `ip link add NAME [numtxqueues N numrxqueues N] [master BR] [up] type veth
+ * Equivalent: `ip link add NAME [group G] [numtxqueues N numrxqueues N] [master BR] [up] type veth
  * peer name PEER [numtxqueues N numrxqueues N] [netns NS]`.
  */
 export async function linkAddVeth(
@@ -237,6 +282,7 @@ export async function linkAddVeth(
     kind: 'link.add.veth' as const,
     ...ns(h),
     name,
+    ...(o.group ? { group: o.group } : {}),
     peer,
     ...(o.peerNs?.name ? { peerNs: o.peerNs.name } : {}),
     ...(master ? { master: master.name } : {}),
@@ -259,6 +305,7 @@ export async function linkAddVeth(
           ...(o.up ? { up: true } : {}),
           ...(o.queues !== undefined ? { queues: o.queues } : {}),
           ...(master ? { masterIndex: master.index } : {}),
+          ...(o.group ? { group: o.group } : {}),
           echo: true,
         }),
         'veth',
@@ -346,6 +393,20 @@ export async function linkDel(h: Rtnl, dev: LinkRef): Promise<void> {
   await h.exec(
     { kind: 'link.del', ...ns(h), name: l.name },
     () => h.request(W.delLink(l.index)).then(() => undefined),
+    undefined,
+  )
+}
+
+/**
+ * Delete every device of a group at once: the kernel unregisters them in one batch, so the
+ * RCU grace periods and notifier rounds a deletion waits for are paid once, not per device.
+ * Fails as a whole (nothing deleted) if a device of the group cannot be deleted this way
+ * (EOPNOTSUPP: a physical NIC). Equivalent: `ip link del group N`.
+ */
+export async function linkDelGroup(h: Rtnl, group: number): Promise<void> {
+  await h.exec(
+    { kind: 'link.del.group', ...ns(h), group },
+    () => h.request(W.delLinkGroup(group)).then(() => undefined),
     undefined,
   )
 }

@@ -114,12 +114,13 @@ const formatters: { [K in Op['kind']]: (op: Extract<Op, { kind: K }>) => string 
   'netns.del': (o) => `ip netns del ${q(o.name)}`,
   'netns.attach': (o) => `ip netns attach ${q(o.name)} ${o.pid}`,
   'link.add': (o) =>
-    `${ip(o.ns)} link add ${newName(o.name)}` +
+    `${ip(o.ns)} link add ${newName(o.name)}${o.group ? ` group ${o.group}` : ''}` +
     `${o.master ? ` master ${q(o.master)}` : ''}${o.up ? ' up' : ''} type ${o.type}` +
     `${o.vlanFiltering ? ' vlan_filtering 1' : ''}${o.mcastSnooping === false ? ' mcast_snooping 0' : ''}`,
   'link.add.veth': (o) => {
     const qs = o.queues === undefined ? '' : ` numtxqueues ${o.queues} numrxqueues ${o.queues}`
-    let s = `${ip(o.ns)} link add ${newName(o.name)}${qs}${o.master ? ` master ${q(o.master)}` : ''}`
+    const g = o.group ? ` group ${o.group}` : ''
+    let s = `${ip(o.ns)} link add ${newName(o.name)}${g}${qs}${o.master ? ` master ${q(o.master)}` : ''}`
     s += `${o.up ? ' up' : ''} type veth peer name ${q(o.peer)}${qs}`
     if (o.peerNs) s += ` netns ${q(o.peerNs)}`
     return s
@@ -139,6 +140,7 @@ const formatters: { [K in Op['kind']]: (op: Extract<Op, { kind: K }>) => string 
   'link.add.vlan': (o) =>
     `${ip(o.ns)} link add link ${q(o.parent)} name ${q(o.name)} type vlan id ${o.id}`,
   'link.del': (o) => `${ip(o.ns)} link del ${dev(o.name)}`,
+  'link.del.group': (o) => `${ip(o.ns)} link del group ${o.group}`,
   'link.set': (o) => {
     let s = `${ip(o.ns)} link set ${dev(o.name)}`
     if (o.master === null) s += ' nomaster'

@@ -70,6 +70,10 @@ const golden: { [K in OpKind]: [Extract<Op, { kind: K }>, string][] } = {
     [{ kind: 'link.del', ns: `it's`, name: 'vh1' }, `ip -n 'it'\\''s' link del vh1`],
     [{ kind: 'link.del', name: 'dev' }, 'ip link del dev dev'],
   ],
+  'link.del.group': [
+    [{ kind: 'link.del.group', group: 1314000000 }, 'ip link del group 1314000000'],
+    [{ kind: 'link.del.group', ns: 'h1', group: 7 }, 'ip -n h1 link del group 7'],
+  ],
   'link.set': [
     [{ kind: 'link.set', name: 'vh1', up: true }, 'ip link set vh1 up'],
     [{ kind: 'link.set', name: 'vh1', master: null, up: false }, 'ip link set vh1 nomaster down'],

@@ -18,6 +18,8 @@ const FIXTURES = path.resolve(__dirname, '../../../test/fixtures/iproute2')
 const BR0 = 2
 const VH2 = 3
 const VH1 = 4
+/** A lab's device group, as a number of the size labs get (src/lab/plan.ts labGroup). */
+const GROUP = 1314000000
 /** Any fd: its value is masked. */
 const NS_FD = 99
 const mac = (s: string): Buffer => Buffer.from(s.split(':').map((b) => parseInt(b, 16)))
@@ -80,6 +82,32 @@ const cases: Case[] = [
     name: 'link-add-bridge',
     req: W.newLink({ name: 'br1', kind: { kind: 'bridge' } }),
     op: { kind: 'link.add', name: 'br1', type: 'bridge' },
+  },
+  {
+    name: 'link-add-bridge-group',
+    req: W.newLink({ name: 'br4', kind: { kind: 'bridge' }, up: true, group: GROUP }),
+    op: { kind: 'link.add', name: 'br4', group: GROUP, type: 'bridge', up: true },
+  },
+  {
+    name: 'link-add-veth-group',
+    req: W.newLink({
+      name: 'vh6',
+      kind: { kind: 'veth', peer: 'eth6', peerNsFd: NS_FD, peerQueues: 1 },
+      masterIndex: BR0,
+      up: true,
+      queues: 1,
+      group: GROUP,
+    }),
+    op: {
+      kind: 'link.add.veth',
+      name: 'vh6',
+      group: GROUP,
+      peer: 'eth6',
+      peerNs: 't1',
+      master: 'br0',
+      up: true,
+      queues: 1,
+    },
   },
   {
     name: 'link-add-bridge-no-snooping',
@@ -200,6 +228,11 @@ const cases: Case[] = [
     op: { kind: 'link.set.bridge_slave', name: 'vh1', hairpin: true },
   },
   { name: 'link-del', req: W.delLink(VH1), op: { kind: 'link.del', name: 'vh1' } },
+  {
+    name: 'link-del-group',
+    req: W.delLinkGroup(GROUP),
+    op: { kind: 'link.del.group', group: GROUP },
+  },
   {
     name: 'addr-add-v4',
     req: W.addrRequest('add', { index: VH1, address: '10.0.0.1', prefixLen: 24 }),

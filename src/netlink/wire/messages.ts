@@ -105,13 +105,17 @@ export interface NewLink {
   echo?: boolean
   /** IFLA_NUM_TX_QUEUES and IFLA_NUM_RX_QUEUES: `numtxqueues N numrxqueues N`. */
   queues?: number
+  /** IFLA_GROUP: the device group (`group N`; 0, the default, is not sent). */
+  group?: number
 }
 
 const queues = (n: number): Attr[] => [u32(K.IFLA_NUM_TX_QUEUES, n), u32(K.IFLA_NUM_RX_QUEUES, n)]
 
 /** RTM_NEWLINK with CREATE|EXCL: `ip link add NAME ... type KIND ...`. */
 export function newLink(l: NewLink): Request {
-  const attrs: Attr[] = l.queues === undefined ? [] : queues(l.queues)
+  // iproute2's order when `group` follows the name: group, queues, master, link, name, info
+  const attrs: Attr[] = l.group ? [u32(K.IFLA_GROUP, l.group)] : []
+  if (l.queues !== undefined) attrs.push(...queues(l.queues))
   if (l.masterIndex !== undefined) attrs.push(u32(K.IFLA_MASTER, l.masterIndex))
   if (l.linkIndex !== undefined) attrs.push(u32(K.IFLA_LINK, l.linkIndex))
   attrs.push(strz(K.IFLA_IFNAME, l.name))
@@ -162,6 +166,15 @@ export function setLink(s: SetLink): Request {
 /** RTM_DELLINK: `ip link del DEV`. */
 export function delLink(index: number): Request {
   return { type: K.RTM_DELLINK, flags: 0, body: ifinfomsg({ index }) }
+}
+
+/** RTM_DELLINK of a device group: `ip link del group N` (one batch in the kernel). */
+export function delLinkGroup(group: number): Request {
+  return {
+    type: K.RTM_DELLINK,
+    flags: 0,
+    body: Buffer.concat([ifinfomsg(), encodeAttrs([u32(K.IFLA_GROUP, group)])]),
+  }
 }
 
 /** RTM_GETLINK: one link by name, or every link (dump) when name is undefined. */
