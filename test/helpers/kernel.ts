@@ -20,6 +20,8 @@ export interface IpLink {
   master?: string
   address?: string
   operstate?: string
+  /** "default", or the group's number */
+  group?: string
   linkinfo?: { info_kind?: string; info_data?: Record<string, unknown> }
 }
 

@@ -14,6 +14,8 @@ import {
   linkByIndex,
   linkByName,
   linkDel,
+  linkDelGroup,
+  linkGroups,
   linkList,
   linkSet,
   linkSetMaster,
@@ -104,6 +106,34 @@ test('master/nomaster, rename and move to a namespace', async () => {
   await linkDel(root, 'nsdn-t-a')
   await linkDel(root, 'nsdn-t-br')
   NetNs.delete('nsdn-t-m')
+})
+
+test('a device group: made in it, listed with it, deleted as one, the rest untouched', async () => {
+  const g = 1313000007
+  await linkAddBridge(root, 'nsdn-t-gbr', { up: true, group: g })
+  const ns = NetNs.create('nsdn-t-g')
+  await linkAddVeth(root, 'nsdn-t-g0', 'eth0', { peerNs: ns, master: 'nsdn-t-gbr', group: g })
+  ns.close()
+  await linkAddBridge(root, 'nsdn-t-other')
+  // ip agrees: both of ours in the group, the peer (in its namespace) and the other not
+  const groups = new Map(ipLinks().map((l) => [l.ifname, l.group]))
+  assert.equal(groups.get('nsdn-t-gbr'), String(g))
+  assert.equal(groups.get('nsdn-t-g0'), String(g))
+  assert.equal(groups.get('nsdn-t-other'), 'default')
+  assert.equal(ipLinks('nsdn-t-g').find((l) => l.ifname === 'eth0')?.group, 'default')
+  const listed = (await linkGroups(root)).filter((l) => l.group === g).map((l) => l.name)
+  assert.deepEqual(listed.sort(), ['nsdn-t-g0', 'nsdn-t-gbr'])
+  await linkDelGroup(root, g)
+  const left = ipLinks().map((l) => l.ifname)
+  assert.ok(!left.includes('nsdn-t-gbr') && !left.includes('nsdn-t-g0'), left.join(' '))
+  assert.ok(left.includes('nsdn-t-other'))
+  // the veth took its peer along
+  assert.deepEqual(
+    ipLinks('nsdn-t-g').map((l) => l.ifname),
+    ['lo'],
+  )
+  await linkDel(root, 'nsdn-t-other')
+  NetNs.delete('nsdn-t-g')
 })
 
 test('addresses and routes: add, replace, delete, IPv4 and IPv6, with neighbours', async () => {
