@@ -187,6 +187,7 @@ async function execOp(k: Kernel, op: Op): Promise<void> {
       return k.withNs(op.ns, (n) => sysctlSet(n, op.key, op.value))
     case 'link.add':
       return linkAddBridge(k.h(op.ns), op.name, {
+        ...(op.group ? { group: op.group } : {}),
         ...(op.up ? { up: true } : {}),
         ...(op.mcastSnooping === false ? { mcastSnooping: false } : {}),
       })
@@ -198,6 +199,7 @@ async function execOp(k: Kernel, op: Op): Promise<void> {
         ...(master ? { master } : {}),
         ...(op.up ? { up: true } : {}),
         ...(op.queues !== undefined ? { queues: op.queues } : {}),
+        ...(op.group ? { group: op.group } : {}),
       })
       if (ix) {
         k.known(op.ns, op.name, ix.index)

@@ -7,14 +7,22 @@
  * @module
  */
 import { errorMessage, ignoreNotFound, isCode } from '../errors.js'
-import { linkDel, linkList, tryLinkByName } from '../netlink/link.js'
+import {
+  type LinkGroup,
+  linkDel,
+  linkDelGroup,
+  linkGroups,
+  linkList,
+  tryLinkByName,
+} from '../netlink/link.js'
 import { Rtnl } from '../netlink/rtnl.js'
-import { HELPER_MIN, NetnsHelper } from '../netns/helper.js'
 import { NetNs } from '../netns/netns.js'
 import { opMode, runOp } from '../op.js'
 import { sysctlGet, sysctlSet } from '../sysctl.js'
 import type { Created } from './plan.js'
 import { forget, listLabs, mustReadLab, readLab } from './state.js'
+
+type RootLink = Extract<Created, { link: string }>
 
 const why = (text: string): void => {
   if (opMode.explain || opMode.dryRun) opMode.write(`# ${text}`)
@@ -30,7 +38,7 @@ export async function destroy(name: string): Promise<void> {
 /** Remove everything in `created`; `self` is the lab's name (other labs may share the OVS). */
 export async function undo(created: readonly Created[], self: string): Promise<void> {
   const nss = new Set<string>()
-  const links: { link: string; peerNs?: string }[] = []
+  const links: RootLink[] = []
   const bridges: string[] = []
   const tables: string[] = []
   const sysctls: { sysctl: string; was?: string }[] = []
@@ -71,51 +79,21 @@ export async function undo(created: readonly Created[], self: string): Promise<v
     why('the Open vSwitch bridges, with their ports')
     await daemon!.ovsClient().run(bridges.map((b) => ['--if-exists', 'del-br', b]))
   }
-  // one read of the directory, not a look-up a namespace
-  const left = (): string[] => {
-    const here = new Set(NetNs.list())
-    return [...nss].filter((n) => here.has(n))
-  }
-  // Many namespaces (and no containers, which own theirs): the helper deletes them on the
-  // other CPU while this thread removes the lab's devices in the root namespace.
-  const early = containers.length || opMode.explain || opMode.dryRun ? [] : left()
-  const beside = early.length >= HELPER_MIN ? NetnsHelper.start() : undefined
-  const going = beside && Promise.all(early.map((n) => beside.delete(n)))
-  going?.catch(() => undefined) // awaited below
   const root = Rtnl.for()
-  try {
-    // A veth whose peer is in a namespace about to go goes with it: no request needed. The
-    // rest are looked up one by one: a dump of every link would cost more at hundreds of ports.
-    const own = links.filter((l) => !(l.peerNs && nss.has(l.peerNs)))
-    let said = false
-    for (const l of own) {
-      const found = await tryLinkByName(root, l.link)
-      if (!found) continue
-      if (!said) why("the lab's devices in the root namespace (a veth takes its peer along)")
-      said = true
-      await ignoreNotFound(linkDel(root, found))
-    }
-    if (containers.length) {
-      why("the lab's containers: processes, cgroups, root filesystems, netns")
-      await (await import('./containers.js')).removeContainers(containers)
-    }
-    if (going) await going
-    else {
-      // With containers, read after them: their namespaces went with them.
-      const existing = early.length ? early : left()
-      if (existing.length)
-        why('the namespaces, and everything in them: interfaces, addresses, routes')
-      for (const n of existing) NetNs.delete(n)
-    }
-  } finally {
-    await going?.catch(() => undefined)
-    beside?.close()
+  // The devices first: a namespace deleted before would take its veths along in the kernel's
+  // own batch, which also tears the namespace down, under the lock the devices' removal needs.
+  const taken = await rootDevices(root, links, nss)
+  if (containers.length) {
+    why("the lab's containers: processes, cgroups, root filesystems, netns")
+    await (await import('./containers.js')).removeContainers(containers)
   }
-  if (!opMode.dryRun)
-    await vanish(
-      root,
-      links.filter((l) => l.peerNs).map((l) => l.link),
-    )
+  // With containers, read after them: their namespaces went with them. One read of the
+  // directory, not a look-up a namespace.
+  const here = new Set(NetNs.list())
+  const existing = [...nss].filter((n) => here.has(n))
+  if (existing.length) why('the namespaces, and everything in them: interfaces, addresses, routes')
+  for (const n of existing) NetNs.delete(n)
+  if (!opMode.dryRun) await vanish(root, taken)
   if (ovsDir && ovs?.running && !othersUseOvs(self)) {
     why('the private Open vSwitch this lab started')
     await runOp(
@@ -124,6 +102,48 @@ export async function undo(created: readonly Created[], self: string): Promise<v
       undefined,
     )
   }
+}
+
+/**
+ * Remove the lab's devices in the root namespace. Those made in the lab's device group go in
+ * one request, once one dump has shown that the group holds nothing that is not the lab's;
+ * the rest one by one, except a veth whose peer is in a namespace about to go (it goes with
+ * it). Returns those: the devices the namespaces' deletion takes along.
+ */
+async function rootDevices(
+  root: Rtnl,
+  links: readonly RootLink[],
+  nss: ReadonlySet<string>,
+): Promise<string[]> {
+  const taken = links.filter((l) => l.peerNs && nss.has(l.peerNs)).map((l) => l.link)
+  const groups = new Set(links.flatMap((l) => (l.group ? [l.group] : [])))
+  let here: Map<string, LinkGroup> | undefined
+  const gone = new Set<string>()
+  if (groups.size) {
+    here = new Map((await linkGroups(root)).map((l) => [l.name, l]))
+    const mine = new Set(links.map((l) => l.link))
+    for (const g of groups) {
+      const members = [...here.values()].filter((l) => l.group === g)
+      if (!members.length || !members.every((l) => mine.has(l.name))) continue
+      why(
+        `the lab's devices in the root namespace, all in its device group ${g}, in one go ` +
+          '(a veth takes its peer along)',
+      )
+      await ignoreNotFound(linkDelGroup(root, g))
+      for (const l of members) gone.add(l.name)
+    }
+  }
+  let said = false
+  for (const l of links) {
+    if (gone.has(l.link) || (l.peerNs && nss.has(l.peerNs))) continue
+    // One look-up a device when there was no dump: few devices are not taken along.
+    const found = here ? here.get(l.link) : await tryLinkByName(root, l.link)
+    if (!found) continue
+    if (!said) why("the lab's devices in the root namespace (a veth takes its peer along)")
+    said = true
+    await ignoreNotFound(linkDel(root, found))
+  }
+  return taken.filter((n) => !gone.has(n) && (!here || here.has(n)))
 }
 
 /**

@@ -20,9 +20,11 @@ export async function explainScript(lab: Lab): Promise<string> {
   for (const s of steps) out.push('', `# ${s.why}`, ...explainLines(s.op))
   const nss = lab.nodes.flatMap((n) => (n.ns && !n.container ? [n.ns] : []))
   const containers = lab.nodes.flatMap((n) => (n.container ? [n.container.name] : []))
-  const roots = steps.flatMap((s) =>
-    s.creates && 'link' in s.creates && !s.creates.peerNs ? [s.creates.link] : [],
-  )
+  // the root namespace's devices: by group when the lab made them in one (the peers go along)
+  const rootDevs = steps.flatMap((s) => (s.creates && 'link' in s.creates ? [s.creates] : []))
+  const roots = [
+    ...new Set(rootDevs.map((c) => (c.group ? `group ${c.group}` : c.peerNs ? '' : c.link))),
+  ].filter(Boolean)
   const ovs = lab.switches.filter((s) => s.kind === 'ovs').map((s) => s.dev)
   out.push('', '# To remove it all again:')
   for (const b of ovs) out.push(`#   ovs-vsctl ${vsctlGlobals()[0]} del-br ${b}`)

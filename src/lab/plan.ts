@@ -6,6 +6,7 @@
  * `nsdn lab explain` prints the steps in order as a script.
  * @module
  */
+import { createHash } from 'node:crypto'
 import type { Op } from '../op.js'
 import { ovsRunDir } from '../ovs/daemon.js'
 import { containerRunOp } from './containers.js'
@@ -14,8 +15,11 @@ import type { End, Lab } from './resolve.js'
 /** What a step creates, as the journal records it (destroy reads these back). */
 export type Created =
   | { netns: string }
-  /** A device in the root namespace; `peerNs`: its veth peer lives there (goes with it). */
-  | { link: string; peerNs?: string }
+  /**
+   * A device in the root namespace; `peerNs`: its veth peer lives there (goes with it);
+   * `group`: the device group it was made in (the lab's, {@link labGroup}).
+   */
+  | { link: string; peerNs?: string; group?: number }
   | { ovsBridge: string }
   | { ovsDaemon: string }
   /** A root-namespace sysctl the lab set; `was` (journaled when set) is restored by destroy. */
@@ -40,6 +44,18 @@ export function linkKey(k: { a: End; b: End }): string {
   return [`${k.a.node}:${k.a.dev}`, `${k.b.node}:${k.b.dev}`].sort().join('|')
 }
 
+/**
+ * The device group of a lab's devices in the root namespace, so that destroy removes them all
+ * with one request (`ip link del group N`: one batch in the kernel, where a request a device
+ * would wait for the kernel's RCU grace periods device by device). From the lab's name, so
+ * that explain prints the number deploy uses: 0x4e000000 plus 24 bits of its SHA-256, far
+ * from the small numbers people give groups by hand. Destroy checks that the group holds only
+ * the lab's devices before it deletes it.
+ */
+export function labGroup(name: string): number {
+  return 0x4e000000 + createHash('sha256').update(name).digest().readUIntBE(0, 3)
+}
+
 /** tbf's bucket: at least one MTU-size frame, and 10 ms of the rate (tc's own advice). */
 export function tbfBurst(rate: number): number {
   return Math.max(1600, Math.ceil(rate / 8 / 100))
@@ -57,6 +73,14 @@ export function plan(lab: Lab, o: { ovsRunning: boolean; datapath: string }): St
     return id
   }
   const nsq = (ns: string | undefined): { ns?: string } => (ns ? { ns } : {})
+  const group = labGroup(lab.name)
+  // said once, at the first device in the root namespace
+  let groupWhy = `; in device group ${group}, the lab's, which destroy removes in one request`
+  const grouped = (why: string): string => {
+    const w = why + groupWhy
+    groupWhy = ''
+    return w
+  }
 
   let ovsd: number | undefined
   if (lab.switches.some((s) => s.kind === 'ovs') && !o.ovsRunning) {
@@ -107,16 +131,19 @@ export function plan(lab: Lab, o: { ovsRunning: boolean; datapath: string }): St
           {
             kind: 'link.add',
             name: s.dev,
+            group,
             type: 'bridge',
             up: true,
             ...(s.mcastSnooping === false ? { mcastSnooping: false } : {}),
           },
-          `switch ${s.name}: a Linux bridge (STP off: ports forward at once` +
-            (s.mcastSnooping === false
-              ? '; multicast snooping off: a port that comes or goes no longer makes the bridge revisit every port)'
-              : ')'),
+          grouped(
+            `switch ${s.name}: a Linux bridge (STP off: ports forward at once` +
+              (s.mcastSnooping === false
+                ? '; multicast snooping off: a port that comes or goes no longer makes the bridge revisit every port)'
+                : ')'),
+          ),
           [],
-          { link: s.dev },
+          { link: s.dev, group },
         ),
       )
     else
@@ -167,16 +194,19 @@ export function plan(lab: Lab, o: { ovsRunning: boolean; datapath: string }): St
         kind: 'link.add.veth',
         ...nsq(local.ns),
         name: local.dev,
+        ...(local.ns === undefined ? { group } : {}),
         peer: peer.dev,
         ...(peer.ns !== local.ns && peer.ns ? { peerNs: peer.ns } : {}),
         ...(master ? { master } : {}),
         ...(upNow ? { up: true } : {}),
         queues: 1,
       },
-      `a veth pair (a virtual cable), one queue an end: ${describe(local)} <-> ${describe(peer)}`,
+      (local.ns === undefined ? grouped : (w: string) => w)(
+        `a veth pair (a virtual cable), one queue an end: ${describe(local)} <-> ${describe(peer)}`,
+      ),
       deps,
       local.ns === undefined
-        ? { link: local.dev, ...(peer.ns ? { peerNs: peer.ns } : {}) }
+        ? { link: local.dev, ...(peer.ns ? { peerNs: peer.ns } : {}), group }
         : undefined,
     )
     for (const e of [local, peer]) {

@@ -1,17 +1,12 @@
 /*
- * nsdn-netns: makes and deletes named network namespaces beside nsdn, on the other CPU, so
- * that a lab of hundreds of hosts wires the namespaces made so far while the next ones are
- * made, and removes its switches while its namespaces go.
- * - Make NAME, as `ip netns add NAME`: an empty file in DIR, a new network namespace (unshare),
- *   bind-mounted on that file. The process moves into each namespace it makes and keeps none:
- *   the mount does.
- * - Delete NAME, as `ip netns del NAME`: unmount (detached) and remove the file. The kernel
- *   tears the namespace down when its last user goes.
+ * nsdn-netns: makes named network namespaces beside nsdn, on the other CPU, so that a lab of
+ * hundreds of hosts wires the namespaces made so far while the next ones are made. Making NAME
+ * is `ip netns add NAME`: an empty file in DIR, a new network namespace (unshare), bind-mounted
+ * on that file. The process moves into each namespace it makes and keeps none: the mount does.
  *
- * Usage: nsdn-netns DIR, with a socket at fd 3. Each line read is "NAME" (make) or "-NAME"
- * (delete), the name checked by nsdn; each line written back is that line, a space and an
- * errno, 0 when done. Ends at end of input, and with nsdn (a namespace made after nsdn died
- * would be in no journal).
+ * Usage: nsdn-netns DIR, with a socket at fd 3. Each line read is a NAME, checked by nsdn; each
+ * line written back is that line, a space and an errno, 0 when done. Ends at end of input, and
+ * with nsdn (a namespace made after nsdn died would be in no journal).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -40,13 +35,6 @@ static int make(const char *file) {
   return err;
 }
 
-static int delete(const char *file) {
-  // EINVAL: not a mount point (a file left by an interrupted add)
-  if (umount2(file, MNT_DETACH) != 0 && errno != EINVAL) return errno;
-  if (unlink(file) != 0 && errno != ENOENT) return errno;
-  return 0;
-}
-
 int main(int argc, char **argv) {
   if (argc != 2) {
     fprintf(stderr, "usage: nsdn-netns DIR (requests on fd 3)\n");
@@ -58,11 +46,7 @@ int main(int argc, char **argv) {
   char line[512], file[4096], out[600];
   while (fgets(line, sizeof line, in)) {
     line[strcspn(line, "\n")] = 0;
-    const int del = line[0] == '-';
-    const char *name = line + del;
-    int err = !path_of(file, sizeof file, argv[1], name) ? EINVAL
-              : del                                      ? delete(file)
-                                                         : make(file);
+    int err = path_of(file, sizeof file, argv[1], line) ? make(file) : EINVAL;
     int n = snprintf(out, sizeof out, "%s %d\n", line, err);
     if (write(3, out, n) != n) return 1;
   }

@@ -1,11 +1,10 @@
 /**
- * Named network namespaces made and deleted beside nsdn by a small helper process
- * (dist/nsdn-netns, which setup builds from helper.c). Making one is ~0.7 ms of the kernel's
- * work, most of it outside the RTNL lock that link requests take (sysctl tables, proc
- * entries); deleting one waits for an RCU grace period. A lab of hundreds of hosts would spend
- * that on nsdn's own thread; with the helper on the other CPU, nsdn wires the namespaces made
- * so far meanwhile, or removes the lab's switches while its namespaces go. `NetNs.create` and
- * `NetNs.delete` are the one-at-a-time forms; the ops are the same (`ip netns add|del NAME`).
+ * Named network namespaces made beside nsdn by a small helper process (dist/nsdn-netns, which
+ * setup builds from helper.c). Making one is ~0.7 ms of the kernel's work, most of it outside
+ * the RTNL lock that link requests take (sysctl tables, proc entries). A lab of hundreds of
+ * hosts would spend that on nsdn's own thread; with the helper on the other CPU, nsdn wires the
+ * namespaces made so far meanwhile. `NetNs.create` is the one-at-a-time form; the op is the
+ * same (`ip netns add NAME`).
  * @module
  */
 import fs from 'node:fs'
@@ -15,7 +14,7 @@ import { NsdnError } from '../errors.js'
 import { errnoName, spawnWithSocket, waitPid } from '../ffi/libc.js'
 import { runOp } from '../op.js'
 import { validNetnsName } from '../validate.js'
-import { beforeNetnsDelete, ensureSharedNetnsDir, netnsDir, netnsExists } from './netns.js'
+import { ensureSharedNetnsDir, netnsDir, netnsExists } from './netns.js'
 
 /** The helper, built by scripts/setup.sh. */
 const HELPER = path.resolve(__dirname, '../../nsdn-netns')
@@ -24,7 +23,7 @@ const HELPER = path.resolve(__dirname, '../../nsdn-netns')
 export const HELPER_MIN = 8
 
 export class NetnsHelper {
-  /** By request line ("NAME" makes, "-NAME" deletes). */
+  /** By name. */
   private readonly waiting = new Map<string, { resolve(): void; reject(e: unknown): void }>()
   private input = ''
   private ended = false
@@ -62,22 +61,6 @@ export class NetnsHelper {
     return runOp({ kind: 'netns.add', name }, () => this.ask(name), undefined)
   }
 
-  /**
-   * Equivalent: `ip netns del NAME` (nsdn's sockets in it closed first). Resolves once the
-   * file is gone; the kernel removes the namespace after.
-   */
-  delete(name: string): Promise<void> {
-    validNetnsName(name)
-    return runOp(
-      { kind: 'netns.del', name },
-      () => {
-        beforeNetnsDelete(name)
-        return this.ask(`-${name}`)
-      },
-      undefined,
-    )
-  }
-
   private ask(line: string): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       if (this.ended) return reject(new NsdnError('E_INTERNAL', 'nsdn-netns has ended'))
@@ -86,7 +69,7 @@ export class NetnsHelper {
     })
   }
 
-  /** "REQUEST ERRNO" lines. */
+  /** "NAME ERRNO" lines. */
   private answers(d: string): void {
     this.input += d
     let nl
@@ -94,18 +77,17 @@ export class NetnsHelper {
       const line = this.input.slice(0, nl)
       this.input = this.input.slice(nl + 1)
       const sp = line.lastIndexOf(' ')
-      const req = line.slice(0, sp)
+      const name = line.slice(0, sp)
       const errno = errnoName(Number(line.slice(sp + 1)))
-      const w = this.waiting.get(req)
+      const w = this.waiting.get(name)
       if (!w) continue
-      this.waiting.delete(req)
-      const name = req.replace(/^-/, '')
+      this.waiting.delete(name)
       if (errno === '0') w.resolve()
       else if (errno === 'EEXIST') w.reject(netnsExists(name))
       else
         w.reject(
-          new NsdnError('E_KERNEL', `netns ${req === name ? 'add' : 'del'} ${name}: ${errno}`, {
-            hint: 'making or deleting a network namespace needs root (CAP_SYS_ADMIN)',
+          new NsdnError('E_KERNEL', `netns add ${name}: ${errno}`, {
+            hint: 'making a network namespace needs root (CAP_SYS_ADMIN)',
           }),
         )
     }

@@ -32,6 +32,8 @@ export interface LinkState {
   mcastSnooping?: false
   /** IPv6 address generation when not the kernel's default (eui64): `none`, ... */
   addrgenmode?: string
+  /** The device group, where not the default (a lab's devices in the root namespace). */
+  group?: string
 }
 
 /** The state of one network namespace. */
@@ -110,6 +112,7 @@ interface IpLinkJ {
   link_index?: number
   link_netnsid?: number
   inet6_addr_gen_mode?: string
+  group?: string
   linkinfo?: {
     info_kind?: string
     info_data?: { vlan_filtering?: number; id?: number; mcast_snooping?: number }
@@ -171,6 +174,7 @@ function readNs(ns: string | undefined, o: { linkLocal: boolean }, all: Map<stri
     if (info?.info_data?.mcast_snooping === 0) s.mcastSnooping = false
     if (l.inet6_addr_gen_mode && l.inet6_addr_gen_mode !== 'eui64')
       s.addrgenmode = l.inet6_addr_gen_mode
+    if (l.group !== undefined && l.group !== 'default') s.group = l.group
     return s
   })
   links.sort((a, b) => a.name.localeCompare(b.name))

@@ -17,6 +17,7 @@ import { NsdnError } from '../../src/errors.js'
 import { deploy } from '../../src/lab/deploy.js'
 import { destroy } from '../../src/lab/destroy.js'
 import { loadText } from '../../src/lab/load.js'
+import { labGroup } from '../../src/lab/plan.js'
 import { resolve } from '../../src/lab/resolve.js'
 import { listLabs } from '../../src/lab/state.js'
 import { Rtnl } from '../../src/netlink/rtnl.js'
@@ -113,6 +114,53 @@ links:
   const kept = ipLinks().find((l) => l.ifname === 'clash-veth0')
   assert.equal(kept?.linkinfo?.info_kind, 'bridge', 'the existing device is untouched')
   spawnSync('ip', ['link', 'del', 'clash-veth0'])
+})
+
+test("destroy removes the lab's device group in one request, never with a device not the lab's", async () => {
+  const file = write(
+    'grp.yaml',
+    `name: grp
+nodes:
+  sw: { kind: bridge }
+  host: { kind: root, addresses: { veth0: 10.7.3.1/24 } }
+  a: { addresses: { eth0: 10.7.2.1/24 } }
+  b: { addresses: { eth0: 10.7.2.2/24, veth1: 10.7.3.2/24 } }
+links:
+  - endpoints: ["a:eth0", "sw"]
+  - endpoints: ["b:eth0", "sw"]
+  - endpoints: ["host:veth0", "b:veth1"]
+`,
+  )
+  const g = String(labGroup('grp'))
+  const grouped = (): string[] =>
+    ipLinks()
+      .filter((l) => l.group === g)
+      .map((l) => l.ifname)
+      .sort()
+  const deployed = (): void => {
+    assert.equal(nsdn(['lab', 'deploy', file]).status, 0)
+    // the kernel holds every device the lab made in the root namespace in the lab's group
+    assert.deepEqual(grouped(), ['grp-a-eth0', 'grp-b-eth0', 'grp-sw', 'grp-veth0'])
+  }
+  deployed()
+  const d = nsdn(['--explain', 'lab', 'destroy', file])
+  assert.equal(d.status, 0, d.stderr)
+  assert.match(d.stderr, new RegExp(`^ip link del group ${g}$`, 'm'))
+  await assertNoLab('grp')
+
+  // A device the lab did not make joins its group: the group is not deleted, the lab's
+  // devices go one by one, and that device stays.
+  deployed()
+  assert.equal(
+    spawnSync('ip', ['link', 'add', 'grp-other', 'group', g, 'type', 'bridge']).status,
+    0,
+  )
+  const d2 = nsdn(['--explain', 'lab', 'destroy', file])
+  assert.equal(d2.status, 0, d2.stderr)
+  assert.doesNotMatch(d2.stderr, /link del group/)
+  await assertNoLab('grp, another device in its group', { keepLinks: ['grp-other'] })
+  assert.deepEqual(grouped(), ['grp-other'])
+  spawnSync('ip', ['link', 'del', 'grp-other'])
 })
 
 test('NAT out of an uplink the file names: the uplink stays as it was, forwarding is restored', async () => {

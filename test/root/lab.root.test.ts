@@ -96,13 +96,13 @@ for (const file of files) {
     } finally {
       const rootLinks = script
         .split('\n')
-        .flatMap((l) => /^#\s+ip link del (\S+)$/.exec(l)?.[1] ?? [])
+        .flatMap((l) => /^#\s+ip link del ((?:group )?\S+)$/.exec(l)?.[1] ?? [])
       for (const l of script.split('\n')) {
         const c = /^#\s+nsdn rm -f (\S+)$/.exec(l)?.[1]
         if (c) ok(['rm', '-f', c])
       }
       for (const n of netnsNames()) spawnSync('ip', ['netns', 'del', n])
-      for (const l of rootLinks) spawnSync('ip', ['link', 'del', l])
+      for (const l of rootLinks) spawnSync('ip', ['link', 'del', ...l.split(' ')])
       Rtnl.closeAll()
       await ovsStop()
     }

@@ -424,7 +424,7 @@ test('runVerify runs the lab checks; explainLab gives the script that builds it'
   )
   const script = await explainLab(LAB)
   assert.match(script, /^ip netns add brpair-h1$/m)
-  assert.match(script, /^ip link add brpair-br0 up type bridge$/m)
+  assert.match(script, /^ip link add brpair-br0 group \d+ up type bridge$/m)
 })
 
 /** Sockets among this process's open files. */

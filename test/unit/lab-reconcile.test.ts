@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { loadText } from '../../src/lab/load.js'
-import { plan } from '../../src/lab/plan.js'
+import { labGroup, plan } from '../../src/lab/plan.js'
 import { reconcile } from '../../src/lab/reconcile.js'
 import { resolve } from '../../src/lab/resolve.js'
 import { formatOp } from '../../src/teach/commands.js'
@@ -67,7 +67,9 @@ test('a node removed takes its namespace and its link; one added is built whole'
   assert.equal(added.run[0], 'ip netns add r-c')
   assert.ok(
     added.run.some((l) =>
-      /^ip link add \S+ numtxqueues 1 numrxqueues 1 master r-sw up type veth peer/.test(l),
+      /^ip link add \S+ group \d+ numtxqueues 1 numrxqueues 1 master r-sw up type veth peer/.test(
+        l,
+      ),
     ),
   )
   assert.ok(added.run.includes('ip -n r-c addr add 10.3.0.3/24 dev eth0'))
@@ -99,7 +101,10 @@ test('linkLocal turned off replaces the node links (the mode counts at the next 
 
 test('mcastSnooping turned off replaces the bridge', () => {
   const r = cmds(reconcile(planOf(lab()), planOf(lab({ sw: 'bridge, mcastSnooping: false' }))))
-  assert.ok(r.run.includes('ip link add r-sw up type bridge mcast_snooping 0'), r.run.join('\n'))
+  assert.ok(
+    r.run.includes(`ip link add r-sw group ${labGroup('r')} up type bridge mcast_snooping 0`),
+    r.run.join('\n'),
+  )
   assert.ok(r.remove.includes('ip link del r-sw'), r.remove.join('\n'))
 })
 
