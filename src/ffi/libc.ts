@@ -42,6 +42,7 @@ const PROTOTYPES = {
   send: 'long send(int fd, const void *buf, size_t len, int flags)',
   recv: 'long recv(int fd, void *buf, size_t len, int flags)',
   poll: 'int poll(void *fds, unsigned long nfds, int timeout)',
+  syscall: 'long syscall(long number, ...)',
 } as const
 
 type Name = keyof typeof PROTOTYPES
@@ -157,6 +158,26 @@ export function netlinkOpen(protocol: number): { fd: number; port: number } {
     c.close(fd)
     throw err
   }
+}
+
+// the same number on every architecture (syscalls added since Linux 5.1)
+const SYS_PIDFD_OPEN = 434
+const SYS_PIDFD_GETFD = 438
+
+/** A file descriptor that refers to process pid. Equivalent: `pidfd_open(2)`. */
+export function pidfdOpen(pid: number): number {
+  return check('pidfd_open', Number(c.syscall(SYS_PIDFD_OPEN, 'int', pid, 'unsigned int', 0)))
+}
+
+/**
+ * A copy of the file descriptor `target` of the process behind pidfd (ours to trace: a child).
+ * Equivalent: `pidfd_getfd(2)`.
+ */
+export function pidfdGetfd(pidfd: number, target: number): number {
+  return check(
+    'pidfd_getfd',
+    Number(c.syscall(SYS_PIDFD_GETFD, 'int', pidfd, 'int', target, 'unsigned int', 0)),
+  )
 }
 
 /** Send one datagram. Equivalent: `send(2)`. */

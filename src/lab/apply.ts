@@ -14,8 +14,8 @@ import {
   type Link,
   linkAddBridge,
   linkAddVeth,
+  linkBriefs,
   linkDel,
-  linkList,
   linkSet,
   tryLinkByName,
 } from '../netlink/link.js'
@@ -60,9 +60,11 @@ class Kernel {
     return n
   }
 
-  /** A namespace this deploy just made: kept open for the steps in it. */
-  created(n: NetNs): void {
-    if (n.name) this.nss.set(n.name, n)
+  /** A namespace this deploy just made: kept open for the steps in it (and its socket). */
+  created(n: NetNs, rtnlFd?: number): void {
+    if (!n.name) return
+    this.nss.set(n.name, n)
+    if (rtnlFd !== undefined) this.handles.set(n.name, Rtnl.adopt(n, rtnlFd))
   }
 
   close(): void {
@@ -171,10 +173,12 @@ export function nftRun(op: Extract<Op, { kind: 'nft' }>): Promise<void> {
 /** Do one Op with the kernel layer (which sends it through the choke point itself). */
 async function execOp(k: Kernel, op: Op): Promise<void> {
   switch (op.kind) {
-    case 'netns.add':
-      if (k.helper) return k.helper.create(op.name)
-      k.created(NetNs.create(op.name))
+    case 'netns.add': {
+      if (!k.helper) return k.created(NetNs.create(op.name))
+      const made = await k.helper.create(op.name)
+      if (made) k.created(made.ns, made.rtnlFd)
       return
+    }
     case 'link.set': {
       const s = {
         ...(op.up !== undefined ? { up: op.up } : {}),
@@ -414,7 +418,7 @@ export async function waitReady(created: readonly Created[], ms = 10_000): Promi
   const root = Rtnl.for()
   const end = Date.now() + ms
   for (;;) {
-    const links = await linkList(root)
+    const links = await linkBriefs(root)
     const missing = links.filter((l) => want.has(l.name) && !l.lowerUp).map((l) => l.name)
     if (!missing.length) return
     if (Date.now() > end)

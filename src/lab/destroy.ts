@@ -8,14 +8,15 @@
  */
 import { errorMessage, ignoreNotFound, isCode } from '../errors.js'
 import {
-  type LinkGroup,
+  type LinkBrief,
+  linkBriefs,
   linkDel,
   linkDelGroup,
-  linkGroups,
   linkList,
   tryLinkByName,
 } from '../netlink/link.js'
 import { Rtnl } from '../netlink/rtnl.js'
+import { HELPER_MIN, NetnsHelper } from '../netns/helper.js'
 import { NetNs } from '../netns/netns.js'
 import { opMode, runOp } from '../op.js'
 import { sysctlGet, sysctlSet } from '../sysctl.js'
@@ -79,20 +80,38 @@ export async function undo(created: readonly Created[], self: string): Promise<v
     why('the Open vSwitch bridges, with their ports')
     await daemon!.ovsClient().run(bridges.map((b) => ['--if-exists', 'del-br', b]))
   }
-  const root = Rtnl.for()
-  // The devices first: a namespace deleted before would take its veths along in the kernel's
-  // own batch, which also tears the namespace down, under the lock the devices' removal needs.
-  const taken = await rootDevices(root, links, nss)
-  if (containers.length) {
-    why("the lab's containers: processes, cgroups, root filesystems, netns")
-    await (await import('./containers.js')).removeContainers(containers)
+  // one read of the directory, not a look-up a namespace
+  const existing = (): string[] => {
+    const here = new Set(NetNs.list())
+    return [...nss].filter((n) => here.has(n))
   }
-  // With containers, read after them: their namespaces went with them. One read of the
-  // directory, not a look-up a namespace.
-  const here = new Set(NetNs.list())
-  const existing = [...nss].filter((n) => here.has(n))
-  if (existing.length) why('the namespaces, and everything in them: interfaces, addresses, routes')
-  for (const n of existing) NetNs.delete(n)
+  // The devices go before the namespaces: a namespace torn down first would take its veths
+  // along in the kernel's own teardown, under the lock the devices' removal needs. Many
+  // namespaces (and no containers, which own theirs): the helper unmounts them on the other
+  // CPU meanwhile, each held until it ends (helper.c), after the devices.
+  const many = !containers.length && !opMode.explain && !opMode.dryRun && nss.size >= HELPER_MIN
+  const beside = many ? NetnsHelper.start() : undefined
+  const unmounted = beside && Promise.all(existing().map((n) => beside.delete(n)))
+  unmounted?.catch(() => undefined) // awaited below
+  const root = Rtnl.for()
+  let taken: string[]
+  try {
+    taken = await rootDevices(root, links, nss)
+    if (containers.length) {
+      why("the lab's containers: processes, cgroups, root filesystems, netns")
+      await (await import('./containers.js')).removeContainers(containers)
+    }
+    if (unmounted) await unmounted
+    else {
+      // With containers, read after them: their namespaces went with them.
+      const left = existing()
+      if (left.length) why('the namespaces, and everything in them: interfaces, addresses, routes')
+      for (const n of left) NetNs.delete(n)
+    }
+  } finally {
+    // its end lets the kernel tear the namespaces down
+    beside?.close()
+  }
   if (!opMode.dryRun) await vanish(root, taken)
   if (ovsDir && ovs?.running && !othersUseOvs(self)) {
     why('the private Open vSwitch this lab started')
@@ -117,10 +136,10 @@ async function rootDevices(
 ): Promise<string[]> {
   const taken = links.filter((l) => l.peerNs && nss.has(l.peerNs)).map((l) => l.link)
   const groups = new Set(links.flatMap((l) => (l.group ? [l.group] : [])))
-  let here: Map<string, LinkGroup> | undefined
+  let here: Map<string, LinkBrief> | undefined
   const gone = new Set<string>()
   if (groups.size) {
-    here = new Map((await linkGroups(root)).map((l) => [l.name, l]))
+    here = new Map((await linkBriefs(root)).map((l) => [l.name, l]))
     const mine = new Set(links.map((l) => l.link))
     for (const g of groups) {
       const members = [...here.values()].filter((l) => l.group === g)

@@ -69,28 +69,36 @@ export function linkList(h: Rtnl): Promise<Link[]> {
   )
 }
 
-/** A link's name and device group. */
-export interface LinkGroup {
+/** A link in brief: its name, carrier and device group. */
+export interface LinkBrief {
   index: number
   name: string
+  /** IFF_LOWER_UP: carrier. */
+  lowerUp: boolean
   group: number
 }
 
 /**
- * Every link's name and device group: a dump read for two attributes only (a link's message
- * is ~1.5 KB of attributes; decoding them all for a few hundred links would cost more than
- * the kernel takes to send them). Equivalent: `ip link show`.
+ * Every link in brief: a dump read for two attributes only, which the kernel puts among the
+ * first ten of a link's ~50 (~1.5 KB a link: decoding them all for a few hundred links, in a
+ * process that has just started, cost more than the kernel takes to send them).
+ * Equivalent: `ip link show`.
  */
-export function linkGroups(h: Rtnl): Promise<LinkGroup[]> {
+export function linkBriefs(h: Rtnl): Promise<LinkBrief[]> {
   return h.exec(
     { kind: 'link.show', ...ns(h) },
     async () => {
-      const out: LinkGroup[] = []
+      const out: LinkBrief[] = []
       for (const m of await h.dump(W.getLink())) {
         if (m.type !== K.RTM_NEWLINK) continue
         const d = m.data
-        const l: LinkGroup = { index: d.readInt32LE(4), name: '', group: 0 }
-        for (let off = 16; off + 4 <= d.length; ) {
+        const l: LinkBrief = {
+          index: d.readInt32LE(4),
+          name: '',
+          lowerUp: (d.readUInt32LE(8) & IFF_LOWER_UP) !== 0,
+          group: -1,
+        }
+        for (let off = 16; off + 4 <= d.length && (!l.name || l.group < 0); ) {
           const len = d.readUInt16LE(off)
           if (len < 4 || off + len > d.length) break
           const type = d.readUInt16LE(off + 2) & 0x3fff
@@ -100,6 +108,7 @@ export function linkGroups(h: Rtnl): Promise<LinkGroup[]> {
           } else if (type === K.IFLA_GROUP) l.group = d.readUInt32LE(off + 4)
           off += (len + 3) & ~3
         }
+        if (l.group < 0) l.group = 0
         out.push(l)
       }
       return out

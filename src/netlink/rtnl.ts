@@ -25,6 +25,7 @@ import {
   closeFd,
   errnoName,
   netlinkOpen,
+  netlinkPort,
   recvDatagram,
   sendDatagram,
   setsockoptInt,
@@ -109,18 +110,22 @@ export class Rtnl {
 
   /** A socket in ns (nsdn's own needs no switch, nor the privilege setns takes). */
   private static socket(ns: NetNs): Rtnl {
-    const open = (): { fd: number; port: number } => {
-      const s = netlinkOpen(NETLINK_ROUTE)
-      setsockoptInt(s.fd, SOL_NETLINK, NETLINK_CAP_ACK, 1)
-      try {
-        setsockoptInt(s.fd, SOL_SOCKET, SO_RCVBUFFORCE, RCVBUF)
-      } catch {
-        // not root: the default buffer holds a batch of ACKs
-      }
-      return s
+    const open = (): number => netlinkOpen(NETLINK_ROUTE).fd
+    return Rtnl.adopt(ns, ns.id === NetNs.current().id ? open() : runInNetnsSync(ns, open))
+  }
+
+  /**
+   * The handle of a bound NETLINK_ROUTE socket made in ns by someone else (nsdn-netns makes
+   * one in each namespace it makes). The caller's own, as from {@link open}.
+   */
+  static adopt(ns: NetNs, fd: number): Rtnl {
+    setsockoptInt(fd, SOL_NETLINK, NETLINK_CAP_ACK, 1)
+    try {
+      setsockoptInt(fd, SOL_SOCKET, SO_RCVBUFFORCE, RCVBUF)
+    } catch {
+      // not root: the default buffer holds a batch of ACKs
     }
-    const s = ns.id === NetNs.current().id ? open() : runInNetnsSync(ns, open)
-    return new Rtnl(ns, s.fd, s.port)
+    return new Rtnl(ns, fd, netlinkPort(fd))
   }
 
   /** The namespace's file, watched: when it goes away, so does the socket. */

@@ -97,6 +97,15 @@ export class NetNs {
     return ns
   }
 
+  /**
+   * The named namespace NAME from an fd opened by someone else (nsdn-netns, which made it):
+   * no path lookup. Throws E_NETNS when fd is not a network namespace.
+   */
+  static adopt(name: string, fd: number): NetNs {
+    if (!isNetnsFile(fd)) throw new NsdnError('E_NETNS', `fd ${fd} is not a network namespace`)
+    return NetNs.fromFd(name, fd, path.join(netnsDir(), name))
+  }
+
   /** Open a namespace by path (/proc/PID/ns/net, /run/netns/NAME, a CNI_NETNS path). */
   static openPath(nsPath: string): NetNs {
     let fd: number

@@ -15,7 +15,7 @@ import {
   linkByName,
   linkDel,
   linkDelGroup,
-  linkGroups,
+  linkBriefs,
   linkList,
   linkSet,
   linkSetMaster,
@@ -121,7 +121,7 @@ test('a device group: made in it, listed with it, deleted as one, the rest untou
   assert.equal(groups.get('nsdn-t-g0'), String(g))
   assert.equal(groups.get('nsdn-t-other'), 'default')
   assert.equal(ipLinks('nsdn-t-g').find((l) => l.ifname === 'eth0')?.group, 'default')
-  const listed = (await linkGroups(root)).filter((l) => l.group === g).map((l) => l.name)
+  const listed = (await linkBriefs(root)).filter((l) => l.group === g).map((l) => l.name)
   assert.deepEqual(listed.sort(), ['nsdn-t-g0', 'nsdn-t-gbr'])
   await linkDelGroup(root, g)
   const left = ipLinks().map((l) => l.ifname)

@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process'
 import { after, test } from 'node:test'
 import { NetNs, runInNetnsSync, spawnSyncInNetns } from '../../src/netns/netns.js'
 import { Rtnl } from '../../src/netlink/rtnl.js'
-import { linkAddVeth, linkSetUp } from '../../src/netlink/link.js'
+import { linkAddVeth, linkList, linkSetUp } from '../../src/netlink/link.js'
 import { addrAdd } from '../../src/netlink/addr.js'
 import { eventually, ipAddrs, ipJson, netnsNames, ping, strayLinks } from '../helpers/kernel.js'
 import fs from 'node:fs'
@@ -98,35 +98,77 @@ test('a netlink handle keeps no fd of the caller: callers open and close NetNs f
   assert.deepEqual(netnsNames(), [])
 })
 
-test('the helper makes namespaces beside nsdn: iproute2 sees them, errors are named', async () => {
+test('the helper makes and deletes namespaces beside nsdn: iproute2 sees them, errors are named', async () => {
   const { NetnsHelper } = await import('../../src/netns/helper.js')
   const h = NetnsHelper.start()
   assert.ok(h, 'dist/nsdn-netns is built by scripts/setup.sh')
-  const names = Array.from({ length: 12 }, (_, i) => `nsdn-t-h${i}`)
-  await Promise.all(names.map((n) => h.create(n)))
-  assert.deepEqual(
-    ipJson<{ name: string }[]>(['netns', 'list'])
-      .map((n) => n.name)
-      .sort(),
-    [...names].sort(),
-  )
-  // each is a namespace of its own, with its loopback device
-  const ids = names.map((n) => {
-    const ns = NetNs.open(n)
-    const id = ns.id
-    ns.close()
-    return id
-  })
-  assert.equal(new Set(ids).size, names.length)
-  assert.deepEqual(
-    ipJson<{ ifname: string }[]>(['-n', names[0]!, 'link', 'show']).map((l) => l.ifname),
-    ['lo'],
-  )
-  await assert.rejects(h.create(names[0]!), { code: 'E_EXISTS' })
-  assert.throws(() => h.create('a/b'), { code: 'E_CONFIG' })
-  h.close()
-  for (const n of names) NetNs.delete(n)
-  assert.deepEqual(netnsNames(), [])
+  try {
+    const names = Array.from({ length: 12 }, (_, i) => `nsdn-t-h${i}`)
+    const made = await Promise.all(names.map((n) => h.create(n)))
+    assert.deepEqual(
+      ipJson<{ name: string }[]>(['netns', 'list'])
+        .map((n) => n.name)
+        .sort(),
+      [...names].sort(),
+    )
+    // each is a namespace of its own, with its loopback device
+    const ids = names.map((n) => {
+      const ns = NetNs.open(n)
+      const id = ns.id
+      ns.close()
+      return id
+    })
+    assert.equal(new Set(ids).size, names.length)
+    assert.deepEqual(
+      ipJson<{ ifname: string }[]>(['-n', names[0]!, 'link', 'show']).map((l) => l.ifname),
+      ['lo'],
+    )
+    // each comes open, with a netlink socket made in it, copied from the helper (pidfd_getfd)
+    for (const [i, m] of made.entries()) {
+      assert.ok(m, `${names[i]}: the helper's fds were copied`)
+      assert.equal(m.ns.name, names[i])
+      assert.equal(m.ns.id, ids[i])
+    }
+    const r = Rtnl.adopt(made[0]!.ns, made[0]!.rtnlFd)
+    assert.deepEqual(
+      (await linkList(r)).map((l) => l.name),
+      ['lo'],
+    )
+    r.close()
+    for (const m of made) m!.ns.close()
+    for (const m of made.slice(1)) fs.closeSync(m!.rtnlFd)
+    await assert.rejects(h.create(names[0]!), { code: 'E_EXISTS' })
+    assert.throws(() => h.create('a/b'), { code: 'E_CONFIG' })
+    // deleted: unmounted at once, and held by the helper until it ends (one it did not make too)
+    const other = NetNs.create('nsdn-t-other')
+    const otherIno = other.id.split(':')[1]
+    other.close()
+    await Promise.all([...names, 'nsdn-t-other'].map((n) => h.delete(n)))
+    assert.deepEqual(netnsNames(), [])
+    const helper = fs
+      .readdirSync('/proc')
+      .filter((p) => /^\d+$/.test(p))
+      .find((p) => {
+        try {
+          const st = fs.readFileSync(`/proc/${p}/stat`, 'utf8')
+          return (
+            st.includes('(nsdn-netns)') && st.split(') ')[1]!.split(' ')[1] === String(process.pid)
+          )
+        } catch {
+          return false
+        }
+      })
+    assert.ok(helper, 'the helper runs')
+    // an fd of the helper's is the namespace (its path shows "/": its mount is detached)
+    const held = fs
+      .readdirSync(`/proc/${helper}/fd`)
+      .map((fd) => `${fs.statSync(`/proc/${helper}/fd/${fd}`).ino}`)
+    assert.ok(held.includes(otherIno!), `the helper holds what it deleted: ${held}`)
+    h.close()
+    assert.equal(fs.existsSync(`/proc/${helper}`), false, 'closed: the helper has ended')
+  } finally {
+    h.close() // a failed assertion must not leave it running
+  }
   // closed: the helper is gone, and says so
   await assert.rejects(h.create('nsdn-t-late'), /ended/)
   assert.deepEqual(netnsNames(), [])
