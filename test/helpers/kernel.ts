@@ -76,3 +76,32 @@ export function strayLinks(): string[] {
     .map((l) => l.ifname)
     .filter((n) => n !== 'lo')
 }
+
+/** A process as /proc shows it. */
+export interface Proc {
+  pid: number
+  /** /proc/PID/stat: "PID (COMM) STATE PPID ..." */
+  stat: string
+  /** /proc/PID/cmdline, NUL-separated. */
+  cmdline: string
+  /** /proc/PID/ns/mnt: whose mount namespace (this test file's sandbox, or another). */
+  mntNs: string
+}
+
+/** The running processes for which `keep` holds (those gone meanwhile are skipped). */
+export function procs(keep: (p: Proc) => boolean): number[] {
+  return fs.readdirSync('/proc').flatMap((d) => {
+    if (!/^\d+$/.test(d)) return []
+    try {
+      const p: Proc = {
+        pid: +d,
+        stat: fs.readFileSync(`/proc/${d}/stat`, 'utf8'),
+        cmdline: fs.readFileSync(`/proc/${d}/cmdline`, 'utf8'),
+        mntNs: fs.readlinkSync(`/proc/${d}/ns/mnt`),
+      }
+      return keep(p) ? [p.pid] : []
+    } catch {
+      return [] // gone meanwhile
+    }
+  })
+}

@@ -9,6 +9,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import assert from 'node:assert/strict'
 import { after, before } from 'node:test'
+import { procs } from './kernel.js'
 
 /**
  * A runtime test file: the runtime's directories on the sandbox's /run, a cgroup parent of the
@@ -34,18 +35,8 @@ export function assertNothingLeft(): void {
   assert.deepEqual(leftovers(), [])
   assert.deepEqual(leftoverCgroupParents(), [], 'no empty cgroup parent left after rm')
   const init = path.resolve(__dirname, '../../nsdn-init')
-  const procs = fs
-    .readdirSync('/proc')
-    .filter((p) => /^\d+$/.test(p))
-    .filter((p) => {
-      try {
-        const stat = fs.readFileSync(`/proc/${p}/stat`, 'utf8')
-        return fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').startsWith(init) && !/ Z /.test(stat)
-      } catch {
-        return false
-      }
-    })
-  assert.deepEqual(procs, [], 'no nsdn-init left')
+  const inits = procs((p) => p.cmdline.startsWith(init) && !/ Z /.test(p.stat))
+  assert.deepEqual(inits, [], 'no nsdn-init left')
 }
 
 /** Point the runtime at the sandbox's /run and a cgroup parent of this file's own. */

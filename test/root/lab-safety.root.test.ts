@@ -23,7 +23,7 @@ import { listLabs } from '../../src/lab/state.js'
 import { Rtnl } from '../../src/netlink/rtnl.js'
 import { ovsStop } from '../../src/ovs/daemon.js'
 import { nsdn, nsdnChild } from '../helpers/cli.js'
-import { ipAddrs, ipLinks, netnsNames, ping } from '../helpers/kernel.js'
+import { ipAddrs, ipLinks, netnsNames, ping, procs } from '../helpers/kernel.js'
 import { assertNoLab, labFiles } from '../helpers/lab.js'
 import { mutate, mutations } from '../helpers/lab-mutate.js'
 
@@ -295,15 +295,7 @@ test('a deploy killed at any moment is destroyed, or re-deployed, to a clean res
 /** nsdn-netns processes in this test file's sandbox (its own mount namespace). */
 function helpersAlive(): number[] {
   const mine = fs.readlinkSync('/proc/self/ns/mnt')
-  return fs.readdirSync('/proc').flatMap((p) => {
-    if (!/^\d+$/.test(p)) return []
-    try {
-      const comm = fs.readFileSync(`/proc/${p}/comm`, 'utf8').trim()
-      return comm === 'nsdn-netns' && fs.readlinkSync(`/proc/${p}/ns/mnt`) === mine ? [+p] : []
-    } catch {
-      return [] // gone meanwhile
-    }
-  })
+  return procs((p) => p.stat.includes(' (nsdn-netns) ') && p.mntNs === mine)
 }
 
 test('a big deploy killed while its helper makes namespaces: the helper dies too, destroy finds every one', async () => {

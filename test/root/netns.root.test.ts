@@ -8,7 +8,15 @@ import { NetNs, runInNetnsSync, spawnSyncInNetns } from '../../src/netns/netns.j
 import { Rtnl } from '../../src/netlink/rtnl.js'
 import { linkAddVeth, linkList, linkSetUp } from '../../src/netlink/link.js'
 import { addrAdd } from '../../src/netlink/addr.js'
-import { eventually, ipAddrs, ipJson, netnsNames, ping, strayLinks } from '../helpers/kernel.js'
+import {
+  eventually,
+  ipAddrs,
+  ipJson,
+  netnsNames,
+  ping,
+  procs,
+  strayLinks,
+} from '../helpers/kernel.js'
 import fs from 'node:fs'
 
 after(() => Rtnl.closeAll())
@@ -145,19 +153,11 @@ test('the helper makes and deletes namespaces beside nsdn: iproute2 sees them, e
     other.close()
     await Promise.all([...names, 'nsdn-t-other'].map((n) => h.delete(n)))
     assert.deepEqual(netnsNames(), [])
-    const helper = fs
-      .readdirSync('/proc')
-      .filter((p) => /^\d+$/.test(p))
-      .find((p) => {
-        try {
-          const st = fs.readFileSync(`/proc/${p}/stat`, 'utf8')
-          return (
-            st.includes('(nsdn-netns)') && st.split(') ')[1]!.split(' ')[1] === String(process.pid)
-          )
-        } catch {
-          return false
-        }
-      })
+    const [helper] = procs(
+      (p) =>
+        p.stat.includes(' (nsdn-netns) ') &&
+        p.stat.split(') ')[1]!.split(' ')[1] === `${process.pid}`,
+    )
     assert.ok(helper, 'the helper runs')
     // an fd of the helper's is the namespace (its path shows "/": its mount is detached)
     const held = fs
