@@ -208,6 +208,16 @@ export function closeFd(fd: number): void {
   c.close(fd)
 }
 
+/** Socket option levels and names (asm-generic/socket.h, linux/netlink.h). */
+export const SOCKOPT = {
+  SOL_SOCKET: 1,
+  SO_RCVBUFFORCE: 33,
+  SOL_NETLINK: 270,
+  NETLINK_NO_ENOBUFS: 5,
+  /** An ACK without a copy of its request. */
+  NETLINK_CAP_ACK: 10,
+} as const
+
 /** Set an int socket option. Equivalent: `setsockopt(2)`. */
 export function setsockoptInt(fd: number, level: number, name: number, value: number): void {
   const v = Buffer.alloc(4)

@@ -8,7 +8,7 @@
 import fs from 'node:fs'
 import { type NetlinkMessage, type NetlinkSocket, createNetlink } from 'netlink'
 import { NsdnError } from '../errors.js'
-import { netlinkPort, setsockoptInt } from '../ffi/libc.js'
+import { SOCKOPT, netlinkPort, setsockoptInt } from '../ffi/libc.js'
 import { NetNs, runInNetnsSync } from '../netns/netns.js'
 import { type Addr, toAddr } from './addr.js'
 import { type Link, toLink } from './link.js'
@@ -34,11 +34,6 @@ const IFLA_STATS64 = 23
 
 /** The events socket's receive buffer (root may go past net.core.rmem_max). */
 const DEFAULT_RCVBUF = 4 << 20
-
-const SOL_SOCKET = 1
-const SO_RCVBUFFORCE = 33
-const SOL_NETLINK = 270
-const NETLINK_NO_ENOBUFS = 5
 
 /** The fd of netlink socket s, which was opened on the lowest free fd, guess. */
 function fdOf(s: NetlinkSocket, guess: number): number | undefined {
@@ -71,11 +66,11 @@ function quietSocket(create: () => NetlinkSocket, bytes: number): NetlinkSocket 
     throw new NsdnError('E_INTERNAL', 'cannot find the fd of a new netlink socket')
   }
   try {
-    setsockoptInt(fd, SOL_SOCKET, SO_RCVBUFFORCE, bytes)
+    setsockoptInt(fd, SOCKOPT.SOL_SOCKET, SOCKOPT.SO_RCVBUFFORCE, bytes)
   } catch {
     s.setRecvBufferSize(bytes) // without CAP_NET_ADMIN: capped at rmem_max
   }
-  setsockoptInt(fd, SOL_NETLINK, NETLINK_NO_ENOBUFS, 1)
+  setsockoptInt(fd, SOCKOPT.SOL_NETLINK, SOCKOPT.NETLINK_NO_ENOBUFS, 1)
   return s
 }
 

@@ -22,6 +22,7 @@ import fs from 'node:fs'
 import type { NetlinkMessage } from 'netlink/dist/structs'
 import { KernelError, NsdnError, codeForErrno } from '../errors.js'
 import {
+  SOCKOPT,
   closeFd,
   errnoName,
   netlinkOpen,
@@ -56,11 +57,7 @@ const MAX_BATCH = 64
 /** How long to wait for an answer the kernel has not queued yet (a dump's next part). */
 const ANSWER_MS = 30_000
 
-// setsockopt: NETLINK_CAP_ACK (an ACK without a copy of its request), a larger receive buffer
-const SOL_NETLINK = 270
-const NETLINK_CAP_ACK = 10
-const SOL_SOCKET = 1
-const SO_RCVBUFFORCE = 33
+/** The receive buffer: a batch's answers wait there until read. */
 const RCVBUF = 1 << 20
 
 /** One datagram received: 64 KiB holds any part of a dump (the kernel makes them up to 32 KiB). */
@@ -119,9 +116,9 @@ export class Rtnl {
    * one in each namespace it makes). The caller's own, as from {@link open}.
    */
   static adopt(ns: NetNs, fd: number): Rtnl {
-    setsockoptInt(fd, SOL_NETLINK, NETLINK_CAP_ACK, 1)
+    setsockoptInt(fd, SOCKOPT.SOL_NETLINK, SOCKOPT.NETLINK_CAP_ACK, 1)
     try {
-      setsockoptInt(fd, SOL_SOCKET, SO_RCVBUFFORCE, RCVBUF)
+      setsockoptInt(fd, SOCKOPT.SOL_SOCKET, SOCKOPT.SO_RCVBUFFORCE, RCVBUF)
     } catch {
       // not root: the default buffer holds a batch of ACKs
     }
