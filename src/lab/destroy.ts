@@ -33,7 +33,8 @@ const why = (text: string): void => {
 export async function destroy(name: string): Promise<void> {
   const rec = mustReadLab(name)
   await undo(rec.created, name)
-  forget(name)
+  // --dry-run changes nothing: the record too stays
+  if (!opMode.dryRun) forget(name)
 }
 
 /** Remove everything in `created`; `self` is the lab's name (other labs may share the OVS). */

@@ -25,6 +25,7 @@ import { ovsStop } from '../../src/ovs/daemon.js'
 import { nsdn, nsdnChild } from '../helpers/cli.js'
 import { ipAddrs, ipLinks, netnsNames, ping, procs } from '../helpers/kernel.js'
 import { assertNoLab, labFiles } from '../helpers/lab.js'
+import { explainScript, runPasted } from '../helpers/paste.js'
 import { mutate, mutations } from '../helpers/lab-mutate.js'
 
 const SCENARIOS = path.resolve(__dirname, '../../../scenarios')
@@ -142,6 +143,19 @@ links:
     // the kernel holds every device the lab made in the root namespace in the lab's group
     assert.deepEqual(grouped(), ['grp-a-eth0', 'grp-b-eth0', 'grp-sw', 'grp-veth0'])
   }
+  deployed()
+  // --dry-run prints destroy's commands and changes nothing, the record included; pasted into
+  // a shell, the commands remove the lab
+  const dry = nsdn(['--dry-run', 'lab', 'destroy', file])
+  assert.equal(dry.status, 0, dry.stderr)
+  assert.deepEqual(listLabs(), ['grp'])
+  assert.deepEqual(grouped(), ['grp-a-eth0', 'grp-b-eth0', 'grp-sw', 'grp-veth0'])
+  runPasted(explainScript(dry.stderr))
+  assert.deepEqual(grouped(), [])
+  assert.deepEqual(netnsNames(), [])
+  assert.equal(nsdn(['lab', 'destroy', file]).status, 0, 'the record goes; nothing else is left')
+  await assertNoLab('grp, removed by its pasted destroy commands')
+
   deployed()
   const d = nsdn(['--explain', 'lab', 'destroy', file])
   assert.equal(d.status, 0, d.stderr)
